@@ -1,0 +1,230 @@
+//! The `list_task` HTTP client: signing, per-request timeout, at most `concurrency`
+//! requests in flight, a client-side rate limit, and retries with backoff and jitter.
+//!
+//! Transient: HTTP 5xx and 429 (honouring `Retry-After`, capped at `retry_max_delay`),
+//! 408, connect/reset/timeout, a truncated, oversized or non-JSON body, codes 1000 and 1005,
+//! and an unknown code for its first few tries. Permanent: 1001, 1002, 1003 (and HTTP
+//! 401/403), other 4xx. The secret is used to sign and nowhere else; no error carries it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+
+use super::decode::{DecodeOptions, Envelope, Page, decode_page};
+use super::sign::{self, Request};
+use super::{ApiError, ApiStats, PageQuery};
+use crate::config::{ApiConfig, Auth};
+use crate::time::Clock;
+
+/// Unknown API codes are retried this many times before they count as permanent.
+const UNKNOWN_CODE_TRIES: usize = 3;
+
+/// A client for one base URL. Cheap to share behind an `Arc`.
+pub struct Client {
+    /// Connection pool with the per-request timeout.
+    http: reqwest::Client,
+    /// `{base_url}/api/list_task`.
+    url: reqwest::Url,
+    /// Page size, retry budget, credentials.
+    cfg: ApiConfig,
+    /// How bodies are decoded (zone, URL query stripping).
+    decode: DecodeOptions,
+    /// Bounds requests in flight to `api.concurrency`.
+    inflight: Semaphore,
+    /// `api.requests_per_second`.
+    limiter: DefaultDirectRateLimiter,
+    /// For the `Date` header.
+    clock: Clock,
+    /// Makes nonces unique within the process.
+    nonce: AtomicU64,
+    /// Counters for the run summary.
+    pub stats: Arc<ApiStats>,
+}
+
+/// One try's failure, before the retry policy decides.
+enum TryError {
+    Transient { reason: String, retry_after: Option<Duration> },
+    Fatal(ApiError),
+    UnknownCode { code: i64, msg: String },
+}
+
+impl Client {
+    /// Builds a client; fails only if the TLS backend cannot start.
+    pub fn new(cfg: &ApiConfig, keep_url_query: bool, clock: Clock) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("tasksync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        let url = reqwest::Url::parse(&format!("{}/api/list_task", cfg.base_url))
+            .map_err(|e| format!("api.base_url does not form a URL: {e}"))?;
+        let rps = NonZeroU32::new(cfg.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        Ok(Client {
+            http,
+            url,
+            decode: DecodeOptions { zone: cfg.local_time_zone, keep_url_query },
+            inflight: Semaphore::new(cfg.concurrency),
+            limiter: RateLimiter::direct(Quota::per_second(rps)),
+            cfg: cfg.clone(),
+            clock,
+            nonce: AtomicU64::new(0),
+            stats: Arc::new(ApiStats::default()),
+        })
+    }
+
+    /// The configured page size (`count`).
+    pub fn page_size(&self) -> u32 {
+        self.cfg.page_size
+    }
+
+    /// Fetches one page, retrying transient failures within the budget.
+    pub async fn list_page(&self, query: PageQuery) -> Result<Page, ApiError> {
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.cfg.retry_min_delay)
+            .with_max_delay(self.cfg.retry_max_delay)
+            .with_max_times(self.cfg.max_retries)
+            .build();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (reason, retry_after) = match self.try_once(query).await {
+                Ok(page) => return Ok(page),
+                Err(TryError::Fatal(e)) => return Err(e),
+                Err(TryError::UnknownCode { code, msg }) if attempts >= UNKNOWN_CODE_TRIES => {
+                    return Err(ApiError::Permanent { query, code, msg });
+                }
+                Err(TryError::UnknownCode { code, msg }) => (format!("API code {code}: \"{msg}\""), None),
+                Err(TryError::Transient { reason, retry_after }) => (reason, retry_after),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(ApiError::Exhausted { query, attempts, last: reason });
+            };
+            let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
+            tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn try_once(&self, query: PageQuery) -> Result<Page, TryError> {
+        let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
+        self.limiter.until_ready().await;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.request(query).send().await.map_err(|e| TryError::Transient { reason: describe(&e), retry_after: None })?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            return Err(classify_status(query, status, retry_after(&response)));
+        }
+        let body = self.read_capped(response).await?;
+        self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        match decode_page(&body, &self.decode) {
+            Ok(Envelope::Page(page)) => {
+                self.stats.pages.fetch_add(1, Ordering::Relaxed);
+                self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
+                Ok(page)
+            }
+            Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
+            Err(e) => Err(TryError::Transient { reason: e.to_string(), retry_after: None }),
+        }
+    }
+
+    /// The signed GET request for `query`.
+    fn request(&self, query: PageQuery) -> reqwest::RequestBuilder {
+        let params: [(&str, String); 4] = [
+            ("start_time", query.start.to_string()),
+            ("end_time", query.end.to_string()),
+            ("start_num", query.offset.to_string()),
+            ("count", query.count.to_string()),
+        ];
+        let mut builder = self.http.get(self.url.clone()).query(&params);
+        if let Auth::Visionular { access_key_id, secret, variant } = &self.cfg.auth {
+            let date = sign::http_date((self.clock)());
+            let nonce = format!("{:x}{:08x}", std::process::id(), self.nonce.fetch_add(1, Ordering::Relaxed));
+            let headers = [("Date", date.as_str()), ("X-Wz-Nonce", nonce.as_str())];
+            let request = Request { method: "GET", content_md5: "", content_type: "", date: &date, headers: &headers, path: self.url.path(), query: &params };
+            let signature = sign::signature(secret.expose(), &sign::string_to_sign(*variant, &request));
+            builder = builder
+                .header("Date", &date)
+                .header("X-Wz-Nonce", &nonce)
+                .header("Authorization", sign::authorization(access_key_id, &signature));
+        }
+        builder
+    }
+
+    /// Reads the body, refusing one larger than `api.max_body_bytes`.
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TryError> {
+        let cap = self.cfg.max_body_bytes;
+        if response.content_length().is_some_and(|n| n as usize > cap) {
+            return Err(TryError::Transient { reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"), retry_after: None });
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
+                    return Err(TryError::Transient { reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"), retry_after: None });
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => return Ok(body),
+                Err(e) => return Err(TryError::Transient { reason: format!("the body broke off: {}", describe(&e)), retry_after: None }),
+            }
+        }
+    }
+}
+
+/// A reqwest error in one phrase, without the URL's query (it holds no secret, but is noise).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the body broke off"
+    } else {
+        "the request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_string() } else { format!("{kind} ({detail})") }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(&value).ok()?;
+    let wait = when.timestamp() - chrono::Utc::now().timestamp();
+    Some(Duration::from_secs(wait.max(0) as u64))
+}
+
+fn classify_status(query: PageQuery, status: StatusCode, retry_after: Option<Duration>) -> TryError {
+    let code = i64::from(status.as_u16());
+    match status.as_u16() {
+        429 | 408 | 500..=599 => TryError::Transient { reason: format!("HTTP {status}"), retry_after },
+        401 | 403 => TryError::Fatal(ApiError::AuthRefused { query, code, msg: format!("HTTP {status}") }),
+        404 => TryError::Fatal(ApiError::Permanent { query, code, msg: "HTTP 404: is api.base_url right?".into() }),
+        _ => TryError::Fatal(ApiError::Permanent { query, code, msg: format!("HTTP {status}") }),
+    }
+}
+
+fn classify_code(query: PageQuery, code: i64, msg: String) -> TryError {
+    match code {
+        1000 | 1005 => TryError::Transient { reason: format!("API code {code}: \"{msg}\""), retry_after: None },
+        1003 => TryError::Fatal(ApiError::AuthRefused { query, code, msg }),
+        1002 if query.offset > 0 => TryError::Fatal(ApiError::DeepOffset { query, code, msg }),
+        1001 | 1002 | 1006 => TryError::Fatal(ApiError::Permanent { query, code, msg }),
+        _ => TryError::UnknownCode { code, msg },
+    }
+}

@@ -1,0 +1,126 @@
+use super::*;
+use serde_json::json;
+
+fn opts() -> DecodeOptions {
+    DecodeOptions { zone: crate::time::parse_offset("+08:00").unwrap(), keep_url_query: false }
+}
+
+fn page(body: serde_json::Value) -> Page {
+    match decode_page(body.to_string().as_bytes(), &opts()).unwrap() {
+        Envelope::Page(p) => p,
+        Envelope::ApiError { code, .. } => panic!("unexpected API error {code}"),
+    }
+}
+
+fn one(record: serde_json::Value) -> Record {
+    page(json!({"code": 0, "msg": "success", "data": {"list": [record], "num": 1, "total": 1}})).records.pop().unwrap()
+}
+
+fn task(record: serde_json::Value) -> TaskRow {
+    match one(record) {
+        Record::Task(t) => t,
+        Record::Reject(r) => panic!("rejected: {}", r.reason),
+    }
+}
+
+#[test]
+fn numbers_may_come_as_numbers_floats_or_strings() {
+    let t = task(json!({"task_id": "a", "create_time": "1634020557", "finish_time": 1634020657.0, "err_code": "0", "src_bitrate": "3898.93", "dst_bitrate": 437.01}));
+    assert_eq!(t.create_time, 1_634_020_557);
+    assert_eq!(t.finish_time, Some(1_634_020_657));
+    assert_eq!(t.duration_s(), Some(100));
+    assert_eq!(t.err_code, Some(0));
+    assert_eq!((t.src_bitrate, t.dst_bitrate), (Some(3898.93), Some(437.01)));
+}
+
+#[test]
+fn null_empty_and_missing_fields_are_none() {
+    let t = task(json!({"task_id": "a", "create_time": 1634020557, "status": null, "err_message": "", "finish_time": 0}));
+    assert_eq!((t.status, t.err_message, t.finish_time, t.template_id), (None, None, None, None));
+}
+
+#[test]
+fn old_local_times_use_the_configured_zone_and_2000_means_unfinished() {
+    let t = task(json!({"task_id": "a", "create_time": "2021-10-12 08:00:00", "finish_time": "2000-01-01 00:00:00"}));
+    assert_eq!(t.create_time, 1_633_996_800);
+    assert_eq!(t.finish_time, None);
+}
+
+#[test]
+fn millisecond_times_are_recognised() {
+    assert_eq!(task(json!({"task_id": "a", "create_time": 1634020557123_i64})).create_time, 1_634_020_557);
+}
+
+#[test]
+fn unknown_fields_and_statuses_are_tolerated() {
+    let t = task(json!({"task_id": 42, "create_time": 1634020557, "status": "paused", "shiny_new_field": {"x": 1}}));
+    assert_eq!(t.task_id, "42");
+    assert_eq!(t.status.as_deref(), Some("paused"));
+    assert!(!t.is_final());
+}
+
+#[test]
+fn presigned_queries_are_stripped_from_urls_only() {
+    let t = task(json!({"task_id": "a", "create_time": 1634020557, "input": "oss://b/x.mp4?v=1", "input_url": "https://b/x.mp4?Signature=abc&Expires=1"}));
+    assert_eq!(t.input_url.as_deref(), Some("https://b/x.mp4"));
+    assert_eq!(t.input.as_deref(), Some("oss://b/x.mp4?v=1"));
+}
+
+#[test]
+fn a_field_of_an_unusable_type_becomes_null_and_is_counted() {
+    let p = page(json!({"code": 0, "data": {"list": [{"task_id": "a", "create_time": 1634020557, "err_code": {"x": 1}, "src_bitrate": "fast", "dst_bitrate": "NaN"}], "total": 1}}));
+    assert_eq!(p.nulled_fields, 3);
+    let Record::Task(t) = &p.records[0] else { panic!("a task") };
+    assert_eq!((t.err_code, t.src_bitrate, t.dst_bitrate), (None, None, None));
+}
+
+#[test]
+fn a_record_without_task_id_or_create_time_is_rejected_with_its_reason() {
+    for (record, reason) in [
+        (json!({"create_time": 1634020557}), "no task_id"),
+        (json!({"task_id": "", "create_time": 1634020557}), "no task_id"),
+        (json!({"task_id": "a"}), "no usable create_time"),
+        (json!({"task_id": "a", "create_time": "yesterday"}), "no usable create_time"),
+        (json!({"task_id": "a", "create_time": -5}), "no usable create_time"),
+        (json!("just a string"), "not a JSON object"),
+    ] {
+        match one(record.clone()) {
+            Record::Reject(r) => {
+                assert!(r.reason.contains(reason), "{record}: {}", r.reason);
+                assert_eq!(r.raw, record);
+            }
+            Record::Task(_) => panic!("{record} was accepted"),
+        }
+    }
+}
+
+#[test]
+fn code_1004_is_an_empty_page_and_other_codes_are_api_errors() {
+    let empty = decode_page(br#"{"code": 1004, "msg": "empty result", "data": null}"#, &opts()).unwrap();
+    assert!(matches!(empty, Envelope::Page(Page { total: None, ref records, .. }) if records.is_empty()));
+    let err = decode_page(br#"{"code": "1003", "msg": "auth fail"}"#, &opts()).unwrap();
+    assert!(matches!(err, Envelope::ApiError { code: 1003, ref msg } if msg == "auth fail"));
+}
+
+#[test]
+fn total_may_be_a_string_and_list_may_be_null() {
+    let p = page(json!({"code": 0, "data": {"list": null, "num": 0, "total": "0"}}));
+    assert_eq!(p.total, Some(0));
+    assert!(p.records.is_empty());
+}
+
+#[test]
+fn broken_bodies_are_errors_not_panics() {
+    for body in [&b"<html>502</html>"[..], b"{\"code\": 0, \"data\": {\"list\": [", b"", b"\xff\xfe", b"[]"] {
+        assert!(decode_page(body, &opts()).is_err(), "{:?}", String::from_utf8_lossy(body));
+    }
+    for (body, what) in [
+        (json!({"code": 0, "data": null}), "`data`"),
+        (json!({"code": 0, "data": {"list": [], "total": -1}}), "data.total"),
+        (json!({"code": 0, "data": {"list": {}, "total": 1}}), "data.list"),
+        (json!({"msg": "x"}), "`code`"),
+    ] {
+        let e = decode_page(body.to_string().as_bytes(), &opts()).unwrap_err().to_string();
+        assert!(e.contains(what), "{body}: {e}");
+    }
+}

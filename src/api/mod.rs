@@ -1,0 +1,70 @@
+//! The upstream `list_task` API: the HTTP client, its signature, and the tolerant decoder.
+//!
+//! [`client::Client`] is the only place that does network I/O to the API; retries, the
+//! rate limit and the bound on requests in flight live there and nowhere else.
+
+pub mod client;
+pub mod decode;
+pub mod sign;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::time::show;
+
+/// One page request: a window of `create_time` and an offset into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    /// First second of the window (sent as `start_time`, inclusive).
+    pub start: i64,
+    /// First second after the window. Sent as `end_time`, which the API may treat as
+    /// inclusive; rows at `end` are dropped by the caller and fetched by the next window.
+    pub end: i64,
+    /// `start_num`.
+    pub offset: u64,
+    /// `count`.
+    pub count: u32,
+}
+
+impl std::fmt::Display for PageQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "window [{}, {}) at offset {}", show(self.start), show(self.end), self.offset)
+    }
+}
+
+/// Why a page could not be had. Every message names the window and, for API errors, the code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Code 1003 or HTTP 401/403: stop at once.
+    #[error("the API refused the credentials for {query} (code {code}: \"{msg}\"); check api.access_key_id and the secret key")]
+    AuthRefused { query: PageQuery, code: i64, msg: String },
+    /// The server will not serve this offset (code 1002 past the first page): split the window.
+    #[error("the API refused the deep offset of {query} (code {code}: \"{msg}\")")]
+    DeepOffset { query: PageQuery, code: i64, msg: String },
+    /// A permanent API or HTTP error: a bug on one side or a bad base_url.
+    #[error("the API answered {query} with a permanent error (code {code}: \"{msg}\")")]
+    Permanent { query: PageQuery, code: i64, msg: String },
+    /// Transient failures did not stop within the retry budget.
+    #[error("gave up on {query} after {attempts} tries; the last failure: {last}")]
+    Exhausted { query: PageQuery, attempts: usize, last: String },
+}
+
+/// Counters every request updates; read for the run summary and `status`.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    /// HTTP requests sent, retries included.
+    pub requests: AtomicU64,
+    /// Requests repeated after a transient failure.
+    pub retries: AtomicU64,
+    /// Pages successfully decoded.
+    pub pages: AtomicU64,
+    /// Response body bytes received.
+    pub bytes: AtomicU64,
+    /// Fields stored as null because their value had an unusable type.
+    pub nulled_fields: AtomicU64,
+}
+
+impl ApiStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

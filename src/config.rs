@@ -1,0 +1,373 @@
+//! The TOML configuration of CONTRACT.md, loaded into a validated [`Config`].
+//!
+//! Every error is one sentence naming the file, the key and what is wrong. The secret key
+//! is read here (from a file or an environment variable) into a [`Secret`], whose `Debug`
+//! never shows it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use serde::Deserialize;
+
+use crate::api::sign::Variant;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The TOML did not parse or did not fit the schema (unknown key, wrong type, missing key).
+    #[error("config file {path}{place}: {message}")]
+    Parse { path: PathBuf, place: String, message: String },
+    /// A key parsed but its value is unusable.
+    #[error("config file {path}: `{key}` {message}")]
+    Invalid { path: PathBuf, key: &'static str, message: String },
+}
+
+/// A secret that never prints: its `Debug` is a placeholder.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    /// The only way to read the value; grep for it to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No Authorization header (the simulator without keys, a test double).
+    None,
+    /// The vendor's AK/SK HMAC-SHA1 signature.
+    Visionular { access_key_id: String, secret: Secret, variant: Variant },
+}
+
+/// `[api]`: how to talk to `list_task`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Scheme, host and optional path prefix; requests go to `{base_url}/api/list_task`.
+    pub base_url: String,
+    /// The `count` parameter; servers may clamp it, the walker copes.
+    pub page_size: u32,
+    /// Per-request timeout, connect to last body byte.
+    pub timeout: Duration,
+    /// Requests in flight at most, across all windows.
+    pub concurrency: usize,
+    /// Client-side rate limit (requests per second).
+    pub requests_per_second: u32,
+    /// Signature scheme and credentials.
+    pub auth: Auth,
+    /// Zone of `"YYYY-MM-DD hh:mm:ss"` times in responses.
+    pub local_time_zone: FixedOffset,
+    /// Deepest record offset the server serves; windows with a larger `total` are split.
+    pub max_offset: u64,
+    /// Retries of one request on transient failures before the run stops.
+    pub max_retries: usize,
+    /// First backoff delay; doubles with jitter up to `retry_max_delay`.
+    pub retry_min_delay: Duration,
+    /// Longest wait between two tries, `Retry-After` included.
+    pub retry_max_delay: Duration,
+    /// Largest response body accepted; larger is treated as a broken response.
+    pub max_body_bytes: usize,
+    /// How often a window whose distinct task count is short of `total` is paged again.
+    pub repage_attempts: u32,
+}
+
+/// `[sync]`: what the passes cover.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Where the first incremental pass begins (unix seconds), if configured.
+    pub start: Option<i64>,
+    /// Never ask about the newest `settle`: it is still changing.
+    pub settle: Duration,
+    /// Re-scan this much before the cursor on every incremental pass.
+    pub lookback: Duration,
+    /// Stop re-checking unfinished tasks older than this.
+    pub reopen_max_age: Duration,
+    /// Cron expression (6 fields, seconds first) for `run`.
+    pub schedule: String,
+}
+
+/// `[storage]`: where data and state live.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Root of the dataset; partitions go under `{output_dir}/tasks/`.
+    pub output_dir: PathBuf,
+    /// The SQLite checkpoint database.
+    pub state_db: PathBuf,
+    /// Keep presigned query strings in `input_url` / `output_url` (off: they grant access).
+    pub keep_url_query: bool,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub sync: SyncConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    api: RawApi,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
+    storage: RawStorage,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    base_url: String,
+    #[serde(default = "d_page_size")]
+    page_size: u32,
+    #[serde(default = "d_timeout")]
+    timeout: String,
+    #[serde(default = "d_concurrency")]
+    concurrency: usize,
+    #[serde(default = "d_rps")]
+    requests_per_second: u32,
+    #[serde(default = "d_auth")]
+    auth: String,
+    access_key_id: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    secret_key_env: Option<String>,
+    #[serde(default = "d_zone")]
+    local_time_zone: String,
+    #[serde(default = "d_variant")]
+    signature_variant: String,
+    #[serde(default = "d_max_offset")]
+    max_offset: u64,
+    #[serde(default = "d_retries")]
+    max_retries: usize,
+    #[serde(default = "d_retry_min")]
+    retry_min_delay: String,
+    #[serde(default = "d_retry_max")]
+    retry_max_delay: String,
+    #[serde(default = "d_max_body")]
+    max_body_bytes: usize,
+    #[serde(default = "d_repage")]
+    repage_attempts: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    start: Option<String>,
+    #[serde(default = "d_settle")]
+    settle: String,
+    #[serde(default = "d_lookback")]
+    lookback: String,
+    #[serde(default = "d_reopen")]
+    reopen_max_age: String,
+    #[serde(default = "d_schedule")]
+    schedule: String,
+}
+
+impl Default for RawSync {
+    fn default() -> Self {
+        RawSync { start: None, settle: d_settle(), lookback: d_lookback(), reopen_max_age: d_reopen(), schedule: d_schedule() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    #[serde(default = "d_output")]
+    output_dir: PathBuf,
+    #[serde(default = "d_state")]
+    state_db: PathBuf,
+    #[serde(default)]
+    keep_url_query: bool,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false }
+    }
+}
+
+fn d_page_size() -> u32 { 50 }
+fn d_timeout() -> String { "30s".into() }
+fn d_concurrency() -> usize { 4 }
+fn d_rps() -> u32 { 10 }
+fn d_auth() -> String { "visionular".into() }
+fn d_zone() -> String { "+08:00".into() }
+fn d_variant() -> String { "standard".into() }
+fn d_max_offset() -> u64 { 10_000 }
+fn d_retries() -> usize { 8 }
+fn d_retry_min() -> String { "500ms".into() }
+fn d_retry_max() -> String { "30s".into() }
+fn d_max_body() -> usize { 16 << 20 }
+fn d_repage() -> u32 { 3 }
+fn d_settle() -> String { "2m".into() }
+fn d_lookback() -> String { "1h".into() }
+fn d_reopen() -> String { "3d".into() }
+fn d_schedule() -> String { "0 */5 * * * *".into() }
+fn d_output() -> PathBuf { "/var/lib/tasksync/parquet".into() }
+fn d_state() -> PathBuf { "/var/lib/tasksync/state.db".into() }
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates `text`; `env` looks up `secret_key_env` (injected for tests).
+    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
+        let v = Validator { path };
+        let api = v.api(raw.api, env)?;
+        let sync = v.sync(raw.sync)?;
+        let storage = StorageConfig {
+            output_dir: raw.storage.output_dir,
+            state_db: raw.storage.state_db,
+            keep_url_query: raw.storage.keep_url_query,
+        };
+        Ok(Config { api, sync, storage })
+    }
+}
+
+/// Turns a TOML/serde error into one sentence with the line and the key it is about.
+fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let place = match e.span() {
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+            let key = line.split('=').next().unwrap_or("").trim();
+            if line.contains('=') && !key.is_empty() { format!(" line {line_no} (key `{key}`)") } else { format!(" line {line_no}") }
+        }
+        None => String::new(),
+    };
+    let message = e.message().trim().replace('\n', " ");
+    ConfigError::Parse { path: path.into(), place, message }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn bad(&self, key: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.path.into(), key, message: message.into() }
+    }
+
+    fn duration(&self, key: &'static str, text: &str) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(text.trim())
+            .map_err(|e| self.bad(key, format!("is not a duration like \"90s\", \"5m\" or \"3d\" (`{text}`: {e})")))
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(&self, key: &'static str, v: T, lo: T, hi: T) -> Result<T, ConfigError> {
+        if v < lo || v > hi { Err(self.bad(key, format!("must be between {lo} and {hi}, got {v}"))) } else { Ok(v) }
+    }
+
+    fn api(&self, r: RawApi, env: &dyn Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
+        let base_url = r.base_url.trim().trim_end_matches('/').to_string();
+        match reqwest::Url::parse(&base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return Err(self.bad("api.base_url", format!("must be an http(s) URL like \"https://transcode.example.com\", got `{base_url}`"))),
+        }
+        let timeout = self.duration("api.timeout", &r.timeout)?;
+        if timeout.is_zero() {
+            return Err(self.bad("api.timeout", "must be more than zero"));
+        }
+        let retry_min_delay = self.duration("api.retry_min_delay", &r.retry_min_delay)?;
+        let retry_max_delay = self.duration("api.retry_max_delay", &r.retry_max_delay)?;
+        if retry_max_delay < retry_min_delay {
+            return Err(self.bad("api.retry_max_delay", "must not be shorter than api.retry_min_delay"));
+        }
+        let local_time_zone = crate::time::parse_offset(&r.local_time_zone).map_err(|m| self.bad("api.local_time_zone", m))?;
+        let auth = self.auth(&r, env)?;
+        Ok(ApiConfig {
+            base_url,
+            page_size: self.range("api.page_size", r.page_size, 1, 10_000)?,
+            timeout,
+            concurrency: self.range("api.concurrency", r.concurrency, 1, 256)?,
+            requests_per_second: self.range("api.requests_per_second", r.requests_per_second, 1, 100_000)?,
+            auth,
+            local_time_zone,
+            max_offset: self.range("api.max_offset", r.max_offset, 1, u64::from(u32::MAX))?,
+            max_retries: self.range("api.max_retries", r.max_retries, 0, 100)?,
+            retry_min_delay,
+            retry_max_delay,
+            max_body_bytes: self.range("api.max_body_bytes", r.max_body_bytes, 1024, 1 << 30)?,
+            repage_attempts: self.range("api.repage_attempts", r.repage_attempts, 0, 100)?,
+        })
+    }
+
+    fn auth(&self, r: &RawApi, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, ConfigError> {
+        match r.auth.as_str() {
+            "none" => Ok(Auth::None),
+            "visionular" => {
+                let variant = Variant::parse(&r.signature_variant).ok_or_else(|| {
+                    self.bad("api.signature_variant", format!("must be \"standard\", \"trailing-newline\" or \"legacy-ampersand\", got `{}`", r.signature_variant))
+                })?;
+                let access_key_id = r.access_key_id.clone().filter(|k| !k.trim().is_empty())
+                    .ok_or_else(|| self.bad("api.access_key_id", "is required when auth = \"visionular\""))?;
+                let secret = self.secret(r, env)?;
+                Ok(Auth::Visionular { access_key_id: access_key_id.trim().to_string(), secret, variant })
+            }
+            other => Err(self.bad("api.auth", format!("must be \"visionular\" or \"none\", got `{other}`"))),
+        }
+    }
+
+    fn secret(&self, r: &RawApi, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, ConfigError> {
+        let value = match (&r.secret_key_file, &r.secret_key_env) {
+            (Some(_), Some(_)) => return Err(self.bad("api.secret_key_file", "and api.secret_key_env are both set; keep one")),
+            (None, None) => return Err(self.bad("api.secret_key_file", "(or api.secret_key_env) is required when auth = \"visionular\"")),
+            (Some(file), None) => std::fs::read_to_string(file)
+                .map_err(|e| self.bad("api.secret_key_file", format!("names {} which cannot be read: {}", file.display(), e.kind())))?,
+            (None, Some(name)) => env(name).ok_or_else(|| self.bad("api.secret_key_env", format!("names the environment variable {name}, which is not set")))?,
+        };
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return Err(self.bad("api.secret_key_file", "gives an empty secret key"));
+        }
+        Ok(Secret(value))
+    }
+
+    fn sync(&self, r: RawSync) -> Result<SyncConfig, ConfigError> {
+        let start = match r.start {
+            Some(s) => Some(crate::time::parse_instant(&s).map_err(|m| self.bad("sync.start", m))?),
+            None => None,
+        };
+        let schedule = normalize_schedule(&r.schedule).map_err(|m| self.bad("sync.schedule", m))?;
+        Ok(SyncConfig {
+            start,
+            settle: self.duration("sync.settle", &r.settle)?,
+            lookback: self.duration("sync.lookback", &r.lookback)?,
+            reopen_max_age: self.duration("sync.reopen_max_age", &r.reopen_max_age)?,
+            schedule,
+        })
+    }
+}
+
+/// Accepts 6-field cron (seconds first) and, for convenience, 5-field cron (prefixed `0 `).
+pub fn normalize_schedule(text: &str) -> Result<String, String> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    match fields.len() {
+        6 | 7 => Ok(fields.join(" ")),
+        5 => Ok(format!("0 {}", fields.join(" "))),
+        n => Err(format!("must be a cron expression of 6 fields, seconds first (\"0 */5 * * * *\"), got {n} fields in `{text}`")),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,31 @@
+//! tasksync: exports a transcoding service's `list_task` API into exact, de-duplicated,
+//! hive-partitioned Parquet, keeping its progress in SQLite.
+//!
+//! Data flows `plan -> api (fetch + decode) -> sink (merge + replace) -> state (checkpoint)`;
+//! `sync` drives one pass through that pipeline. Module map:
+//!
+//! - [`cli`]: the command line of CONTRACT.md and `run()`, which returns the exit code.
+//! - [`config`]: TOML -> validated [`config::Config`]; every error names its key.
+//! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
+//! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
+//! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
+//! - [`plan`]: pure window planning: day-aligned windows, halving, completed-interval subtraction.
+//! - [`sink`]: Arrow schema, the pure partition merge, atomic Parquet replace, rejects file.
+//! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
+//! - [`lock`]: the one-writer lock file beside the state database.
+//! - [`sync`]: one backfill pass: walk windows, merge, replace, checkpoint; its summary.
+//! - [`simulator`]: the built-in, seeded simulator of the upstream API, with its ground truth.
+//! - [`demo`]: `tasksync demo`, simulator plus a real sync into `./demo-data`.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod lock;
+pub mod plan;
+pub mod row;
+pub mod simulator;
+pub mod sink;
+pub mod state;
+pub mod sync;
+pub mod time;

@@ -1,0 +1,97 @@
+//! Window planning, pure: `[from, to)` minus what is done -> day-aligned windows; halving.
+//!
+//! A window never crosses a UTC midnight, so each one feeds exactly one partition and a
+//! window's checkpoint covers exactly the rows that partition file holds for it.
+
+use crate::time::{DAY, floor_day, show};
+
+/// A half-open range `[start, end)` of `create_time`, unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Window {
+    pub fn new(start: i64, end: i64) -> Window {
+        debug_assert!(start < end, "a window is never empty");
+        Window { start, end }
+    }
+
+    pub fn width(&self) -> i64 {
+        self.end - self.start
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    /// Two halves, or `None` for a one-second window that cannot be split.
+    pub fn halve(&self) -> Option<(Window, Window)> {
+        if self.width() < 2 {
+            return None;
+        }
+        let mid = self.start + self.width() / 2;
+        Some((Window::new(self.start, mid), Window::new(mid, self.end)))
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}, {})", show(self.start), show(self.end))
+    }
+}
+
+/// Sorts and merges overlapping or touching intervals.
+pub fn coalesce(mut intervals: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    intervals.retain(|(s, e)| s < e);
+    intervals.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
+    for (s, e) in intervals {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// The parts of `[from, to)` not covered by `done`, in order.
+pub fn subtract(from: i64, to: i64, done: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut gaps = Vec::new();
+    let mut cursor = from;
+    for (s, e) in coalesce(done.to_vec()) {
+        if e <= cursor || s >= to {
+            continue;
+        }
+        if s > cursor {
+            gaps.push((cursor, s.min(to)));
+        }
+        cursor = cursor.max(e);
+        if cursor >= to {
+            break;
+        }
+    }
+    if cursor < to {
+        gaps.push((cursor, to));
+    }
+    gaps
+}
+
+/// The windows still to do in `[from, to)`, cut at every UTC midnight, oldest first.
+pub fn pending_windows(from: i64, to: i64, done: &[(i64, i64)]) -> Vec<Window> {
+    let mut out = Vec::new();
+    for (s, e) in subtract(from, to, done) {
+        let mut start = s;
+        while start < e {
+            let end = (floor_day(start) + DAY).min(e);
+            out.push(Window::new(start, end));
+            start = end;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,68 @@
+use super::*;
+use proptest::prelude::*;
+
+const D0: i64 = 1_633_046_400; // 2021-10-01T00:00:00Z
+
+#[test]
+fn windows_are_cut_at_utc_midnight() {
+    let w = pending_windows(D0 + 3600, D0 + 2 * DAY + 60, &[]);
+    assert_eq!(w, vec![Window::new(D0 + 3600, D0 + DAY), Window::new(D0 + DAY, D0 + 2 * DAY), Window::new(D0 + 2 * DAY, D0 + 2 * DAY + 60)]);
+}
+
+#[test]
+fn done_intervals_are_skipped() {
+    let w = pending_windows(D0, D0 + 3 * DAY, &[(D0 + DAY, D0 + 2 * DAY)]);
+    assert_eq!(w, vec![Window::new(D0, D0 + DAY), Window::new(D0 + 2 * DAY, D0 + 3 * DAY)]);
+    assert!(pending_windows(D0, D0 + DAY, &[(D0 - 5, D0 + DAY + 5)]).is_empty());
+}
+
+#[test]
+fn a_one_second_window_cannot_be_halved() {
+    assert_eq!(Window::new(10, 11).halve(), None);
+    assert_eq!(Window::new(10, 13).halve(), Some((Window::new(10, 11), Window::new(11, 13))));
+}
+
+#[test]
+fn coalescing_merges_touching_intervals() {
+    assert_eq!(coalesce(vec![(5, 7), (1, 3), (3, 4), (6, 9), (20, 20)]), vec![(1, 4), (5, 9)]);
+}
+
+proptest! {
+    #[test]
+    fn planned_windows_cover_exactly_what_is_not_done(
+        from in 0i64..(5 * DAY),
+        len in 1i64..(4 * DAY),
+        done in proptest::collection::vec((0i64..(10 * DAY), 1i64..DAY), 0..6),
+    ) {
+        let to = from + len;
+        let done: Vec<(i64, i64)> = done.into_iter().map(|(s, l)| (s, s + l)).collect();
+        let windows = pending_windows(from, to, &done);
+        // No overlap, in order, none crossing midnight.
+        for pair in windows.windows(2) {
+            prop_assert!(pair[0].end <= pair[1].start);
+        }
+        for w in &windows {
+            prop_assert!(w.start < w.end);
+            prop_assert_eq!(floor_day(w.start), floor_day(w.end - 1));
+        }
+        // Every second of [from, to) is either done or in exactly one window (sampled).
+        let step = (len / 997).max(1);
+        let mut t = from;
+        while t < to {
+            let is_done = done.iter().any(|(s, e)| *s <= t && t < *e);
+            let covering = windows.iter().filter(|w| w.contains(t)).count();
+            prop_assert_eq!(covering, usize::from(!is_done), "second {} done={}", t, is_done);
+            t += step;
+        }
+        prop_assert!(windows.iter().all(|w| from <= w.start && w.end <= to));
+    }
+
+    #[test]
+    fn halving_partitions_a_window(start in 0i64..1_000_000, width in 2i64..100_000) {
+        let (a, b) = Window::new(start, start + width).halve().unwrap();
+        prop_assert_eq!(a.start, start);
+        prop_assert_eq!(a.end, b.start);
+        prop_assert_eq!(b.end, start + width);
+        prop_assert!(a.width() >= 1 && b.width() >= 1);
+    }
+}

@@ -1,0 +1,77 @@
+//! The typed task row: what the decoder produces and the sink stores, one per `task_id`.
+
+/// One task as the API described it at one moment, decoded and normalised.
+///
+/// Empty strings from the API are stored as `None`: the vendor uses `""`, `null` and a
+/// missing field interchangeably, and analysts should see one spelling of "no value".
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// The key of the whole dataset: exactly one row per task_id.
+    pub task_id: String,
+    /// As the API spelled it, unknown values included.
+    pub status: Option<String>,
+    pub err_code: Option<i64>,
+    pub err_message: Option<String>,
+    /// Unix seconds; decides the partition (UTC date) and never changes for a task.
+    pub create_time: i64,
+    /// Unix seconds; `None` while unfinished (the API's 0, missing or `2000-01-01 00:00:00`).
+    pub finish_time: Option<i64>,
+    /// kbit/s.
+    pub src_bitrate: Option<f64>,
+    /// kbit/s.
+    pub dst_bitrate: Option<f64>,
+    pub template_id: Option<String>,
+    pub template_name: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub objkey: Option<String>,
+    /// Query string already removed unless `keep_url_query`.
+    pub input_url: Option<String>,
+    /// Query string already removed unless `keep_url_query`.
+    pub output_url: Option<String>,
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub region_type: Option<String>,
+}
+
+impl TaskRow {
+    /// Seconds from creation to finish; `None` while unfinished.
+    pub fn duration_s(&self) -> Option<i64> {
+        self.finish_time.map(|f| f - self.create_time)
+    }
+
+    /// Whether the task can still change: anything but `success` / `fail` (unknown
+    /// statuses included, so that they keep being looked at until given up).
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_deref(), Some("success") | Some("fail"))
+    }
+}
+
+/// A row as stored: the observation plus when the sync first saw it and last saw it change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub task: TaskRow,
+    /// Microseconds since the epoch: the pass that first saw this task.
+    pub first_seen_at: i64,
+    /// Microseconds since the epoch: the pass that last saw its content change.
+    pub changed_at: i64,
+}
+
+/// Removes a presigned query string (and fragment) from a URL: those carry access keys
+/// and signatures that would hand download rights to every reader of the dataset.
+pub fn strip_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_query_strings_are_removed() {
+        assert_eq!(strip_query("https://b.example/x.mp4?AWSAccessKeyId=A&Signature=S&Expires=1"), "https://b.example/x.mp4");
+        assert_eq!(strip_query("oss://bucket/a.mp4"), "oss://bucket/a.mp4");
+        assert_eq!(strip_query("https://h/p#frag"), "https://h/p");
+    }
+}

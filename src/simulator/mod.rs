@@ -1,0 +1,115 @@
+//! The built-in simulator of the upstream `list_task` API: a seeded data set whose tasks
+//! change status over the simulator's own clock, served with the quirks of
+//! `api/list_task.md` and, on request, faults. Tests read its ground truth directly.
+
+pub mod dataset;
+pub mod faults;
+pub mod render;
+mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use dataset::{DatasetSpec, SimTask, generate};
+pub use faults::FaultSpec;
+pub use server::{serve, spawn};
+
+use crate::row::{TaskRow, strip_query};
+
+/// How the simulator behaves, besides its data.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Largest `count` served; larger requests are clamped (the real service's habit).
+    pub max_count: u64,
+    /// `start_num + count` beyond this is refused with code 1002.
+    pub max_offset: u64,
+    /// Check the AK/SK signature against these credentials; `None` accepts anything.
+    pub keys: Option<(String, String)>,
+    /// Transient faults to inject.
+    pub faults: FaultSpec,
+    /// Shuffle tasks created in the same second differently every few requests, as an
+    /// unstable sort on the server would.
+    pub unstable_order: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { max_count: 100, max_offset: 10_000, keys: None, faults: FaultSpec::none(), unstable_order: false }
+    }
+}
+
+/// Counters a test can read to check what the client did.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    /// Requests received on `/api/list_task`.
+    pub requests: AtomicU64,
+    /// Requests answered with an injected fault.
+    pub faults: AtomicU64,
+    /// Requests refused for a bad or missing signature.
+    pub auth_refused: AtomicU64,
+    /// Requests refused for a deep offset.
+    pub deep_refused: AtomicU64,
+}
+
+/// The simulator: data, clock, behaviour, counters.
+pub struct Simulator {
+    /// Tasks sorted by (create_time, idx).
+    tasks: Vec<SimTask>,
+    /// Simulated "now" in unix seconds; tasks created later are not visible yet.
+    now: AtomicI64,
+    pub options: SimOptions,
+    pub stats: SimStats,
+    /// Seeds fault and ordering decisions.
+    seed: u64,
+}
+
+impl Simulator {
+    /// Generates the data set; the clock starts at `now`.
+    pub fn new(spec: &DatasetSpec, options: SimOptions, now: i64) -> Arc<Simulator> {
+        Arc::new(Simulator { tasks: generate(spec), now: AtomicI64::new(now), options, stats: SimStats::default(), seed: spec.seed })
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    /// Moves the simulated clock (forward in practice: statuses then progress).
+    pub fn set_now(&self, now: i64) {
+        self.now.store(now, Ordering::SeqCst);
+    }
+
+    /// Tasks created in `[start, end]` (both inclusive, as the API treats them) and visible at `now`.
+    pub fn visible(&self, start: i64, end: i64, now: i64) -> &[SimTask] {
+        let end = end.min(now);
+        if end < start {
+            return &[];
+        }
+        let lo = self.tasks.partition_point(|t| t.create < start);
+        let hi = self.tasks.partition_point(|t| t.create <= end);
+        &self.tasks[lo..hi]
+    }
+
+    /// Ground truth: what a perfect sync of `[start, end)` would store at the current
+    /// clock, URLs stripped unless `keep_url_query`. Rejected (bad) records are excluded.
+    pub fn truth(&self, start: i64, end: i64, keep_url_query: bool) -> Vec<TaskRow> {
+        let now = self.now();
+        self.visible(start, end - 1, now)
+            .iter()
+            .filter(|t| !t.bad)
+            .map(|t| {
+                let mut row = t.row_at(now);
+                if !keep_url_query {
+                    row.input_url = row.input_url.map(|u| strip_query(&u).to_string());
+                    row.output_url = row.output_url.map(|u| strip_query(&u).to_string());
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// Records in `[start, end)` rendered without a task_id (what must land in the rejects file).
+    pub fn bad_records(&self, start: i64, end: i64) -> usize {
+        self.visible(start, end - 1, self.now()).iter().filter(|t| t.bad).count()
+    }
+}

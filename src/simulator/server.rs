@@ -1,0 +1,141 @@
+//! The simulator's HTTP face: `GET /api/list_task` (signed, quirky, faulty on request) and
+//! `GET /_sim/stats` for out-of-process tests.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::Simulator;
+use super::dataset::mix;
+use super::faults::{Fault, pick};
+use super::render::render;
+use crate::api::sign;
+
+/// Serves the simulator on `listener` until the task is dropped or aborted.
+pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/api/list_task", get(list_task))
+        .route("/_sim/stats", get(stats))
+        .with_state(sim);
+    axum::serve(listener, app).await
+}
+
+async fn stats(State(sim): State<Arc<Simulator>>) -> Response {
+    let s = &sim.stats;
+    let body = json!({
+        "now": sim.now(),
+        "requests": s.requests.load(Ordering::SeqCst),
+        "faults": s.faults.load(Ordering::SeqCst),
+        "auth_refused": s.auth_refused.load(Ordering::SeqCst),
+        "deep_refused": s.deep_refused.load(Ordering::SeqCst),
+    });
+    axum::Json(body).into_response()
+}
+
+fn api(code: i64, msg: &str) -> Response {
+    axum::Json(json!({ "code": code, "msg": msg, "data": null })).into_response()
+}
+
+async fn list_task(State(sim): State<Arc<Simulator>>, headers: HeaderMap, Query(pairs): Query<Vec<(String, String)>>) -> Response {
+    let n = sim.stats.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some((ak, sk)) = &sim.options.keys
+        && !signature_ok(&headers, &pairs, ak, sk)
+    {
+        sim.stats.auth_refused.fetch_add(1, Ordering::SeqCst);
+        return api(1003, "auth fail");
+    }
+    let fault = pick(&sim.options.faults, sim.seed, n);
+    if let Some(f) = fault {
+        sim.stats.faults.fetch_add(1, Ordering::SeqCst);
+        match f {
+            Fault::Html500 => return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response(),
+            Fault::Unavailable => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            Fault::TooMany => return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, sim.options.faults.retry_after_s.to_string())]).into_response(),
+            Fault::Code1000 => return api(1000, "internal error"),
+            Fault::Code1005 => return api(1005, "operation fail"),
+            Fault::Slow => tokio::time::sleep(sim.options.faults.slow).await,
+            Fault::Truncated | Fault::Reset => {}
+        }
+    }
+    let body = match answer(&sim, &pairs, n) {
+        Ok(v) => v.to_string().into_bytes(),
+        Err(resp) => return resp,
+    };
+    match fault {
+        Some(Fault::Truncated) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body[..body.len() / 2].to_vec()).into_response(),
+        Some(Fault::Reset) => {
+            let half = bytes::Bytes::from(body[..body.len() / 2].to_vec());
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("simulated connection reset"))];
+            let mut resp = Body::from_stream(futures::stream::iter(chunks)).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, "application/json".parse().expect("a valid header"));
+            resp
+        }
+        _ => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    }
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The JSON answer to a well-formed, authorised request, or an API error response.
+fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<Value, Response> {
+    let int = |name: &str, default: Option<i64>| -> Result<i64, Response> {
+        match param(pairs, name) {
+            None | Some("") => default.ok_or_else(|| api(1001, &format!("lack param: {name}"))),
+            Some(v) => v.trim().parse::<i64>().map_err(|_| api(1002, &format!("bad param: {name}"))),
+        }
+    };
+    let (start, end) = (int("start_time", None)?, int("end_time", None)?);
+    let offset = int("start_num", Some(0))?.max(0) as u64;
+    let count = (int("count", Some(50))?.max(1) as u64).min(sim.options.max_count);
+    if offset + count > sim.options.max_offset && offset > 0 {
+        sim.stats.deep_refused.fetch_add(1, Ordering::SeqCst);
+        return Err(api(1002, "bad param: start_num + count exceeds 10000"));
+    }
+    let now = sim.now();
+    let status = param(pairs, "status").filter(|s| !s.is_empty());
+    let mut tasks: Vec<_> = sim.visible(start, end, now).iter().filter(|t| status.is_none_or(|s| t.status_at(now) == s)).collect();
+    let total = tasks.len() as u64;
+    if total == 0 || offset >= total {
+        // The real service answers "empty result" (1004) sometimes and an empty list others.
+        return Err(if n % 2 == 0 { api(1004, "empty result") } else { empty(total) });
+    }
+    // Newest first, as list endpoints usually sort; ties broken by a key that, when the
+    // order is unstable, changes every few requests.
+    let epoch = if sim.options.unstable_order { n / 5 } else { 0 };
+    tasks.sort_by_key(|t| (std::cmp::Reverse(t.create), mix(u64::from(t.idx) ^ epoch)));
+    let list: Vec<Value> = tasks.iter().skip(offset as usize).take(count as usize).map(|t| render(&t.row_at(now), t.quirks, t.bad)).collect();
+    let num = list.len();
+    let total_value = if n % 7 == 3 { json!(total.to_string()) } else { json!(total) };
+    Ok(json!({ "code": 0, "msg": "success", "data": { "list": list, "num": num, "total": total_value } }))
+}
+
+fn empty(total: u64) -> Response {
+    axum::Json(json!({ "code": 0, "msg": "success", "data": { "list": [], "num": 0, "total": total } })).into_response()
+}
+
+/// Recomputes the standard AK/SK signature of the request as received.
+fn signature_ok(headers: &HeaderMap, pairs: &[(String, String)], ak: &str, sk: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some((got_ak, got_sig)) = header("authorization").and_then(sign::parse_authorization) else { return false };
+    let Some(date) = header("date") else { return false };
+    let wz: Vec<(&str, &str)> = headers.iter().filter(|(k, _)| k.as_str().starts_with("x-wz-")).filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+    let query: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let request = sign::Request { method: "GET", content_md5: "", content_type: "", date, headers: &wz, path: "/api/list_task", query: &query };
+    got_ak == ak && got_sig == sign::signature(sk, &sign::string_to_sign(sign::Variant::Standard, &request))
+}
+
+/// Binds `addr` (use `127.0.0.1:0` for a free port) and serves in a background task.
+pub async fn spawn(sim: Arc<Simulator>, addr: &str) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((local, tokio::spawn(serve(listener, sim))))
+}

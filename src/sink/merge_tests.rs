@@ -1,0 +1,86 @@
+use super::*;
+use proptest::prelude::*;
+
+fn task(id: &str, create: i64, status: &str) -> TaskRow {
+    TaskRow {
+        task_id: id.into(), status: Some(status.into()), err_code: Some(0), err_message: None, create_time: create,
+        finish_time: None, src_bitrate: Some(1000.5), dst_bitrate: None, template_id: None, template_name: None,
+        input: None, output: None, objkey: None, input_url: None, output_url: None, bucket: None, region: None, region_type: None,
+    }
+}
+
+#[test]
+fn a_new_task_is_stamped_first_seen_and_changed() {
+    let m = merge(vec![], vec![task("a", 5, "running")], 100);
+    assert_eq!((m.new, m.changed), (1, 0));
+    assert_eq!((m.rows[0].first_seen_at, m.rows[0].changed_at), (100, 100));
+}
+
+#[test]
+fn a_changed_task_keeps_first_seen_and_moves_changed_at() {
+    let first = merge(vec![], vec![task("a", 5, "running")], 100).rows;
+    let m = merge(first, vec![task("a", 5, "success")], 200);
+    assert_eq!((m.new, m.changed), (0, 1));
+    assert_eq!(m.rows[0].task.status.as_deref(), Some("success"));
+    assert_eq!((m.rows[0].first_seen_at, m.rows[0].changed_at), (100, 200));
+}
+
+#[test]
+fn an_unchanged_task_changes_nothing() {
+    let first = merge(vec![], vec![task("a", 5, "running")], 100).rows;
+    let m = merge(first.clone(), vec![task("a", 5, "running")], 200);
+    assert!(!m.is_changed());
+    assert_eq!(m.rows, first);
+}
+
+#[test]
+fn the_last_observation_of_a_task_in_one_pass_wins_and_rows_are_sorted() {
+    let m = merge(vec![], vec![task("b", 9, "running"), task("a", 5, "pending"), task("b", 9, "success")], 1);
+    assert_eq!(m.rows.iter().map(|r| r.task.task_id.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(m.rows[1].task.status.as_deref(), Some("success"));
+}
+
+#[test]
+fn an_older_pass_never_overwrites_a_newer_one() {
+    let newer = merge(vec![], vec![task("a", 5, "success")], 300).rows;
+    let m = merge(newer.clone(), vec![task("a", 5, "running")], 200);
+    assert_eq!(m.rows, newer);
+}
+
+fn arb_tasks() -> impl Strategy<Value = Vec<TaskRow>> {
+    proptest::collection::vec((0u8..20, 0i64..50, prop_oneof!["running", "success", "fail"]), 0..40)
+        .prop_map(|v| {
+            // One observation per id: order-independence is about distinct tasks.
+            let mut seen = std::collections::HashSet::new();
+            v.into_iter().filter(|(id, _, _)| seen.insert(*id)).map(|(id, c, s)| task(&format!("t{id}"), c, &s)).collect()
+        })
+}
+
+proptest! {
+    #[test]
+    fn merging_is_idempotent(existing in arb_tasks(), obs in arb_tasks()) {
+        let base = merge(vec![], existing, 10).rows;
+        let once = merge(base, obs.clone(), 20).rows;
+        let twice = merge(once.clone(), obs, 20);
+        prop_assert!(!twice.is_changed());
+        prop_assert_eq!(twice.rows, once);
+    }
+
+    #[test]
+    fn merging_does_not_depend_on_observation_order(existing in arb_tasks(), obs in arb_tasks()) {
+        let base = merge(vec![], existing, 10).rows;
+        let mut reversed = obs.clone();
+        reversed.reverse();
+        let a = merge(base.clone(), obs, 20);
+        let b = merge(base, reversed, 20);
+        prop_assert_eq!(a.rows, b.rows);
+        prop_assert_eq!((a.new, a.changed), (b.new, b.changed));
+    }
+
+    #[test]
+    fn every_task_id_appears_exactly_once(existing in arb_tasks(), obs in arb_tasks()) {
+        let merged = merge(merge(vec![], existing, 10).rows, obs, 20).rows;
+        let ids: std::collections::HashSet<_> = merged.iter().map(|r| r.task.task_id.clone()).collect();
+        prop_assert_eq!(ids.len(), merged.len());
+    }
+}

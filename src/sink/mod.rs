@@ -1,0 +1,22 @@
+//! The Parquet sink: the Arrow schema of CONTRACT.md, the pure partition merge, the atomic
+//! partition replace (the durable write path), and the rejects file.
+
+pub mod merge;
+pub mod rejects;
+pub mod schema;
+pub mod writer;
+
+/// Why the sink could not read or write a file; every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot {action} Parquet file {path}: {message}")]
+    Parquet { action: &'static str, path: std::path::PathBuf, message: String },
+}
+
+impl SinkError {
+    pub(crate) fn io<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> SinkError + 'a {
+        move |source| SinkError::Io { action, path: path.to_path_buf(), source }
+    }
+}

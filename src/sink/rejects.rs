@@ -1,0 +1,52 @@
+//! The rejects file: records that could not become rows, kept raw with the reason, as
+//! JSON lines under `{output_dir}/_rejects/` (outside `tasks/`, so readers never see them).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::SinkError;
+use crate::api::decode::Reject;
+
+/// One run's rejects file, created at the first reject and fsynced before each checkpoint.
+pub struct RejectLog {
+    /// `{output_dir}/_rejects/run-<start>-<pid>.jsonl`.
+    path: PathBuf,
+    /// Opened lazily: a run without rejects leaves no file.
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl RejectLog {
+    pub fn new(output_dir: &Path, run_started: i64) -> RejectLog {
+        let path = output_dir.join("_rejects").join(format!("run-{run_started}-{}.jsonl", std::process::id()));
+        RejectLog { path, file: Mutex::new(None) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends the rejects of one window and fsyncs them (they must be durable before the
+    /// window's checkpoint, like the rows).
+    pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<(), SinkError> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.file.lock().expect("the rejects lock is never poisoned");
+        if guard.is_none() {
+            let dir = self.path.parent().expect("the rejects file has a directory");
+            std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(SinkError::io("open", &self.path))?;
+            *guard = Some(file);
+        }
+        let file = guard.as_mut().expect("opened above");
+        let mut buf = Vec::new();
+        for r in rejects {
+            let line = serde_json::json!({ "seen_at": crate::time::show(seen_at), "window": window, "reason": r.reason, "record": r.raw });
+            buf.extend_from_slice(line.to_string().as_bytes());
+            buf.push(b'\n');
+        }
+        file.write_all(&buf).map_err(SinkError::io("append to", &self.path))?;
+        file.sync_data().map_err(SinkError::io("fsync", &self.path))
+    }
+}

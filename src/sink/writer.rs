@@ -1,0 +1,192 @@
+//! The durable write path: whole-partition Parquet files replaced atomically.
+//!
+//! # Commit protocol (one partition)
+//!
+//! 1. The merged rows are written to `{output_dir}/_staging/` (outside `tasks/`, on the
+//!    same filesystem, invisible to `tasks/**/*.parquet`).
+//! 2. The staging file is fsynced.
+//! 3. The partition directory is created if missing (and `tasks/` fsynced so it survives).
+//! 4. The staging file is renamed over `tasks/create_date=D/part-0.parquet`: atomic, a
+//!    reader opens either the old file or the new one, never a mix, never neither.
+//! 5. The partition directory is fsynced, making the rename durable.
+//!
+//! Only after step 5 may the caller record the window as done (see `state.rs`): data
+//! first, checkpoint second. A crash before the checkpoint replays the window, and the
+//! merge makes that replay harmless. Invariants: `tasks/` only ever holds complete files,
+//! one per partition, each row's task_id in no other file (a task's create_time, hence
+//! its partition, never changes); stale staging files from a crash are removed at open.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::SinkError;
+use super::schema::{from_batch, schema, to_batch};
+use crate::row::StoredRow;
+
+/// The one file name of every partition.
+pub const PART_FILE: &str = "part-0.parquet";
+
+/// The output directory: `tasks/` for readers, `_staging/` for the writer.
+pub struct Sink {
+    /// `{output_dir}/tasks`, what analysts read.
+    tasks: PathBuf,
+    /// `{output_dir}/_staging`, where files are written before they are renamed in.
+    staging: PathBuf,
+    /// Makes staging names unique within the process.
+    counter: AtomicU64,
+}
+
+impl Sink {
+    /// Creates the directories if needed and removes staging files a crash left behind.
+    /// Callers hold the writer lock, so no other process is writing staging files.
+    pub fn open(output_dir: &Path) -> Result<Sink, SinkError> {
+        let tasks = output_dir.join("tasks");
+        let staging = output_dir.join("_staging");
+        for dir in [&tasks, &staging] {
+            std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
+        }
+        for entry in std::fs::read_dir(&staging).map_err(SinkError::io("list", &staging))? {
+            let path = entry.map_err(SinkError::io("list", &staging))?.path();
+            std::fs::remove_file(&path).map_err(SinkError::io("remove stale staging file", &path))?;
+        }
+        Ok(Sink { tasks, staging, counter: AtomicU64::new(0) })
+    }
+
+    /// The root readers glob: `{output_dir}/tasks`.
+    pub fn tasks_dir(&self) -> &Path {
+        &self.tasks
+    }
+
+    /// `tasks/create_date=D/part-0.parquet`.
+    pub fn partition_file(&self, date: &str) -> PathBuf {
+        self.tasks.join(format!("create_date={date}")).join(PART_FILE)
+    }
+
+    /// The stored rows of one partition; empty when it does not exist yet.
+    pub fn read_partition(&self, date: &str) -> Result<Vec<StoredRow>, SinkError> {
+        read_file(&self.partition_file(date))
+    }
+
+    /// Replaces one partition with `rows`, following the commit protocol above.
+    pub fn replace_partition(&self, date: &str, rows: &[StoredRow]) -> Result<(), SinkError> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let staged = self.staging.join(format!("{date}.{}.{n}.parquet", std::process::id()));
+        let result = self.write_and_rename(date, rows, &staged);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&staged);
+        }
+        result
+    }
+
+    fn write_and_rename(&self, date: &str, rows: &[StoredRow], staged: &Path) -> Result<(), SinkError> {
+        write_file(staged, rows)?;
+        let target = self.partition_file(date);
+        let dir = target.parent().expect("a partition file has a directory");
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(SinkError::io("create partition directory", dir))?;
+            fsync_dir(&self.tasks)?;
+        }
+        std::fs::rename(staged, &target).map_err(SinkError::io("rename the staged file over", &target))?;
+        fsync_dir(dir)
+    }
+}
+
+/// Writes `rows` as one zstd Parquet file and fsyncs it.
+pub fn write_file(path: &Path, rows: &[StoredRow]) -> Result<(), SinkError> {
+    let perr = |message: String| SinkError::Parquet { action: "write", path: path.to_path_buf(), message };
+    let file = File::create(path).map_err(SinkError::io("create", path))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+        .build();
+    let batch = to_batch(rows).map_err(|e| perr(e.to_string()))?;
+    let mut writer = ArrowWriter::try_new(&file, schema(), Some(props)).map_err(|e| perr(e.to_string()))?;
+    writer.write(&batch).map_err(|e| perr(e.to_string()))?;
+    writer.close().map_err(|e| perr(e.to_string()))?;
+    file.sync_all().map_err(SinkError::io("fsync", path))
+}
+
+/// Reads a file written by [`write_file`]; a missing file is an empty partition.
+pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
+    let perr = |message: String| SinkError::Parquet { action: "read", path: path.to_path_buf(), message };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| perr(e.to_string()))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| perr(e.to_string()))?;
+        rows.extend(from_batch(&batch).map_err(perr)?);
+    }
+    Ok(rows)
+}
+
+/// fsyncs a directory so that a rename or create inside it survives a crash.
+fn fsync_dir(dir: &Path) -> Result<(), SinkError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(SinkError::io("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::TaskRow;
+
+    fn row(id: &str) -> StoredRow {
+        let task = TaskRow {
+            task_id: id.into(), status: Some("success".into()), err_code: Some(0), err_message: Some("ok".into()),
+            create_time: 1_633_046_400, finish_time: Some(1_633_046_460), src_bitrate: Some(3898.93), dst_bitrate: Some(437.01),
+            template_id: Some("t1".into()), template_name: None, input: Some("in".into()), output: None, objkey: None,
+            input_url: Some("https://x/y.mp4".into()), output_url: None, bucket: None, region: Some("cn".into()), region_type: Some("oss".into()),
+        };
+        StoredRow { task, first_seen_at: 1_633_046_500_000_000, changed_at: 1_633_046_600_000_000 }
+    }
+
+    #[test]
+    fn a_partition_round_trips_through_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path()).unwrap();
+        let rows = vec![row("a"), row("b")];
+        sink.replace_partition("2021-10-01", &rows).unwrap();
+        assert_eq!(sink.read_partition("2021-10-01").unwrap(), rows);
+        assert!(sink.read_partition("2021-10-02").unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0, "no staging file is left behind");
+    }
+
+    #[test]
+    fn replacing_keeps_one_file_per_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path()).unwrap();
+        sink.replace_partition("2021-10-01", &[row("a")]).unwrap();
+        sink.replace_partition("2021-10-01", &[row("a"), row("b")]).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("tasks/create_date=2021-10-01")).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(sink.read_partition("2021-10-01").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn stale_staging_files_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("_staging")).unwrap();
+        std::fs::write(dir.path().join("_staging/2021-10-01.1.0.parquet"), b"half").unwrap();
+        Sink::open(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_corrupt_partition_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path()).unwrap();
+        let path = sink.partition_file("2021-10-01");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"not parquet").unwrap();
+        let err = sink.read_partition("2021-10-01").unwrap_err().to_string();
+        assert!(err.contains("part-0.parquet"), "{err}");
+    }
+}

@@ -1,0 +1,235 @@
+//! The SQLite checkpoint database: jobs and their completed intervals, unfinished tasks,
+//! and the record of runs. Schema versions live in `PRAGMA user_version`.
+//!
+//! [`State::complete_window`] is the commit point of the whole pipeline: it runs only
+//! after every file the window touched is durable (see `sink/writer.rs`), and records the
+//! window as done in one transaction. WAL with `synchronous = FULL`: a committed
+//! checkpoint survives power loss.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::plan::{Window, coalesce};
+
+/// Why the state database could not be used; names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("state database {path}: {message}")]
+pub struct StateError {
+    path: PathBuf,
+    message: String,
+}
+
+/// Each entry migrates from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, finished_at INTEGER
+    );
+    CREATE TABLE job_intervals (
+        job_id TEXT NOT NULL REFERENCES jobs(job_id), start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL,
+        PRIMARY KEY (job_id, start_ts)
+    );
+    CREATE TABLE unfinished (
+        task_id TEXT PRIMARY KEY, create_time INTEGER NOT NULL, status TEXT,
+        first_seen_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX unfinished_by_create_time ON unfinished(create_time);
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, started_at INTEGER NOT NULL,
+        finished_at INTEGER, summary TEXT, error TEXT
+    );
+    CREATE TABLE cursors (name TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+"#];
+
+/// What one checkpoint records about the tasks of a window.
+#[derive(Debug, Default)]
+pub struct TaskChanges {
+    /// (task_id, create_time, status) of tasks seen unfinished: keep looking at them.
+    pub unfinished: Vec<(String, i64, Option<String>)>,
+    /// Task ids seen final: stop looking at them.
+    pub finished: Vec<String>,
+}
+
+/// An open state database.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl State {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        let err = |m: String| StateError { path: path.to_path_buf(), message: m };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create its directory: {e}")))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let mut state = State { conn, path: path.to_path_buf() };
+        state.setup().map_err(err)?;
+        Ok(state)
+    }
+
+    fn setup(&mut self) -> Result<(), String> {
+        let version = self.pragmas().map_err(|e| e.to_string())?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(format!("it has schema version {version}, newer than this tasksync knows ({}); upgrade tasksync", MIGRATIONS.len()));
+        }
+        self.migrate(version).map_err(|e| format!("cannot migrate the schema from version {version}: {e}"))
+    }
+
+    /// Sets the connection up; returns the schema version.
+    fn pragmas(&mut self) -> rusqlite::Result<i64> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.pragma_query_value(None, "user_version", |r| r.get(0))
+    }
+
+    fn migrate(&mut self, version: i64) -> rusqlite::Result<()> {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        StateError { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Creates the job if new; an existing one keeps its progress.
+    pub fn ensure_job(&self, job_id: &str, kind: &str, window: Window, now: i64) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO jobs (job_id, kind, from_ts, to_ts, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(job_id) DO NOTHING",
+                params![job_id, kind, window.start, window.end, now],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The job's completed intervals, coalesced and sorted.
+    pub fn done_intervals(&self, job_id: &str) -> Result<Vec<(i64, i64)>, StateError> {
+        let mut stmt = self.conn.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1 ORDER BY start_ts").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The commit point: records `window` of `job_id` as done and its tasks' states, in one
+    /// transaction. Call only once the window's partition files and rejects are durable.
+    pub fn complete_window(&mut self, job_id: &str, window: Window, tasks: &TaskChanges, now: i64) -> Result<(), StateError> {
+        self.complete_window_tx(job_id, window, tasks, now).map_err(|e| self.err(e))
+    }
+
+    fn complete_window_tx(&mut self, job_id: &str, window: Window, tasks: &TaskChanges, now: i64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut intervals: Vec<(i64, i64)> = {
+            let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
+            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        };
+        intervals.push((window.start, window.end));
+        tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [job_id])?;
+        for (s, e) in coalesce(intervals) {
+            tx.execute("INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)", params![job_id, s, e])?;
+        }
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO unfinished (task_id, create_time, status, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, last_seen_at = excluded.last_seen_at",
+            )?;
+            for (id, create_time, status) in &tasks.unfinished {
+                upsert.execute(params![id, create_time, status, now])?;
+            }
+            let mut delete = tx.prepare("DELETE FROM unfinished WHERE task_id = ?1")?;
+            for id in &tasks.finished {
+                delete.execute([id])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Marks a job finished (all of its range done).
+    pub fn finish_job(&self, job_id: &str, now: i64) -> Result<(), StateError> {
+        self.conn.execute("UPDATE jobs SET finished_at = ?2 WHERE job_id = ?1", params![job_id, now]).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Records the start of a run; returns its id.
+    pub fn start_run(&self, kind: &str, now: i64) -> Result<i64, StateError> {
+        self.conn.execute("INSERT INTO runs (kind, started_at) VALUES (?1, ?2)", params![kind, now]).map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records the end of a run with its summary (JSON) and error, if any.
+    pub fn finish_run(&self, run_id: i64, now: i64, summary: &str, error: Option<&str>) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE runs SET finished_at = ?2, summary = ?3, error = ?4 WHERE run_id = ?1", params![run_id, now, summary, error])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Number of tasks last seen unfinished.
+    pub fn unfinished_count(&self) -> Result<i64, StateError> {
+        self.conn.query_row("SELECT count(*) FROM unfinished", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// A job's finish time, `None` while unfinished or unknown.
+    pub fn job_finished_at(&self, job_id: &str) -> Result<Option<i64>, StateError> {
+        self.conn
+            .query_row("SELECT finished_at FROM jobs WHERE job_id = ?1", [job_id], |r| r.get::<_, Option<i64>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// `PRAGMA integrity_check`'s verdict ("ok" when healthy).
+    pub fn integrity_check(&self) -> Result<String, StateError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_windows_are_coalesced_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = State::open(&path).unwrap();
+        s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
+        s.complete_window("j", Window::new(0, 100), &TaskChanges::default(), 2).unwrap();
+        s.complete_window("j", Window::new(200, 300), &TaskChanges::default(), 2).unwrap();
+        s.complete_window("j", Window::new(100, 200), &TaskChanges::default(), 2).unwrap();
+        drop(s);
+        let s = State::open(&path).unwrap();
+        assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 300)]);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn unfinished_tasks_are_tracked_until_seen_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("state.db")).unwrap();
+        s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
+        let seen = TaskChanges { unfinished: vec![("a".into(), 5, Some("running".into())), ("b".into(), 6, None)], finished: vec![] };
+        s.complete_window("j", Window::new(0, 100), &seen, 2).unwrap();
+        assert_eq!(s.unfinished_count().unwrap(), 2);
+        let done = TaskChanges { unfinished: vec![], finished: vec!["a".into()] };
+        s.complete_window("j", Window::new(0, 100), &done, 3).unwrap();
+        assert_eq!(s.unfinished_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = State::open(&path).err().unwrap().to_string();
+        assert!(err.contains("schema version 99") && err.contains("state.db"), "{err}");
+    }
+}

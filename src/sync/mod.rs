@@ -1,0 +1,201 @@
+//! One sync pass: plan windows -> walk them -> merge into partitions -> replace files ->
+//! checkpoint. The order per window is always data durable first, checkpoint second.
+
+pub mod summary;
+pub mod walker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::api::client::Client;
+use crate::config::Config;
+use crate::plan::{Window, pending_windows};
+use crate::row::TaskRow;
+use crate::sink::merge::merge;
+use crate::sink::rejects::RejectLog;
+use crate::sink::writer::Sink;
+use crate::sink::SinkError;
+use crate::state::{State, StateError, TaskChanges};
+use crate::time::{Clock, micros_from_secs, utc_date};
+use summary::Summary;
+use walker::{WalkError, WalkLimits};
+
+/// Why a pass stopped. Every message names the window, file or database involved.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Everything a pass needs, opened once. Holds the writer lock for its whole life.
+pub struct Context {
+    /// The validated configuration.
+    pub cfg: Config,
+    /// The API client (rate limit and in-flight bound are shared by all windows).
+    pub client: Arc<Client>,
+    /// The output directory.
+    pub sink: Arc<Sink>,
+    /// The checkpoint database; a std mutex since every use is a short blocking call.
+    pub state: Arc<Mutex<State>>,
+    /// Where undecodable records go.
+    pub rejects: Arc<RejectLog>,
+    /// "Now", injected.
+    pub clock: Clock,
+    /// This run's counters.
+    pub summary: Arc<Summary>,
+    /// One writer per partition at a time within this process.
+    partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Keeps other processes out of this state database and output.
+    _lock: crate::lock::WriterLock,
+}
+
+impl Context {
+    /// Takes the writer lock, then opens the state database, the output and the client.
+    pub fn open(cfg: Config, clock: Clock) -> Result<Context, SyncError> {
+        let lock = crate::lock::acquire(&cfg.storage.state_db)?;
+        let state = State::open(&cfg.storage.state_db)?;
+        let sink = Sink::open(&cfg.storage.output_dir)?;
+        let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone()).map_err(SyncError::Setup)?;
+        let now = clock();
+        Ok(Context {
+            rejects: Arc::new(RejectLog::new(&cfg.storage.output_dir, now)),
+            summary: Arc::new(Summary::new(client.stats.clone())),
+            client: Arc::new(client),
+            sink: Arc::new(sink),
+            state: Arc::new(Mutex::new(state)),
+            clock,
+            cfg,
+            partition_locks: Mutex::new(HashMap::new()),
+            _lock: lock,
+        })
+    }
+
+    fn limits(&self) -> WalkLimits {
+        WalkLimits { max_offset: self.cfg.api.max_offset, repage_attempts: self.cfg.api.repage_attempts, concurrency: self.cfg.api.concurrency }
+    }
+
+    fn partition_lock(&self, date: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.partition_locks.lock().expect("never poisoned");
+        locks.entry(date.to_string()).or_default().clone()
+    }
+
+    /// Runs `f` on the state database off the async threads.
+    async fn with_state<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> Result<T, StateError> + Send + 'static) -> Result<T, SyncError> {
+        let state = self.state.clone();
+        let joined = tokio::task::spawn_blocking(move || f(&mut state.lock().expect("never poisoned"))).await;
+        Ok(joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))??)
+    }
+}
+
+/// The job id of a backfill: the same `--from/--to` resumes the same job.
+pub fn backfill_job_id(range: Window) -> String {
+    format!("backfill:{}-{}", range.start, range.end)
+}
+
+/// A one-off backfill of `range`; resumable, it skips windows already done. It does not
+/// touch the incremental cursor.
+pub async fn backfill(ctx: &Context, range: Window) -> Result<(), SyncError> {
+    let job = backfill_job_id(range);
+    let now = (ctx.clock)();
+    let job_for_state = job.clone();
+    let done = ctx
+        .with_state(move |s| {
+            s.ensure_job(&job_for_state, "backfill", range, now)?;
+            s.done_intervals(&job_for_state)
+        })
+        .await?;
+    let windows = pending_windows(range.start, range.end, &done);
+    let skipped = range.width() - windows.iter().map(Window::width).sum::<i64>();
+    tracing::info!(range = %range, windows = windows.len(), skipped_s = skipped, "Backfill planned");
+    run_windows(ctx, &job, windows).await?;
+    let job_for_state = job.clone();
+    ctx.with_state(move |s| s.finish_job(&job_for_state, now)).await
+}
+
+/// Processes windows concurrently (the client bounds requests in flight); stops at the
+/// first error, after which no further checkpoint is written.
+async fn run_windows(ctx: &Context, job: &str, windows: Vec<Window>) -> Result<(), SyncError> {
+    let parallel = ctx.cfg.api.concurrency.clamp(1, 8);
+    futures::stream::iter(windows).map(|w| process_window(ctx, job, w)).buffer_unordered(parallel).try_collect::<()>().await
+}
+
+/// One window: walk, write rejects, merge and replace its partition, then checkpoint.
+async fn process_window(ctx: &Context, job: &str, window: Window) -> Result<(), SyncError> {
+    let started = std::time::Instant::now();
+    let fetched = walker::walk(&ctx.client, window, ctx.limits()).await?;
+    let seen_at = (ctx.clock)();
+    let date = utc_date(window.start);
+    let changes = task_changes(&fetched.rows);
+    let (tasks, rejects) = (fetched.rows.len(), fetched.rejects.len());
+    let rejects_log = ctx.rejects.clone();
+    let label = window.to_string();
+    let to_reject = fetched.rejects;
+    tokio::task::spawn_blocking(move || rejects_log.append(&label, seen_at, &to_reject)).await.map_err(join_error)??;
+
+    let guard = ctx.partition_lock(&date);
+    let _held = guard.lock().await;
+    let (sink, rows, d) = (ctx.sink.clone(), fetched.rows, date.clone());
+    let (new, changed, written) = tokio::task::spawn_blocking(move || -> Result<_, SinkError> {
+        let merged = merge(sink.read_partition(&d)?, rows, micros_from_secs(seen_at));
+        if merged.is_changed() {
+            sink.replace_partition(&d, &merged.rows)?;
+        }
+        Ok((merged.new, merged.changed, merged.is_changed()))
+    })
+    .await
+    .map_err(join_error)??;
+
+    let job_id = job.to_string();
+    ctx.with_state(move |s| s.complete_window(&job_id, window, &changes, seen_at)).await?;
+    ctx.summary.window_done(fetched.leaves, fetched.repaged, tasks as u64, new as u64, changed as u64, written, rejects as u64);
+    tracing::info!(
+        window = %window, partition = %date, tasks, new, changed, file_written = written, rejects,
+        leaves = fetched.leaves, ms = started.elapsed().as_millis() as u64, "Window done"
+    );
+    Ok(())
+}
+
+fn join_error(e: tokio::task::JoinError) -> SyncError {
+    SyncError::Setup(format!("a background write task failed: {e}"))
+}
+
+/// Which tasks to keep looking at (unfinished) and which to stop looking at (final).
+fn task_changes(rows: &[TaskRow]) -> TaskChanges {
+    let mut changes = TaskChanges::default();
+    for r in rows {
+        if r.is_final() {
+            changes.finished.push(r.task_id.clone());
+        } else {
+            changes.unfinished.push((r.task_id.clone(), r.create_time, r.status.clone()));
+        }
+    }
+    changes
+}
+
+/// Opens everything, runs one backfill of `range`, records the run, returns its totals.
+pub async fn run_backfill(cfg: Config, clock: Clock, range: Window) -> Result<summary::Totals, SyncError> {
+    let ctx = Context::open(cfg, clock.clone())?;
+    let run_id = ctx.with_state({
+        let now = clock();
+        move |s| s.start_run("backfill", now)
+    }).await?;
+    let result = backfill(&ctx, range).await;
+    let totals = ctx.summary.totals();
+    let error = result.as_ref().err().map(ToString::to_string);
+    let json = serde_json::to_string(&totals).unwrap_or_default();
+    let now = clock();
+    ctx.with_state(move |s| s.finish_run(run_id, now, &json, error.as_deref())).await?;
+    result?;
+    tracing::info!(%totals, "Backfill finished");
+    Ok(totals)
+}

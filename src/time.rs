@@ -1,0 +1,122 @@
+//! Instants as unix seconds: parsing the command line's `T`, UTC dates, and the injected clock.
+//!
+//! The whole pipeline works in unix seconds (`i64`), the API's own unit; timestamps only
+//! become Arrow microseconds at the Parquet boundary.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+/// Seconds in a UTC day, the width of one output partition.
+pub const DAY: i64 = 86_400;
+
+/// Where "now" comes from. Production passes [`system_clock`]; tests pass a fixed or
+/// steerable one so that nothing deep in the logic reads the wall clock.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock, in unix seconds.
+pub fn system_clock() -> Clock {
+    Arc::new(|| Utc::now().timestamp())
+}
+
+/// The wall clock in microseconds, for `first_seen_at` / `changed_at` stamps.
+pub fn micros_from_secs(secs: i64) -> i64 {
+    secs.saturating_mul(1_000_000)
+}
+
+/// Parses a command-line instant: `2021-10-12` (midnight UTC), an RFC 3339 time, or unix seconds.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i64>().map_err(|e| format!("`{t}` is not a usable unix time: {e}"));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp());
+    }
+    DateTime::parse_from_rfc3339(t).map(|d| d.timestamp()).map_err(|_| {
+        format!("`{t}` is not a date (2021-10-12), an RFC 3339 time or unix seconds")
+    })
+}
+
+/// Parses `+08:00` / `-05:30` / `Z` into a fixed offset.
+pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
+    let t = text.trim();
+    if t == "Z" || t == "UTC" || t == "+00:00" {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
+    }
+    let bad = || format!("`{t}` is not a UTC offset like \"+08:00\"");
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+/// Parses the vendor's older `"YYYY-MM-DD hh:mm:ss"` local-time form into unix seconds.
+pub fn parse_local(text: &str, zone: FixedOffset) -> Option<i64> {
+    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    zone.from_local_datetime(&naive).single().map(|d| d.timestamp())
+}
+
+/// Formats unix seconds in the vendor's local-time form (the simulator speaks it too).
+pub fn format_local(secs: i64, zone: FixedOffset) -> String {
+    zone.timestamp_opt(secs, 0).single().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+/// The UTC date of an instant, `YYYY-MM-DD`: the partition key.
+pub fn utc_date(secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "invalid-date".to_string())
+}
+
+/// A readable UTC rendering for logs and messages.
+pub fn show(secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Midnight UTC at or before `secs`.
+pub fn floor_day(secs: i64) -> i64 {
+    secs.div_euclid(DAY) * DAY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_means_midnight_utc() {
+        assert_eq!(parse_instant("2021-10-12"), Ok(1_633_996_800));
+    }
+
+    #[test]
+    fn rfc3339_and_unix_seconds_are_accepted() {
+        assert_eq!(parse_instant("2021-10-12T08:00:00+08:00"), Ok(1_633_996_800));
+        assert_eq!(parse_instant("1633996800"), Ok(1_633_996_800));
+        assert!(parse_instant("yesterday").unwrap_err().contains("yesterday"));
+    }
+
+    #[test]
+    fn local_times_use_the_configured_offset() {
+        let cn = parse_offset("+08:00").unwrap();
+        assert_eq!(parse_local("2021-10-12 08:00:00", cn), Some(1_633_996_800));
+        assert_eq!(format_local(1_633_996_800, cn), "2021-10-12 08:00:00");
+        assert!(parse_offset("8").is_err());
+        assert_eq!(parse_offset("-05:30").unwrap().local_minus_utc(), -(5 * 3600 + 1800));
+    }
+
+    #[test]
+    fn partition_dates_are_utc() {
+        assert_eq!(utc_date(1_633_996_800 - 1), "2021-10-11");
+        assert_eq!(floor_day(1_633_996_800 + 5), 1_633_996_800);
+        assert_eq!(floor_day(-1), -DAY);
+    }
+}
