@@ -129,3 +129,15 @@ fn a_minimal_config_takes_the_contract_defaults() {
     assert_eq!(c.sync.schedule, "0 */5 * * * *");
     assert!(!c.storage.keep_url_query);
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tasksync.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret_key");
+    std::fs::write(&secret, "x").unwrap();
+    let text = text.replace("/run/credentials/tasksync.service/secret_key", &secret.display().to_string());
+    let c = parse(&text).unwrap();
+    assert_eq!(c.api.max_offset, 10_000);
+    assert_eq!(c.api.page_size, 50);
+}

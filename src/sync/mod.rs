@@ -55,8 +55,9 @@ pub struct Context {
     pub summary: Arc<Summary>,
     /// One writer per partition at a time within this process.
     partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Keeps other processes out of this state database and output.
-    _lock: crate::lock::WriterLock,
+    /// Keeps other processes out of this state database and output. Shared with every
+    /// background write, so it is released only after the last one has finished.
+    lock: Arc<crate::lock::WriterLock>,
 }
 
 impl Context {
@@ -76,7 +77,7 @@ impl Context {
             clock,
             cfg,
             partition_locks: Mutex::new(HashMap::new()),
-            _lock: lock,
+            lock: Arc::new(lock),
         })
     }
 
@@ -144,8 +145,9 @@ async fn process_window(ctx: &Context, job: &str, window: Window) -> Result<(), 
 
     let guard = ctx.partition_lock(&date);
     let _held = guard.lock().await;
-    let (sink, rows, d) = (ctx.sink.clone(), fetched.rows, date.clone());
+    let (sink, rows, d, lock) = (ctx.sink.clone(), fetched.rows, date.clone(), ctx.lock.clone());
     let (new, changed, written) = tokio::task::spawn_blocking(move || -> Result<_, SinkError> {
+        let _lock = lock;
         let merged = merge(sink.read_partition(&d)?, rows, micros_from_secs(seen_at));
         if merged.is_changed() {
             sink.replace_partition(&d, &merged.rows)?;

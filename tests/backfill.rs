@@ -1,0 +1,192 @@
+//! Backfills against the simulator on 127.0.0.1:0: exact results under faults, unstable
+//! paging, deep windows, clamped pages; resumption; refusals.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::*;
+use tasksync::plan::Window;
+use tasksync::simulator::{FaultSpec, SimOptions};
+use tasksync::sync::run_backfill;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_changes_nothing() {
+    let mut spec = spec(11, 100_000, 30);
+    spec.hot_hour = Some((D0 + 12 * DAY + 14 * 3600, 15_000));
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let now = D0 + 30 * DAY + 3600;
+    let sim = start_sim(spec, options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let range = Window::new(D0, D0 + 30 * DAY);
+
+    let first = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.expect("the backfill succeeds");
+    let truth = sim.sim.truth(range.start, range.end, false);
+    assert_eq!(truth.len(), 115_000);
+    assert_exact(&dir.path().join("out"), &truth);
+    assert_eq!(first.tasks, 115_000);
+    assert_eq!(first.windows, 30, "one window per day");
+    assert!(first.leaves > 30, "the spike day was split ({} leaves)", first.leaves);
+    assert_eq!(sim.sim.stats.deep_refused.load(Ordering::SeqCst), 0, "deep windows are split before paging");
+    assert!(sim.sim.stats.faults.load(Ordering::SeqCst) > 50, "faults were injected");
+    assert!(first.retries > 0);
+    assert_eq!(first.files_written, 30);
+
+    // The same backfill again: already done, nothing is requested or written.
+    let stamps = file_stamps(&dir.path().join("out"));
+    let requests = sim.sim.stats.requests.load(Ordering::SeqCst);
+    let again = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.unwrap();
+    assert_eq!((again.windows, again.files_written), (0, 0));
+    assert_eq!(sim.sim.stats.requests.load(Ordering::SeqCst), requests);
+    assert_eq!(file_stamps(&dir.path().join("out")), stamps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_backfill_over_unchanged_data_rewrites_no_file() {
+    let now = D0 + 3 * DAY;
+    let sim = start_sim(spec(5, 3_000, 2), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = |d: &std::path::Path| config(&sim.url, d, SK, "");
+    run_backfill(plain(dir.path()), fixed(now), Window::new(D0, D0 + 2 * DAY)).await.unwrap();
+    let stamps = file_stamps(&dir.path().join("out"));
+    // A different range is a different job: it re-reads both days and finds nothing new.
+    let totals = run_backfill(plain(dir.path()), fixed(now + 60), Window::new(D0 - DAY, D0 + 2 * DAY)).await.unwrap();
+    assert_eq!(totals.tasks, 3_000);
+    assert_eq!((totals.new, totals.changed, totals.files_written), (0, 0, 0));
+    assert_eq!(file_stamps(&dir.path().join("out")), stamps);
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0 - DAY, D0 + 2 * DAY, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_that_progressed_are_updated_and_keep_their_first_seen_time() {
+    let now = D0 + DAY + 600;
+    let sim = start_sim(spec(8, 2_000, 1), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    let before = stored(&out);
+    let unfinished = before.iter().filter(|(_, r)| !r.task.is_final()).count();
+    assert!(unfinished > 10, "some tasks are still running at the end of the day ({unfinished})");
+
+    sim.sim.set_now(now + 6 * 3600);
+    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now + 6 * 3600), Window::new(D0, D0 + DAY + 1)).await.unwrap();
+    assert_exact(&out, &sim.sim.truth(D0, D0 + DAY, false));
+    let after = stored(&out);
+    let differs = after.iter().filter(|(_, r)| before.iter().any(|(_, b)| b.task.task_id == r.task.task_id && b.task != r.task)).count();
+    assert!(differs > 0, "six hours later some of the {unfinished} unfinished tasks have moved on");
+    assert_eq!(totals.changed as usize, differs, "changed counts exactly the rows whose content differs");
+    assert_eq!(totals.new, 0);
+    let first_seen: std::collections::HashMap<_, _> = before.iter().map(|(_, r)| (r.task.task_id.clone(), r.first_seen_at)).collect();
+    for (_, r) in after {
+        assert_eq!(first_seen[&r.task.task_id], r.first_seen_at, "first_seen_at is kept");
+        let moved = r.changed_at > r.first_seen_at;
+        assert_eq!(moved, before.iter().any(|(_, b)| b.task.task_id == r.task.task_id && b.task != r.task));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backfill_resumes_where_it_stopped_and_ends_exact() {
+    let now = D0 + 20 * DAY;
+    let options = SimOptions { faults: FaultSpec { per_mille: 0, retry_after_s: 0, slow: std::time::Duration::from_millis(5) }, ..SimOptions::default() };
+    let sim = start_sim(spec(21, 40_000, 20), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let range = Window::new(D0, D0 + 20 * DAY);
+    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 2");
+    let run = tokio::spawn(run_backfill(cfg, fixed(now), range));
+    // Stop it once some partitions exist, as Ctrl-C or a crash would.
+    let tasks_dir = dir.path().join("out/tasks");
+    for _ in 0..2000 {
+        if std::fs::read_dir(&tasks_dir).map(|d| d.count()).unwrap_or(0) >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    let partial = stored(&dir.path().join("out")).len();
+    assert!(partial > 0 && partial < 40_000, "interrupted midway ({partial} rows)");
+
+    let resumed = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.expect("the resumed run succeeds");
+    assert!(resumed.windows < 20, "finished windows are skipped ({} redone)", resumed.windows);
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(range.start, range.end, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_deep_offsets_makes_the_window_split() {
+    let now = D0 + DAY;
+    let options = SimOptions { max_offset: 1_000, ..SimOptions::default() };
+    let sim = start_sim(spec(3, 5_000, 1), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The client believes the server pages deeper than it does.
+    let totals = run_backfill(config(&sim.url, dir.path(), SK, "max_offset = 100000"), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    assert!(sim.sim.stats.deep_refused.load(Ordering::SeqCst) > 0);
+    assert!(totals.leaves >= 5, "split into windows of at most 1000 ({} leaves)", totals.leaves);
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clamped_page_size_is_followed_by_what_was_received() {
+    let now = D0 + DAY;
+    let options = SimOptions { max_count: 37, ..SimOptions::default() };
+    let sim = start_sim(spec(4, 3_000, 1), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let totals = run_backfill(config(&sim.url, dir.path(), SK, "page_size = 500"), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    assert_eq!(totals.pages, 3_000u64.div_ceil(37));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_records_go_to_the_rejects_file_and_the_rest_is_stored() {
+    let now = D0 + DAY;
+    let mut spec = spec(6, 4_000, 1);
+    spec.bad_per_million = 5_000;
+    let sim = start_sim(spec, SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    let bad = sim.sim.bad_records(D0, D0 + DAY);
+    assert!(bad > 5, "the data set has bad records ({bad})");
+    assert_eq!(totals.rejects as usize, bad);
+    let rejects_dir = dir.path().join("out/_rejects");
+    let lines: Vec<serde_json::Value> = std::fs::read_dir(&rejects_dir).unwrap()
+        .flat_map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(lines.len(), bad);
+    assert!(lines.iter().all(|l| l["reason"] == "no task_id" && (l["record"]["create_time"].is_string() || l["record"]["create_time"].is_number())));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_stop_the_run_with_one_clear_sentence_and_no_checkpoint() {
+    let now = D0 + DAY;
+    let sim = start_sim(spec(2, 500, 1), SimOptions { keys: Some((AK.into(), SK.into())), ..SimOptions::default() }, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "WrongSecretKey0123456789abcdefXY";
+    let err = run_backfill(config(&sim.url, dir.path(), wrong, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap_err().to_string();
+    assert!(err.contains("refused the credentials") && err.contains("2021-10-01"), "{err}");
+    assert!(!err.contains(wrong) && !err.contains(SK), "the message leaks no secret: {err}");
+    assert!(!err.contains('\n'));
+    assert_eq!(sim.sim.stats.auth_refused.load(Ordering::SeqCst), 1, "auth failures are not retried");
+    let state = tasksync::state::State::open(&dir.path().join("state/state.db")).unwrap();
+    assert!(state.done_intervals(&tasksync::sync::backfill_job_id(Window::new(D0, D0 + DAY))).unwrap().is_empty());
+    assert!(stored(&dir.path().join("out")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_keeps_failing_ends_the_run_naming_the_window_and_moves_no_checkpoint() {
+    let now = D0 + 2 * DAY;
+    let sim = start_sim(spec(2, 500, 2), SimOptions { faults: FaultSpec::quick(1000), ..SimOptions::default() }, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_backfill(config(&sim.url, dir.path(), SK, "max_retries = 2"), fixed(now), Window::new(D0, D0 + 2 * DAY)).await.unwrap_err().to_string();
+    assert!(err.contains("gave up on window [2021-10-0") && err.contains("after 3 tries"), "{err}");
+    let state = tasksync::state::State::open(&dir.path().join("state/state.db")).unwrap();
+    assert!(state.done_intervals(&tasksync::sync::backfill_job_id(Window::new(D0, D0 + 2 * DAY))).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config("http://127.0.0.1:9", dir.path(), SK, "");
+    let _first = tasksync::sync::Context::open(cfg.clone(), fixed(D0)).unwrap();
+    let err = tasksync::sync::Context::open(cfg, fixed(D0)).err().unwrap().to_string();
+    assert!(err.contains("another tasksync process") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+}

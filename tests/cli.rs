@@ -1,0 +1,138 @@
+//! The binary as users and systemd see it: commands, exit codes, one-line errors, secrets.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use tasksync::simulator::{FaultSpec, SimOptions};
+
+fn tasksync(args: &[&str], config: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasksync"));
+    cmd.args(args).env_remove("TASKSYNC_CONFIG").env("TEST_SK", SK).env("TASKSYNC_LOG", "debug");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+async fn tasksync_async(args: Vec<String>, config: std::path::PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tasksync(&args, Some(&config))
+    })
+    .await
+    .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The last stderr line: the one the user reads when a command fails.
+fn error_line(o: &Output) -> String {
+    stderr(o).lines().last().unwrap_or("").to_string()
+}
+
+fn write_config(dir: &Path, url: &str, extra_api: &str) -> std::path::PathBuf {
+    let path = dir.join("tasksync.toml");
+    std::fs::write(&path, format!(
+        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 10000\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\nrepage_attempts = 10\n{extra_api}\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
+        dir.join("out").display(), dir.join("state.db").display()
+    )).unwrap();
+    path
+}
+
+#[test]
+fn help_lists_every_command_of_the_contract() {
+    let out = tasksync(&["--help"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["sync", "run", "status", "check", "simulate", "demo", "--config"] {
+        assert!(text.contains(command), "--help lacks {command}:\n{text}");
+    }
+    let sync = String::from_utf8_lossy(&tasksync(&["sync", "--help"], None).stdout).into_owned();
+    assert!(sync.contains("--from") && sync.contains("--to"), "{sync}");
+}
+
+#[test]
+fn a_bad_config_line_exits_2_with_one_sentence_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "http://127.0.0.1:9", "page_size = \"many\"");
+    let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(&path));
+    assert_eq!(out.status.code(), Some(2));
+    let line = error_line(&out);
+    assert!(line.starts_with("tasksync: error: config file") && line.contains("page_size") && line.contains("tasksync.toml"), "{line}");
+    assert_eq!(stderr(&out).lines().count(), 1, "exactly one line: {}", stderr(&out));
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(Path::new("/nonexistent/tasksync.toml")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(error_line(&out).contains("/nonexistent/tasksync.toml"), "{}", error_line(&out));
+}
+
+#[test]
+fn a_backwards_or_malformed_range_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let out = tasksync(&["sync", "--from", "2021-10-02", "--to", "2021-10-01"], Some(&path));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(error_line(&out).contains("--from"), "{}", error_line(&out));
+    let out = tasksync(&["sync", "--from", "last tuesday", "--to", "2021-10-01"], Some(&path));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(error_line(&out).contains("last tuesday"), "{}", error_line(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
+    let now = D0 + 2 * DAY;
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let sim = start_sim(spec(9, 6_000, 2), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &sim.url, "");
+    let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
+    let out = tasksync_async(args.clone(), path.clone()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("Backfill done: windows=2") && stdout.contains("tasks=6000"), "{stdout}");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
+
+    // Debug logs, stdout and the data carry neither the secret, nor a signature, nor a presigned query.
+    let mut everything = format!("{stdout}{}", stderr(&out));
+    for (_, row) in stored(&dir.path().join("out")) {
+        everything.push_str(&format!("{:?}", row.task));
+    }
+    for needle in [SK, "Signature=", "AWSAccessKeyId", "Visionular AccessKeyId"] {
+        assert!(!everything.contains(needle), "the run leaked {needle:?}");
+    }
+    assert!(stderr(&out).contains("Retrying a page"), "debug logging was on and retries happened");
+
+    // Run again: everything is done already, so the command succeeds and writes nothing.
+    let again = tasksync_async(args, path).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("windows=0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_state_is_refused_with_the_holders_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let _held = tasksync::lock::acquire(&dir.path().join("state.db")).unwrap();
+    let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("another tasksync process") && line.contains(&format!("pid {}", std::process::id())), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of the loopback.
+    let path = write_config(dir.path(), "http://127.0.0.1:9", "max_retries = 1");
+    let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("gave up on window [2021-10-01T00:00:00Z") && line.contains("could not connect"), "{line}");
+}

@@ -1,0 +1,135 @@
+//! Shared helpers of the integration tests: a simulator on 127.0.0.1:0, a config pointing
+//! at it, and readers of what tasksync wrote.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tasksync::config::Config;
+use tasksync::row::{StoredRow, TaskRow};
+use tasksync::simulator::dataset::DatasetSpec;
+use tasksync::simulator::{SimOptions, Simulator};
+
+pub const D0: i64 = 1_633_046_400; // 2021-10-01T00:00:00Z
+pub const DAY: i64 = 86_400;
+pub const AK: &str = "CWIs00000000i3x0";
+pub const SK: &str = "TestSecretKey0123456789abcdefXYZ";
+
+/// A running simulator and its URL.
+pub struct Sim {
+    pub sim: Arc<Simulator>,
+    pub url: String,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+pub async fn start_sim(spec: DatasetSpec, options: SimOptions, now: i64) -> Sim {
+    let sim = Simulator::new(&spec, options, now);
+    let (addr, handle) = tasksync::simulator::spawn(sim.clone(), "127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    Sim { sim, url: format!("http://{addr}"), handle }
+}
+
+pub fn spec(seed: u64, tasks: u64, days: i64) -> DatasetSpec {
+    DatasetSpec { seed, tasks, start: D0, end: D0 + days * DAY, hot_hour: None, bad_per_million: 0 }
+}
+
+/// A config for `url` writing under `dir`; `extra_api` lines are appended to `[api]`.
+pub fn config(url: &str, dir: &Path, secret: &str, extra_api: &str) -> Config {
+    let text = format!(
+        r#"
+[api]
+base_url = "{url}"
+page_size = 100
+timeout = "5s"
+concurrency = 4
+requests_per_second = 100000
+auth = "visionular"
+access_key_id = "{AK}"
+secret_key_env = "TEST_SK"
+retry_min_delay = "1ms"
+retry_max_delay = "20ms"
+max_retries = 12
+repage_attempts = 10
+{extra_api}
+
+[storage]
+output_dir = "{out}"
+state_db = "{state}"
+"#,
+        out = dir.join("out").display(),
+        state = dir.join("state/state.db").display(),
+    );
+    // Keys in `extra_api` override the defaults above.
+    let overridden: Vec<&str> = extra_api.lines().filter_map(|l| l.split('=').next()).map(str::trim).filter(|k| !k.is_empty()).collect();
+    let text: String = text.lines().filter(|l| !overridden.contains(&l.split('=').next().unwrap_or("").trim()) || extra_api.contains(l.trim())).map(|l| format!("{l}\n")).collect();
+    let secret = secret.to_string();
+    Config::parse(&text, Path::new("test.toml"), &move |_| Some(secret.clone())).expect("the test config is valid")
+}
+
+/// Every stored row under `{out}/tasks`, with the partition each came from.
+pub fn stored(out: &Path) -> Vec<(String, StoredRow)> {
+    let mut rows = Vec::new();
+    let tasks = out.join("tasks");
+    let Ok(dirs) = std::fs::read_dir(&tasks) else { return rows };
+    for dir in dirs {
+        let dir = dir.unwrap().path();
+        let date = dir.file_name().unwrap().to_string_lossy().trim_start_matches("create_date=").to_string();
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "one file per partition in {}", dir.display());
+        for row in tasksync::sink::writer::read_file(&files[0]).expect("a readable partition file") {
+            rows.push((date.clone(), row));
+        }
+    }
+    rows
+}
+
+/// Asserts the dataset under `out` is exactly `truth`: one row per task_id, every field
+/// equal, every row in the partition of its UTC create date.
+pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
+    let rows = stored(out);
+    let mut by_id: HashMap<&str, &StoredRow> = HashMap::new();
+    for (date, row) in &rows {
+        assert_eq!(date, &tasksync::time::utc_date(row.task.create_time), "task {} is in the wrong partition", row.task.task_id);
+        assert!(by_id.insert(&row.task.task_id, row).is_none(), "task {} is stored twice", row.task.task_id);
+        assert!(row.first_seen_at <= row.changed_at);
+    }
+    assert_eq!(rows.len(), truth.len(), "stored rows vs truth");
+    for t in truth {
+        let got = by_id.get(t.task_id.as_str()).unwrap_or_else(|| panic!("task {} is missing", t.task_id));
+        assert_eq!(&got.task, t, "task {} differs from the truth", t.task_id);
+    }
+    let staging = out.join("_staging");
+    assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "nothing left in _staging");
+}
+
+/// Modification times of every partition file, to prove a pass rewrote nothing.
+pub fn file_stamps(out: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let mut v: Vec<_> = walk(&out.join("tasks")).into_iter().map(|p| {
+        let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+        (p, m)
+    }).collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() { out.extend(walk(&p)); } else { out.push(p); }
+        }
+    }
+    out
+}
+
+/// A clock fixed at `now`.
+pub fn fixed(now: i64) -> tasksync::time::Clock {
+    Arc::new(move || now)
+}
