@@ -78,10 +78,18 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Logs go to stderr: readable and coloured on a terminal; plain `key=value` lines without
+/// our own timestamp under systemd (journald stamps them); JSON with `TASKSYNC_LOG_FORMAT=json`.
+/// `TASKSYNC_LOG` takes a tracing filter (`debug`, `tasksync=trace`, ...).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).try_init();
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
+    let builder = || tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).with_target(false);
+    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    let _ = match std::env::var("TASKSYNC_LOG_FORMAT").as_deref() {
+        Ok("json") => builder().json().try_init(),
+        _ if under_systemd => builder().with_ansi(false).without_time().try_init(),
+        _ => builder().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+    };
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
@@ -96,13 +104,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 return Err(UsageError(format!("--from ({}) must be before --to ({})", crate::time::show(from), crate::time::show(to))).into());
             }
             let cfg = load_config(cli.config)?;
-            let totals = crate::demo::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
+            let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
             println!("Backfill done: {totals}");
             Ok(())
         }
-        Command::Sync { .. } | Command::Run | Command::Status { .. } | Command::Check => {
-            let _ = load_config(cli.config)?;
-            anyhow::bail!("this command is not built yet (incremental sync, run, status and check come with the daemon work); use `sync --from T --to T`")
+        Command::Sync { .. } => {
+            let totals = crate::sync::run_incremental(load_config(cli.config)?, system_clock()).await?;
+            println!("Sync done: {totals}");
+            Ok(())
+        }
+        Command::Run => crate::daemon::run(load_config(cli.config)?, system_clock()).await,
+        Command::Status { json } => {
+            let cfg = load_config(cli.config)?;
+            match crate::status::report(&cfg, chrono::Utc::now().timestamp())? {
+                None => println!("No state yet at {}: no sync has run.", cfg.storage.state_db.display()),
+                Some(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Some(r) => print!("{r}"),
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            let cfg = Config::load(&path)?;
+            crate::check::check(&cfg, &path.display().to_string(), system_clock()).await
         }
         Command::Simulate(args) => crate::demo::simulate(args).await,
         Command::Demo => crate::demo::demo(std::path::Path::new("demo-data")).await,

@@ -361,11 +361,15 @@ impl Validator<'_> {
 /// Accepts 6-field cron (seconds first) and, for convenience, 5-field cron (prefixed `0 `).
 pub fn normalize_schedule(text: &str) -> Result<String, String> {
     let fields: Vec<&str> = text.split_whitespace().collect();
-    match fields.len() {
-        6 | 7 => Ok(fields.join(" ")),
-        5 => Ok(format!("0 {}", fields.join(" "))),
-        n => Err(format!("must be a cron expression of 6 fields, seconds first (\"0 */5 * * * *\"), got {n} fields in `{text}`")),
-    }
+    let expr = match fields.len() {
+        6 | 7 => fields.join(" "),
+        5 => format!("0 {}", fields.join(" ")),
+        n => return Err(format!("must be a cron expression of 6 fields, seconds first (\"0 */5 * * * *\"), got {n} fields in `{text}`")),
+    };
+    // Parse it exactly as the scheduler will, so `run` never fails on it later.
+    tokio_cron_scheduler::Job::new_async(expr.as_str(), |_, _| Box::pin(async {}))
+        .map(|_| expr.clone())
+        .map_err(|_| format!("is not a cron expression the scheduler accepts: `{text}` (6 fields, seconds first, e.g. \"0 */5 * * * *\")"))
 }
 
 #[cfg(test)]

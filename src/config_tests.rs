@@ -119,6 +119,9 @@ fn a_secret_file_is_read_and_trimmed() {
 fn five_field_cron_gets_a_seconds_field() {
     assert_eq!(normalize_schedule("*/5 * * * *").unwrap(), "0 */5 * * * *");
     assert!(normalize_schedule("* *").is_err());
+    assert!(normalize_schedule("0 */5 * * * *").is_ok());
+    let e = normalize_schedule("0 */5 * * * Funday").unwrap_err();
+    assert!(e.contains("Funday"), "{e}");
 }
 
 #[test]

@@ -13,12 +13,17 @@
 //! - [`sink`]: Arrow schema, the pure partition merge, atomic Parquet replace, rejects file.
 //! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
 //! - [`lock`]: the one-writer lock file beside the state database.
-//! - [`sync`]: one backfill pass: walk windows, merge, replace, checkpoint; its summary.
+//! - [`sync`]: one pass (backfill or incremental): walk windows, merge, replace, checkpoint.
+//! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
+//! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
+//! - [`check`]: `check`: config, state, output and one signed probe of the API.
 //! - [`simulator`]: the built-in, seeded simulator of the upstream API, with its ground truth.
 //! - [`demo`]: `tasksync demo`, simulator plus a real sync into `./demo-data`.
 
 pub mod api;
+pub mod check;
 pub mod cli;
+pub mod daemon;
 pub mod config;
 pub mod demo;
 pub mod lock;
@@ -27,5 +32,6 @@ pub mod row;
 pub mod simulator;
 pub mod sink;
 pub mod state;
+pub mod status;
 pub mod sync;
 pub mod time;

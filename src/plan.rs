@@ -92,6 +92,55 @@ pub fn pending_windows(from: i64, to: i64, done: &[(i64, i64)]) -> Vec<Window> {
     out
 }
 
+/// Windows that re-check unfinished tasks created at `times` (sorted): neighbours closer
+/// than `gap` seconds share a window, so a cluster costs one request, not one per task.
+/// Windows never cross a UTC midnight.
+pub fn recheck_windows(times: &[i64], gap: i64) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    for &t in times {
+        match out.last_mut() {
+            Some(w) if t < w.end + gap && floor_day(t) == floor_day(w.start) => w.end = w.end.max(t + 1),
+            _ => out.push(Window::new(t, t + 1)),
+        }
+    }
+    out
+}
+
+/// Tracks which of a pass's forward windows are checkpointed, to move the cursor only
+/// past an unbroken run of them (windows finish out of order).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// start -> (end, checkpointed), for every forward window of the pass.
+    windows: std::collections::BTreeMap<i64, (i64, bool)>,
+    /// The cursor last returned.
+    reached: Option<i64>,
+}
+
+impl Progress {
+    pub fn new(windows: &[Window]) -> Progress {
+        Progress { windows: windows.iter().map(|w| (w.start, (w.end, false))).collect(), reached: None }
+    }
+
+    /// Records `window` as checkpointed; returns the new cursor if it moved.
+    pub fn done(&mut self, window: Window) -> Option<i64> {
+        if let Some(entry) = self.windows.get_mut(&window.start) {
+            entry.1 = true;
+        }
+        let mut cursor = None;
+        for (_, (end, done)) in &self.windows {
+            if !*done {
+                break;
+            }
+            cursor = Some(*end);
+        }
+        if cursor.is_some() && cursor != self.reached {
+            self.reached = cursor;
+            return cursor;
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;

@@ -27,7 +27,37 @@ fn coalescing_merges_touching_intervals() {
     assert_eq!(coalesce(vec![(5, 7), (1, 3), (3, 4), (6, 9), (20, 20)]), vec![(1, 4), (5, 9)]);
 }
 
+#[test]
+fn neighbouring_unfinished_tasks_share_a_recheck_window() {
+    let w = recheck_windows(&[D0 + 10, D0 + 20, D0 + 5000, D0 + DAY - 1, D0 + DAY + 1], 900);
+    assert_eq!(w, vec![Window::new(D0 + 10, D0 + 21), Window::new(D0 + 5000, D0 + 5001), Window::new(D0 + DAY - 1, D0 + DAY), Window::new(D0 + DAY + 1, D0 + DAY + 2)]);
+}
+
+#[test]
+fn the_cursor_moves_only_past_an_unbroken_run_of_done_windows() {
+    let ws = [Window::new(0, 10), Window::new(10, 20), Window::new(20, 30)];
+    let mut p = Progress::new(&ws);
+    assert_eq!(p.done(ws[1]), None, "the first window is not done yet");
+    assert_eq!(p.done(ws[0]), Some(20));
+    assert_eq!(p.done(ws[2]), Some(30));
+}
+
 proptest! {
+    #[test]
+    fn recheck_windows_cover_every_task_once(mut times in proptest::collection::vec(0i64..(3 * DAY), 0..50), gap in 1i64..5000) {
+        times.sort();
+        let windows = recheck_windows(&times, gap);
+        for t in &times {
+            prop_assert_eq!(windows.iter().filter(|w| w.contains(*t)).count(), 1);
+        }
+        for pair in windows.windows(2) {
+            prop_assert!(pair[0].end <= pair[1].start);
+        }
+        for w in &windows {
+            prop_assert_eq!(floor_day(w.start), floor_day(w.end - 1));
+        }
+    }
+
     #[test]
     fn planned_windows_cover_exactly_what_is_not_done(
         from in 0i64..(5 * DAY),

@@ -41,7 +41,12 @@ const MIGRATIONS: &[&str] = &[r#"
         finished_at INTEGER, summary TEXT, error TEXT
     );
     CREATE TABLE cursors (name TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+"#, r#"
+    ALTER TABLE unfinished ADD COLUMN given_up_at INTEGER;
 "#];
+
+/// The incremental pass's cursor: everything before it (minus `lookback`) has been seen.
+pub const INCREMENTAL: &str = "incremental";
 
 /// What one checkpoint records about the tasks of a window.
 #[derive(Debug, Default)]
@@ -88,14 +93,20 @@ impl State {
         self.conn.pragma_query_value(None, "user_version", |r| r.get(0))
     }
 
-    fn migrate(&mut self, version: i64) -> rusqlite::Result<()> {
+    /// Applies pending migrations. The version is read again under the write lock
+    /// (`BEGIN IMMEDIATE`), so two processes opening a new database at once (a first `run`
+    /// and a `status`, say) do not both try to create the schema.
+    fn migrate(&mut self, seen: i64) -> rusqlite::Result<()> {
+        if seen as usize >= MIGRATIONS.len() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
         }
-        Ok(())
+        tx.commit()
     }
 
     fn err(&self, e: rusqlite::Error) -> StateError {
@@ -122,20 +133,24 @@ impl State {
 
     /// The commit point: records `window` of `job_id` as done and its tasks' states, in one
     /// transaction. Call only once the window's partition files and rejects are durable.
-    pub fn complete_window(&mut self, job_id: &str, window: Window, tasks: &TaskChanges, now: i64) -> Result<(), StateError> {
+    /// `job_id` is the backfill job whose interval this completes (`None` for incremental
+    /// passes, whose cursor moves separately through [`State::advance_cursor`]).
+    pub fn complete_window(&mut self, job_id: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) -> Result<(), StateError> {
         self.complete_window_tx(job_id, window, tasks, now).map_err(|e| self.err(e))
     }
 
-    fn complete_window_tx(&mut self, job_id: &str, window: Window, tasks: &TaskChanges, now: i64) -> rusqlite::Result<()> {
+    fn complete_window_tx(&mut self, job_id: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        let mut intervals: Vec<(i64, i64)> = {
-            let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
-            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-        };
-        intervals.push((window.start, window.end));
-        tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [job_id])?;
-        for (s, e) in coalesce(intervals) {
-            tx.execute("INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)", params![job_id, s, e])?;
+        if let Some(job_id) = job_id {
+            let mut intervals: Vec<(i64, i64)> = {
+                let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
+                stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            };
+            intervals.push((window.start, window.end));
+            tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [job_id])?;
+            for (s, e) in coalesce(intervals) {
+                tx.execute("INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)", params![job_id, s, e])?;
+            }
         }
         {
             let mut upsert = tx.prepare(
@@ -151,6 +166,37 @@ impl State {
             }
         }
         tx.commit()
+    }
+
+    /// The named cursor, if set.
+    pub fn cursor(&self, name: &str) -> Result<Option<i64>, StateError> {
+        self.conn.query_row("SELECT ts FROM cursors WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(|e| self.err(e))
+    }
+
+    /// Moves the named cursor forward to `ts` (never back). Call only once every window
+    /// before `ts` has been checkpointed.
+    pub fn advance_cursor(&self, name: &str, ts: i64) -> Result<(), StateError> {
+        self.conn
+            .execute("INSERT INTO cursors (name, ts) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET ts = max(ts, excluded.ts)", params![name, ts])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stops re-checking unfinished tasks created before `cutoff`; returns how many.
+    pub fn give_up_before(&self, cutoff: i64, now: i64) -> Result<usize, StateError> {
+        self.conn
+            .execute("UPDATE unfinished SET given_up_at = ?2 WHERE given_up_at IS NULL AND create_time < ?1", params![cutoff, now])
+            .map_err(|e| self.err(e))
+    }
+
+    /// Create times of the unfinished tasks still being re-checked, in `[from, to)`, sorted.
+    pub fn unfinished_between(&self, from: i64, to: i64) -> Result<Vec<i64>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT create_time FROM unfinished WHERE given_up_at IS NULL AND create_time >= ?1 AND create_time < ?2 ORDER BY create_time")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![from, to], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<i64>, _>>().map_err(|e| self.err(e))
     }
 
     /// Marks a job finished (all of its range done).
@@ -172,9 +218,16 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// Number of tasks last seen unfinished.
+    /// Number of tasks last seen unfinished and still re-checked.
     pub fn unfinished_count(&self) -> Result<i64, StateError> {
-        self.conn.query_row("SELECT count(*) FROM unfinished", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn.query_row("SELECT count(*) FROM unfinished WHERE given_up_at IS NULL", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Runs a read-only query for `status`; the caller maps rows.
+    pub fn query<T>(&self, sql: &str, map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, StateError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], map).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<T>, _>>().map_err(|e| self.err(e))
     }
 
     /// A job's finish time, `None` while unfinished or unknown.
@@ -202,9 +255,9 @@ mod tests {
         let path = dir.path().join("state.db");
         let mut s = State::open(&path).unwrap();
         s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
-        s.complete_window("j", Window::new(0, 100), &TaskChanges::default(), 2).unwrap();
-        s.complete_window("j", Window::new(200, 300), &TaskChanges::default(), 2).unwrap();
-        s.complete_window("j", Window::new(100, 200), &TaskChanges::default(), 2).unwrap();
+        s.complete_window(Some("j"), Window::new(0, 100), &TaskChanges::default(), 2).unwrap();
+        s.complete_window(Some("j"), Window::new(200, 300), &TaskChanges::default(), 2).unwrap();
+        s.complete_window(Some("j"), Window::new(100, 200), &TaskChanges::default(), 2).unwrap();
         drop(s);
         let s = State::open(&path).unwrap();
         assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 300)]);
@@ -217,11 +270,36 @@ mod tests {
         let mut s = State::open(&dir.path().join("state.db")).unwrap();
         s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
         let seen = TaskChanges { unfinished: vec![("a".into(), 5, Some("running".into())), ("b".into(), 6, None)], finished: vec![] };
-        s.complete_window("j", Window::new(0, 100), &seen, 2).unwrap();
+        s.complete_window(Some("j"), Window::new(0, 100), &seen, 2).unwrap();
         assert_eq!(s.unfinished_count().unwrap(), 2);
         let done = TaskChanges { unfinished: vec![], finished: vec!["a".into()] };
-        s.complete_window("j", Window::new(0, 100), &done, 3).unwrap();
+        s.complete_window(Some("j"), Window::new(0, 100), &done, 3).unwrap();
         assert_eq!(s.unfinished_count().unwrap(), 1);
+        assert_eq!(s.unfinished_between(0, 10).unwrap(), vec![6]);
+        assert_eq!(s.give_up_before(7, 4).unwrap(), 1);
+        assert_eq!(s.unfinished_count().unwrap(), 0, "given-up tasks are no longer re-checked");
+        assert!(s.unfinished_between(0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cursor_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(&dir.path().join("state.db")).unwrap();
+        assert_eq!(s.cursor(INCREMENTAL).unwrap(), None);
+        s.advance_cursor(INCREMENTAL, 100).unwrap();
+        s.advance_cursor(INCREMENTAL, 50).unwrap();
+        assert_eq!(s.cursor(INCREMENTAL).unwrap(), Some(100));
+    }
+
+    #[test]
+    fn many_openers_of_a_new_database_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let openers: Vec<_> = (0..8).map(|_| { let p = path.clone(); std::thread::spawn(move || State::open(&p).map(|_| ())) }).collect();
+        for o in openers {
+            o.join().unwrap().expect("every opener succeeds");
+        }
+        assert_eq!(State::open(&path).unwrap().integrity_check().unwrap(), "ok");
     }
 
     #[test]

@@ -1,25 +1,31 @@
 //! One sync pass: plan windows -> walk them -> merge into partitions -> replace files ->
 //! checkpoint. The order per window is always data durable first, checkpoint second.
+//!
+//! Two kinds of pass share this machinery: a backfill of `[from, to)` (progress kept as
+//! completed intervals of its job) and the incremental pass in [`incremental`] (progress
+//! kept as a cursor, plus re-checks of unfinished tasks).
 
+pub mod incremental;
 pub mod summary;
 pub mod walker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
 
 use crate::api::client::Client;
 use crate::config::Config;
-use crate::plan::{Window, pending_windows};
+use crate::plan::{Progress, Window, pending_windows};
 use crate::row::TaskRow;
+use crate::sink::SinkError;
 use crate::sink::merge::merge;
 use crate::sink::rejects::RejectLog;
 use crate::sink::writer::Sink;
-use crate::sink::SinkError;
 use crate::state::{State, StateError, TaskChanges};
 use crate::time::{Clock, micros_from_secs, utc_date};
-use summary::Summary;
+use summary::{Summary, Totals};
 use walker::{WalkError, WalkLimits};
 
 /// Why a pass stopped. Every message names the window, file or database involved.
@@ -37,7 +43,7 @@ pub enum SyncError {
     Setup(String),
 }
 
-/// Everything a pass needs, opened once. Holds the writer lock for its whole life.
+/// Everything a pass needs, opened once per process. Holds the writer lock for its life.
 pub struct Context {
     /// The validated configuration.
     pub cfg: Config,
@@ -51,8 +57,6 @@ pub struct Context {
     pub rejects: Arc<RejectLog>,
     /// "Now", injected.
     pub clock: Clock,
-    /// This run's counters.
-    pub summary: Arc<Summary>,
     /// One writer per partition at a time within this process.
     partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Keeps other processes out of this state database and output. Shared with every
@@ -70,7 +74,6 @@ impl Context {
         let now = clock();
         Ok(Context {
             rejects: Arc::new(RejectLog::new(&cfg.storage.output_dir, now)),
-            summary: Arc::new(Summary::new(client.stats.clone())),
             client: Arc::new(client),
             sink: Arc::new(sink),
             state: Arc::new(Mutex::new(state)),
@@ -91,11 +94,37 @@ impl Context {
     }
 
     /// Runs `f` on the state database off the async threads.
-    async fn with_state<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> Result<T, StateError> + Send + 'static) -> Result<T, SyncError> {
+    pub async fn with_state<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> Result<T, StateError> + Send + 'static) -> Result<T, SyncError> {
         let state = self.state.clone();
         let joined = tokio::task::spawn_blocking(move || f(&mut state.lock().expect("never poisoned"))).await;
-        Ok(joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))??)
+        joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))?.map_err(SyncError::State)
     }
+}
+
+/// One pass over a set of windows: its counters and its stop signal.
+pub struct Pass<'a> {
+    pub ctx: &'a Context,
+    /// This pass's counters.
+    pub summary: Summary,
+    /// Set by SIGTERM/SIGINT: start no new window; in-flight ones finish.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl<'a> Pass<'a> {
+    pub fn new(ctx: &'a Context, stop: Arc<AtomicBool>) -> Pass<'a> {
+        Pass { ctx, summary: Summary::new(ctx.client.stats.clone()), stop }
+    }
+}
+
+/// What completing a window records besides its tasks' states.
+#[derive(Clone)]
+pub enum Checkpoint {
+    /// A completed interval of this backfill job.
+    Backfill(Arc<str>),
+    /// A forward window of an incremental pass: may move the cursor.
+    Forward(Arc<Mutex<Progress>>),
+    /// A re-check of unfinished tasks: nothing but their states.
+    Recheck,
 }
 
 /// The job id of a backfill: the same `--from/--to` resumes the same job.
@@ -105,46 +134,52 @@ pub fn backfill_job_id(range: Window) -> String {
 
 /// A one-off backfill of `range`; resumable, it skips windows already done. It does not
 /// touch the incremental cursor.
-pub async fn backfill(ctx: &Context, range: Window) -> Result<(), SyncError> {
-    let job = backfill_job_id(range);
-    let now = (ctx.clock)();
-    let job_for_state = job.clone();
-    let done = ctx
-        .with_state(move |s| {
-            s.ensure_job(&job_for_state, "backfill", range, now)?;
-            s.done_intervals(&job_for_state)
-        })
-        .await?;
+pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
+    let job: Arc<str> = backfill_job_id(range).into();
+    let now = (pass.ctx.clock)();
+    let j = job.clone();
+    let done = pass.ctx.with_state(move |s| {
+        s.ensure_job(&j, "backfill", range, now)?;
+        s.done_intervals(&j)
+    }).await?;
     let windows = pending_windows(range.start, range.end, &done);
     let skipped = range.width() - windows.iter().map(Window::width).sum::<i64>();
     tracing::info!(range = %range, windows = windows.len(), skipped_s = skipped, "Backfill planned");
-    run_windows(ctx, &job, windows).await?;
-    let job_for_state = job.clone();
-    ctx.with_state(move |s| s.finish_job(&job_for_state, now)).await
+    let all_planned = windows.len();
+    let checkpoint = Checkpoint::Backfill(job.clone());
+    let done_now = run_windows(pass, windows.into_iter().map(|w| (w, checkpoint.clone())).collect()).await?;
+    if done_now == all_planned {
+        pass.ctx.with_state(move |s| s.finish_job(&job, now)).await?;
+    }
+    Ok(())
 }
 
 /// Processes windows concurrently (the client bounds requests in flight); stops at the
-/// first error, after which no further checkpoint is written.
-async fn run_windows(ctx: &Context, job: &str, windows: Vec<Window>) -> Result<(), SyncError> {
-    let parallel = ctx.cfg.api.concurrency.clamp(1, 8);
-    futures::stream::iter(windows).map(|w| process_window(ctx, job, w)).buffer_unordered(parallel).try_collect::<()>().await
+/// first error, and starts no new window once `stop` is set. Returns how many completed.
+pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) -> Result<usize, SyncError> {
+    let parallel = pass.ctx.cfg.api.concurrency.clamp(1, 8);
+    futures::stream::iter(windows)
+        .take_while(|_| std::future::ready(!pass.stop.load(Ordering::SeqCst)))
+        .map(|(w, c)| process_window(pass, w, c))
+        .buffer_unordered(parallel)
+        .try_fold(0, |n, ()| std::future::ready(Ok(n + 1)))
+        .await
 }
 
 /// One window: walk, write rejects, merge and replace its partition, then checkpoint.
-async fn process_window(ctx: &Context, job: &str, window: Window) -> Result<(), SyncError> {
+async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<(), SyncError> {
+    let ctx = pass.ctx;
     let started = std::time::Instant::now();
     let fetched = walker::walk(&ctx.client, window, ctx.limits()).await?;
     let seen_at = (ctx.clock)();
     let date = utc_date(window.start);
     let changes = task_changes(&fetched.rows);
     let (tasks, rejects) = (fetched.rows.len(), fetched.rejects.len());
-    let rejects_log = ctx.rejects.clone();
-    let label = window.to_string();
-    let to_reject = fetched.rejects;
+    let (rejects_log, label, to_reject) = (ctx.rejects.clone(), window.to_string(), fetched.rejects);
     tokio::task::spawn_blocking(move || rejects_log.append(&label, seen_at, &to_reject)).await.map_err(join_error)??;
 
     let guard = ctx.partition_lock(&date);
-    let _held = guard.lock().await;
+    let held = guard.lock().await;
     let (sink, rows, d, lock) = (ctx.sink.clone(), fetched.rows, date.clone(), ctx.lock.clone());
     let (new, changed, written) = tokio::task::spawn_blocking(move || -> Result<_, SinkError> {
         let _lock = lock;
@@ -156,10 +191,20 @@ async fn process_window(ctx: &Context, job: &str, window: Window) -> Result<(), 
     })
     .await
     .map_err(join_error)??;
+    drop(held);
 
-    let job_id = job.to_string();
-    ctx.with_state(move |s| s.complete_window(&job_id, window, &changes, seen_at)).await?;
-    ctx.summary.window_done(fetched.leaves, fetched.repaged, tasks as u64, new as u64, changed as u64, written, rejects as u64);
+    let job = match &checkpoint {
+        Checkpoint::Backfill(job) => Some(job.to_string()),
+        _ => None,
+    };
+    ctx.with_state(move |s| s.complete_window(job.as_deref(), window, &changes, seen_at)).await?;
+    if let Checkpoint::Forward(progress) = &checkpoint {
+        let cursor = progress.lock().expect("never poisoned").done(window);
+        if let Some(cursor) = cursor {
+            ctx.with_state(move |s| s.advance_cursor(crate::state::INCREMENTAL, cursor)).await?;
+        }
+    }
+    pass.summary.window_done(fetched.leaves, fetched.repaged, tasks as u64, new as u64, changed as u64, written, rejects as u64);
     tracing::info!(
         window = %window, partition = %date, tasks, new, changed, file_written = written, rejects,
         leaves = fetched.leaves, ms = started.elapsed().as_millis() as u64, "Window done"
@@ -184,20 +229,44 @@ fn task_changes(rows: &[TaskRow]) -> TaskChanges {
     changes
 }
 
-/// Opens everything, runs one backfill of `range`, records the run, returns its totals.
-pub async fn run_backfill(cfg: Config, clock: Clock, range: Window) -> Result<summary::Totals, SyncError> {
-    let ctx = Context::open(cfg, clock.clone())?;
-    let run_id = ctx.with_state({
-        let now = clock();
-        move |s| s.start_run("backfill", now)
-    }).await?;
-    let result = backfill(&ctx, range).await;
-    let totals = ctx.summary.totals();
+/// What kind of pass to run.
+#[derive(Debug, Clone, Copy)]
+pub enum PassKind {
+    Backfill(Window),
+    Incremental,
+}
+
+/// Runs one pass, recording it in the `runs` table, and returns its totals.
+pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> Result<Totals, SyncError> {
+    let name = match kind {
+        PassKind::Backfill(_) => "backfill",
+        PassKind::Incremental => "incremental",
+    };
+    let now = (ctx.clock)();
+    let run_id = ctx.with_state(move |s| s.start_run(name, now)).await?;
+    let pass = Pass::new(ctx, stop);
+    let result = match kind {
+        PassKind::Backfill(range) => backfill(&pass, range).await,
+        PassKind::Incremental => incremental::incremental(&pass).await,
+    };
+    let totals = pass.summary.totals();
     let error = result.as_ref().err().map(ToString::to_string);
     let json = serde_json::to_string(&totals).unwrap_or_default();
-    let now = clock();
+    let now = (ctx.clock)();
     ctx.with_state(move |s| s.finish_run(run_id, now, &json, error.as_deref())).await?;
     result?;
-    tracing::info!(%totals, "Backfill finished");
+    tracing::info!(kind = name, %totals, "Pass finished");
     Ok(totals)
+}
+
+/// Opens everything, runs one backfill of `range`, records the run, returns its totals.
+pub async fn run_backfill(cfg: Config, clock: Clock, range: Window) -> Result<Totals, SyncError> {
+    let ctx = Context::open(cfg, clock)?;
+    run_pass(&ctx, PassKind::Backfill(range), Arc::new(AtomicBool::new(false))).await
+}
+
+/// Opens everything and runs one incremental pass.
+pub async fn run_incremental(cfg: Config, clock: Clock) -> Result<Totals, SyncError> {
+    let ctx = Context::open(cfg, clock)?;
+    run_pass(&ctx, PassKind::Incremental, Arc::new(AtomicBool::new(false))).await
 }

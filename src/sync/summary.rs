@@ -7,11 +7,13 @@ use serde::Serialize;
 
 use crate::api::ApiStats;
 
-/// Counters shared by every window of a run.
+/// Counters shared by every window of one pass.
 #[derive(Debug)]
 pub struct Summary {
-    /// Request-level counters, updated by the client.
-    pub api: Arc<ApiStats>,
+    /// Request-level counters, updated by the client for the whole process.
+    api: Arc<ApiStats>,
+    /// The client's counters when the pass began: the pass's figures are the difference.
+    api_base: [u64; 4],
     windows: AtomicU64,
     leaves: AtomicU64,
     repaged: AtomicU64,
@@ -45,7 +47,8 @@ pub struct Totals {
 impl Summary {
     pub fn new(api: Arc<ApiStats>) -> Summary {
         let z = || AtomicU64::new(0);
-        Summary { api, windows: z(), leaves: z(), repaged: z(), tasks: z(), new: z(), changed: z(), files_written: z(), rejects: z(), started: std::time::Instant::now() }
+        let api_base = api_counters(&api);
+        Summary { api, api_base, windows: z(), leaves: z(), repaged: z(), tasks: z(), new: z(), changed: z(), files_written: z(), rejects: z(), started: std::time::Instant::now() }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -61,22 +64,28 @@ impl Summary {
     }
 
     pub fn totals(&self) -> Totals {
+        let api = api_counters(&self.api);
+        let [pages, requests, retries, nulled_fields] = std::array::from_fn(|i| api[i] - self.api_base[i]);
         Totals {
             windows: self.windows.load(Relaxed),
             leaves: self.leaves.load(Relaxed),
             repaged: self.repaged.load(Relaxed),
-            pages: self.api.pages.load(Relaxed),
-            requests: self.api.requests.load(Relaxed),
-            retries: self.api.retries.load(Relaxed),
+            pages,
+            requests,
+            retries,
             tasks: self.tasks.load(Relaxed),
             new: self.new.load(Relaxed),
             changed: self.changed.load(Relaxed),
             files_written: self.files_written.load(Relaxed),
             rejects: self.rejects.load(Relaxed),
-            nulled_fields: self.api.nulled_fields.load(Relaxed),
+            nulled_fields,
             seconds: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }
+}
+
+fn api_counters(api: &ApiStats) -> [u64; 4] {
+    [api.pages.load(Relaxed), api.requests.load(Relaxed), api.retries.load(Relaxed), api.nulled_fields.load(Relaxed)]
 }
 
 impl std::fmt::Display for Totals {

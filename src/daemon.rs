@@ -1,0 +1,121 @@
+//! `tasksync run`: incremental passes on the cron schedule, never overlapping, with
+//! systemd readiness, status and watchdog notifications, and a bounded clean shutdown.
+//!
+//! Shutdown: on SIGTERM or SIGINT no new window starts; windows in flight get up to
+//! [`SHUTDOWN_GRACE`] to finish and checkpoint, then are dropped. Dropping one never leaves
+//! partial data: its partition file is either renamed in whole or not at all, and its
+//! checkpoint is not written, so the next pass redoes it. The process then exits 0.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::Config;
+use crate::sync::{Context, PassKind, run_pass};
+use crate::time::Clock;
+
+/// How long in-flight windows may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+fn notify(state: &[NotifyState]) {
+    // Outside systemd there is no socket and this is a no-op.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "Could not notify systemd");
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
+    anyhow::ensure!(cfg.sync.start.is_some(), "`run` needs `sync.start` in the config (where the first pass begins)");
+    let schedule = cfg.sync.schedule.clone();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let ctx = Arc::new(Context::open(cfg, clock)?);
+    let busy = Arc::new(AtomicBool::new(false));
+    let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
+
+    let mut scheduler = JobScheduler::new().await?;
+    let (tx, b) = (tick_tx.clone(), busy.clone());
+    let job = Job::new_async(schedule.as_str(), move |_, _| {
+        let (tx, busy) = (tx.clone(), b.clone());
+        Box::pin(async move {
+            if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
+                tracing::info!("Skipping a scheduled pass: the previous one is still running");
+            }
+        })
+    })
+    .map_err(|e| anyhow::anyhow!("sync.schedule `{schedule}` is not a usable cron expression: {e}"))?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    let watchdog = sd_notify::watchdog_enabled().map(|every| {
+        tokio::spawn(async move {
+            loop {
+                notify(&[NotifyState::Watchdog]);
+                tokio::time::sleep(every / 2).await;
+            }
+        })
+    });
+    notify(&[NotifyState::Ready, NotifyState::Status("started; first pass running")]);
+    tracing::info!(schedule = %schedule, "Daemon started");
+    let _ = tick_tx.try_send(()); // the first pass runs at start
+
+    let stop = Arc::new(AtomicBool::new(false));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            Some(()) = ticks.recv() => {
+                busy.store(true, Ordering::SeqCst);
+                let pass = run_pass(&ctx, PassKind::Incremental, stop.clone());
+                tokio::pin!(pass);
+                let finished = tokio::select! {
+                    r = &mut pass => Some(r),
+                    _ = term.recv() => None,
+                    _ = int.recv() => None,
+                };
+                match finished {
+                    Some(result) => report(result),
+                    None => {
+                        shutdown_during_pass(&stop, pass).await;
+                        break;
+                    }
+                }
+                busy.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+    notify(&[NotifyState::Stopping]);
+    let _ = scheduler.shutdown().await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    tracing::info!("Daemon stopped");
+    Ok(())
+}
+
+async fn shutdown_during_pass<F>(stop: &AtomicBool, pass: std::pin::Pin<&mut F>)
+where
+    F: std::future::Future<Output = Result<crate::sync::summary::Totals, crate::sync::SyncError>>,
+{
+    stop.store(true, Ordering::SeqCst);
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping: letting in-flight windows finish")]);
+    tracing::info!(grace_s = SHUTDOWN_GRACE.as_secs(), "Stopping: no new windows; in-flight windows may finish");
+    match tokio::time::timeout(SHUTDOWN_GRACE, pass).await {
+        Ok(result) => report(result),
+        Err(_) => tracing::warn!("Dropped the windows still in flight; the next pass redoes them"),
+    }
+}
+
+fn report(result: Result<crate::sync::summary::Totals, crate::sync::SyncError>) {
+    match result {
+        Ok(totals) => notify(&[NotifyState::Status(&format!("last pass ok: {totals}"))]),
+        Err(e) => {
+            tracing::error!(error = %e, "Pass failed; the next scheduled pass retries");
+            notify(&[NotifyState::Status(&format!("last pass failed: {e}"))]);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The incremental pass: from the cursor (minus `lookback`) up to now minus `settle`, plus
+//! re-checks of tasks last seen unfinished, however far behind the cursor, until they are
+//! final or older than `reopen_max_age`.
+//!
+//! The cursor moves only past forward windows that are checkpointed (see
+//! [`crate::plan::Progress`]), so it never covers data that is not durable.
+
+use std::sync::{Arc, Mutex};
+
+use super::{Checkpoint, Pass, SyncError, run_windows};
+use crate::plan::{Progress, Window, pending_windows, recheck_windows};
+use crate::state::INCREMENTAL;
+
+/// Unfinished tasks closer than this share one re-check window.
+const RECHECK_GAP_S: i64 = 15 * 60;
+
+/// The windows of one incremental pass, planned from the cursor and the unfinished tasks.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// `[cursor - lookback, now - settle)`, day-aligned.
+    pub forward: Vec<Window>,
+    /// Windows holding unfinished tasks created before the forward range.
+    pub recheck: Vec<Window>,
+}
+
+/// Plans one pass; pure. `unfinished` are the create times of tasks still re-checked.
+pub fn plan(now: i64, cursor: Option<i64>, start: i64, settle: i64, lookback: i64, unfinished: &[i64]) -> Plan {
+    let upper = now - settle;
+    let lower = match cursor {
+        Some(c) => (c - lookback).max(start).min(upper),
+        None => start.min(upper),
+    };
+    let forward = if lower < upper { pending_windows(lower, upper, &[]) } else { Vec::new() };
+    let before: Vec<i64> = unfinished.iter().copied().filter(|t| *t < lower).collect();
+    Plan { forward, recheck: recheck_windows(&before, RECHECK_GAP_S) }
+}
+
+/// Runs one incremental pass.
+pub async fn incremental(pass: &Pass<'_>) -> Result<(), SyncError> {
+    let ctx = pass.ctx;
+    let cfg = &ctx.cfg.sync;
+    let now = (ctx.clock)();
+    let start = cfg.start.ok_or_else(|| SyncError::Setup("an incremental sync needs `sync.start` in the config (where the first pass begins)".into()))?;
+    let give_up_before = now - cfg.reopen_max_age.as_secs() as i64;
+    let (cursor, unfinished, given_up) = ctx
+        .with_state(move |s| {
+            let given_up = s.give_up_before(give_up_before, now)?;
+            Ok((s.cursor(INCREMENTAL)?, s.unfinished_between(give_up_before, i64::MAX)?, given_up))
+        })
+        .await?;
+    if given_up > 0 {
+        tracing::warn!(tasks = given_up, older_than = %crate::time::show(give_up_before), "Gave up re-checking unfinished tasks past sync.reopen_max_age");
+    }
+    let p = plan(now, cursor, start, cfg.settle.as_secs() as i64, cfg.lookback.as_secs() as i64, &unfinished);
+    tracing::info!(
+        forward = p.forward.len(), recheck = p.recheck.len(), unfinished = unfinished.len(),
+        cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
+    );
+    let progress = Arc::new(Mutex::new(Progress::new(&p.forward)));
+    let mut windows: Vec<(Window, Checkpoint)> = p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)).collect();
+    windows.extend(p.forward.into_iter().map(|w| (w, Checkpoint::Forward(progress.clone()))));
+    run_windows(pass, windows).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D0: i64 = 1_633_046_400;
+
+    #[test]
+    fn the_first_pass_starts_at_sync_start_and_stops_short_of_settle() {
+        let p = plan(D0 + 3600, None, D0, 120, 3600, &[]);
+        assert_eq!(p.forward, vec![Window::new(D0, D0 + 3600 - 120)]);
+        assert!(p.recheck.is_empty());
+    }
+
+    #[test]
+    fn later_passes_rescan_lookback_and_recheck_older_unfinished_tasks() {
+        let p = plan(D0 + 10 * 3600, Some(D0 + 9 * 3600), D0, 120, 3600, &[D0 + 10, D0 + 15, D0 + 8 * 3600 + 5]);
+        assert_eq!(p.forward, vec![Window::new(D0 + 8 * 3600, D0 + 10 * 3600 - 120)]);
+        assert_eq!(p.recheck, vec![Window::new(D0 + 10, D0 + 16)], "tasks inside the forward range are not re-checked twice");
+    }
+
+    #[test]
+    fn a_pass_right_after_another_has_only_the_lookback_to_scan() {
+        let p = plan(D0 + 3600, Some(D0 + 3600 - 120), D0, 120, 600, &[]);
+        assert_eq!(p.forward, vec![Window::new(D0 + 3600 - 720, D0 + 3600 - 120)]);
+    }
+}

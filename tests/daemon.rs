@@ -1,0 +1,256 @@
+//! Incremental passes, late status changes, quiet passes, and the daemon as systemd runs it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tasksync::simulator::SimOptions;
+use tasksync::state::{INCREMENTAL, State};
+use tasksync::sync::incremental::plan;
+use tasksync::sync::run_incremental;
+
+const SYNC: &str = "\n[sync]\nstart = \"2021-10-01\"\nsettle = \"2m\"\nlookback = \"1h\"\nreopen_max_age = \"3d\"\n";
+
+fn with_sync(mut cfg: tasksync::config::Config) -> tasksync::config::Config {
+    let parsed = tasksync::config::Config::parse(&format!("[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{SYNC}"), Path::new("t"), &|_| None).unwrap();
+    cfg.sync = parsed.sync;
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_cursor() {
+    let now1 = D0 + 2 * DAY + 3 * 3600;
+    let sim = start_sim(spec(31, 20_000, 3), SimOptions::default(), now1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+
+    run_incremental(cfg(), fixed(now1)).await.unwrap();
+    assert_exact(&out, &sim.sim.truth(D0, now1 - 120, false));
+    let cursor1 = State::open(&dir.path().join("state/state.db")).unwrap().cursor(INCREMENTAL).unwrap();
+    assert_eq!(cursor1, Some(now1 - 120), "the cursor is where the pass stopped");
+    let early_running: Vec<String> = stored(&out).into_iter()
+        .filter(|(_, r)| !r.task.is_final() && r.task.create_time < now1 - 120 - 3600 - 3600)
+        .map(|(_, r)| r.task.task_id).collect();
+    assert!(!early_running.is_empty(), "some tasks well before cursor - lookback were seen unfinished");
+
+    let now2 = now1 + 6 * 3600;
+    sim.sim.set_now(now2);
+    let totals = run_incremental(cfg(), fixed(now2)).await.unwrap();
+    assert!(totals.changed > 0 && totals.new > 0);
+    let truth = sim.sim.truth(D0, now2 - 120, false);
+    assert_exact(&out, &truth);
+    let now_final = stored(&out).into_iter().filter(|(_, r)| early_running.contains(&r.task.task_id) && r.task.is_final()).count();
+    let truly_final = truth.iter().filter(|t| early_running.contains(&t.task_id) && t.is_final()).count();
+    assert!(truly_final > 0);
+    assert_eq!(now_final, truly_final, "every early task that finished is stored final");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_needs() {
+    let now = D0 + 2 * DAY + 3 * 3600;
+    let sim = start_sim(spec(32, 20_000, 3), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    run_incremental(cfg(), fixed(now)).await.unwrap();
+    let stamps = file_stamps(&dir.path().join("out"));
+
+    let (cursor, unfinished) = {
+        let s = State::open(&dir.path().join("state/state.db")).unwrap();
+        (s.cursor(INCREMENTAL).unwrap(), s.unfinished_between(now - 3 * DAY, i64::MAX).unwrap())
+    };
+    let p = plan(now, cursor, D0, 120, 3600, &unfinished);
+    let budget: u64 = p.forward.iter().chain(&p.recheck).map(|w| (sim.sim.visible(w.start, w.end, now).len() as u64).max(1).div_ceil(100)).sum();
+    assert!(!p.recheck.is_empty() && p.recheck.len() < unfinished.len(), "neighbouring re-checks are coalesced");
+
+    let before = sim.sim.stats.requests.load(Ordering::SeqCst);
+    let quiet = run_incremental(cfg(), fixed(now)).await.unwrap();
+    let requests = sim.sim.stats.requests.load(Ordering::SeqCst) - before;
+    assert_eq!((quiet.new, quiet.changed, quiet.files_written), (0, 0, 0));
+    assert_eq!(file_stamps(&dir.path().join("out")), stamps, "no file was touched");
+    assert!(requests <= budget, "{requests} requests for a budget of {budget}");
+    eprintln!("quiet pass: {requests} requests (budget {budget}), {} windows, 0 files written", quiet.windows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_tasks_older_than_reopen_max_age_are_given_up_and_counted() {
+    let now = D0 + 2 * DAY;
+    let sim = start_sim(spec(33, 5_000, 2), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pass = |t: i64| {
+        sim.sim.set_now(t);
+        run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(t))
+    };
+    pass(now).await.unwrap();
+    // A day later, within reopen_max_age: everything that could finish has, and is stored final.
+    pass(now + DAY).await.unwrap();
+    let stuck = sim.sim.truth(D0, now - 120, false).iter().filter(|t| !t.is_final()).count() as i64;
+    assert!(stuck > 0, "the simulator has stuck tasks");
+    let s = State::open(&dir.path().join("state/state.db")).unwrap();
+    assert_eq!(s.unfinished_count().unwrap(), stuck, "only the stuck tasks are still re-checked");
+    drop(s);
+    // Five days later they are older than reopen_max_age (3d): given up, counted, not re-checked.
+    pass(now + 5 * DAY).await.unwrap();
+    let s = State::open(&dir.path().join("state/state.db")).unwrap();
+    let given_up: Vec<i64> = s.query("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL", |r| r.get(0)).unwrap();
+    assert_eq!(given_up[0], stuck);
+    assert_eq!(s.unfinished_count().unwrap(), 0);
+    let cfg = with_sync(config(&sim.url, dir.path(), SK, ""));
+    let report = tasksync::status::report(&cfg, now + 5 * DAY).unwrap().unwrap();
+    assert_eq!(report.given_up, stuck);
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
+    c.env_remove("TASKSYNC_CONFIG").env("TEST_SK", SK);
+    c
+}
+
+fn write_daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) -> std::path::PathBuf {
+    let path = dir.join("tasksync.toml");
+    std::fs::write(&path, format!(
+        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = {rps}\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\n\n[sync]\nstart = \"{start}\"\nsettle = \"1s\"\nlookback = \"10m\"\nschedule = \"{schedule}\"\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
+        dir.join("out").display(), dir.join("state.db").display()
+    )).unwrap();
+    path
+}
+
+fn finished_passes(dir: &Path) -> i64 {
+    State::open(&dir.join("state.db")).ok()
+        .and_then(|s| s.query("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL", |r| r.get::<_, i64>(0)).ok())
+        .map_or(0, |v| v[0])
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn sigterm(pid: u32) {
+    assert!(Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap().success());
+}
+
+/// Waits for the child to exit within `limit`; returns its exit code and how long it took.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (Option<i32>, Duration) {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("the daemon did not exit within {limit:?}");
+}
+
+/// A data set ending a minute before the wall clock, so the daemon's real "now" covers it.
+async fn live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
+    let now = chrono::Utc::now().timestamp();
+    let start = now - now.rem_euclid(DAY) - days * DAY;
+    let spec = tasksync::simulator::dataset::DatasetSpec { seed: 40, tasks, start, end: now - 60, hot_hour: None, bad_per_million: 0 };
+    (start_sim(spec, SimOptions { keys: Some((AK.into(), SK.into())), ..SimOptions::default() }, now).await, start, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_a_seconds_schedule_makes_several_passes_refuses_a_second_writer_and_stops_on_sigterm() {
+    let (sim, start, now) = live_sim(3_000, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_daemon_config(dir.path(), &sim.url, start, 10_000, "*/1 * * * * *");
+    let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
+    let d = dir.path().to_path_buf();
+    let passes = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || finished_passes(&d) >= 3)).await.unwrap();
+    if !passes {
+        let _ = daemon.kill();
+        let mut err = String::new();
+        std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+        panic!("three passes within 30 s on a one-second schedule; the daemon said:\n{err}");
+    }
+
+    let second = bin().arg("--config").arg(&cfg).arg("sync").output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let line = String::from_utf8_lossy(&second.stderr).lines().last().unwrap_or("").to_string();
+    assert!(line.contains("another tasksync process") && line.contains(&format!("pid {}", daemon.id())), "{line}");
+
+    let status = bin().arg("--config").arg(&cfg).args(["status", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json prints JSON");
+    assert_eq!(report["writer_running"], true);
+    assert!(report["cursor"].is_string() && report["lag_s"].as_i64().unwrap() < 120, "{report}");
+    assert!(report["passes"].as_array().unwrap().len() >= 3);
+    let unfinished_stored = stored(&dir.path().join("out")).iter().filter(|(_, r)| !r.task.is_final()).count() as i64;
+    assert_eq!(report["unfinished"].as_i64().unwrap(), unfinished_stored, "status counts the unfinished rows");
+
+    sigterm(daemon.id());
+    let (code, took) = tokio::task::spawn_blocking(move || { let r = wait_exit(&mut daemon, Duration::from_secs(30)); (r, daemon) }).await.map(|(r, _)| r).unwrap();
+    assert_eq!(code, Some(0));
+    eprintln!("idle daemon stopped {took:?} after SIGTERM");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
+    let text = bin().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("cursor:") && text.contains("idle") && text.contains("pass:"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_a_pass_exits_0_and_leaves_the_data_set_exact() {
+    // Twelve day-windows, at most four in flight: SIGTERM leaves some never started.
+    let (sim, start, now) = live_sim(60_000, 11).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 100 requests per second: the first pass takes several seconds.
+    let cfg = write_daemon_config(dir.path(), &sim.url, start, 100, "0 0 * * * *");
+    let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
+    let tasks = dir.path().join("out/tasks");
+    let started = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || std::fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0) >= 1)).await.unwrap();
+    assert!(started, "the first pass wrote a partition");
+    sigterm(daemon.id());
+    let (code, took, stderr) = tokio::task::spawn_blocking(move || {
+        let (code, took) = wait_exit(&mut daemon, Duration::from_secs(40));
+        let mut err = String::new();
+        std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (code, took, err)
+    }).await.unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < tasksync::daemon::SHUTDOWN_GRACE + Duration::from_secs(5), "stopped within the documented bound ({took:?})");
+    assert!(stderr.contains("Stopping: no new windows") && stderr.contains("Daemon stopped"), "{stderr}");
+    eprintln!("daemon stopped {took:?} after SIGTERM mid-pass");
+
+    // What a reader sees right now: complete files, no duplicate, nothing staged.
+    let rows = stored(&dir.path().join("out"));
+    let ids: std::collections::HashSet<_> = rows.iter().map(|(_, r)| r.task.task_id.clone()).collect();
+    assert_eq!(ids.len(), rows.len());
+    assert!(rows.len() < 60_000, "the pass was interrupted ({} rows)", rows.len());
+    assert_eq!(std::fs::read_dir(dir.path().join("out/_staging")).unwrap().count(), 0);
+
+    // The next pass completes the data set exactly.
+    let finish = bin().arg("--config").arg(&cfg).arg("sync").output().unwrap();
+    assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_accepted_refused_and_unreachable_plainly() {
+    let (sim, start, _) = live_sim(500, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_daemon_config(dir.path(), &sim.url, start, 100, "0 */5 * * * *");
+    let ok = bin().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success() && text.contains("signed request accepted") && text.contains("tasks created in the last hour"), "{text}");
+
+    let refused = bin().env("TEST_SK", "WrongSecretKey0123456789abcdefXY").arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let line = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(line.contains("refused the credentials") && !line.contains("WrongSecret"), "{line}");
+
+    let cfg = write_daemon_config(dir.path(), "http://127.0.0.1:9", start, 100, "0 */5 * * * *");
+    let down = bin().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("could not connect"));
+}
