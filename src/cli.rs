@@ -63,7 +63,7 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 };
-            fail(code, &format!("{e:#}"))
+            fail(code, &one_sentence(&e))
         }
     }
 }
@@ -72,6 +72,22 @@ pub fn run() -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(String);
+
+/// The error and its causes on one line, skipping a cause its parent's message already
+/// carries (our typed errors embed their cause, and anyhow's chain would repeat it).
+fn one_sentence(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
 
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("tasksync: error: {}", message.replace('\n', " "));

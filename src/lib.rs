@@ -4,6 +4,7 @@
 //! Data flows `plan -> api (fetch + decode) -> sink (merge + replace) -> state (checkpoint)`;
 //! `sync` drives one pass through that pipeline. Module map:
 //!
+//! - [`crash`]: named crash points on the write path (only with the `crash-points` feature).
 //! - [`cli`]: the command line of CONTRACT.md and `run()`, which returns the exit code.
 //! - [`config`]: TOML -> validated [`config::Config`]; every error names its key.
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod check;
 pub mod cli;
+pub mod crash;
 pub mod daemon;
 pub mod config;
 pub mod demo;

@@ -87,6 +87,7 @@ impl Sink {
 
     fn write_and_rename(&self, date: &str, rows: &[StoredRow], staged: &Path) -> Result<(), SinkError> {
         write_file(staged, rows)?;
+        crate::crash::point("after_staging_write");
         let target = self.partition_file(date);
         let dir = target.parent().expect("a partition file has a directory");
         if !dir.exists() {
@@ -94,6 +95,7 @@ impl Sink {
             fsync_dir(&self.tasks)?;
         }
         std::fs::rename(staged, &target).map_err(SinkError::io("rename the staged file over", &target))?;
+        crate::crash::point("after_rename");
         fsync_dir(dir)
     }
 }

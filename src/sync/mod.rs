@@ -197,6 +197,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         Checkpoint::Backfill(job) => Some(job.to_string()),
         _ => None,
     };
+    crate::crash::point("before_checkpoint");
     ctx.with_state(move |s| s.complete_window(job.as_deref(), window, &changes, seen_at)).await?;
     if let Checkpoint::Forward(progress) = &checkpoint {
         let cursor = progress.lock().expect("never poisoned").done(window);

@@ -1,0 +1,39 @@
+//! Named crash points on the durable write path, for crash tests. Compiled in only with the
+//! `crash-points` feature; otherwise [`point`] is an empty inline function.
+//!
+//! With the feature, `TASKSYNC_CRASH_AT=NAME` (or `NAME:N`, the N-th time it is reached)
+//! makes the process abort at that point: no destructor, flush or unwinding runs, as with
+//! `kill -9`. Points: `after_staging_write`, `after_rename`, `before_checkpoint`.
+
+#[cfg(feature = "crash-points")]
+pub fn point(name: &str) {
+    use std::sync::Mutex;
+    static HITS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+    let Ok(spec) = std::env::var("TASKSYNC_CRASH_AT") else { return };
+    let (target, nth) = match spec.split_once(':') {
+        Some((t, n)) => (t.to_string(), n.parse().unwrap_or(1)),
+        None => (spec.clone(), 1),
+    };
+    if target != name {
+        return;
+    }
+    let mut hits = HITS.lock().unwrap_or_else(|e| e.into_inner());
+    let count = match hits.iter_mut().find(|(n, _)| n == name) {
+        Some((_, c)) => {
+            *c += 1;
+            *c
+        }
+        None => {
+            hits.push((name.to_string(), 1));
+            1
+        }
+    };
+    if count == nth {
+        eprintln!("tasksync: crash point {name} reached (hit {count}); aborting");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "crash-points"))]
+#[inline(always)]
+pub fn point(_name: &str) {}

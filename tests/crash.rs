@@ -1,0 +1,130 @@
+//! Crash tests: `kill -9` at random moments of backfills against a faulty simulator, and
+//! an abort at each named crash point of the write path. After every crash the data set
+//! must be readable, duplicate-free and complete files only; after a final run, exact.
+//! Runs with `--features crash-points` (as `.ci/run` does).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tasksync::simulator::dataset::Rng;
+use tasksync::simulator::{FaultSpec, SimOptions};
+use tasksync::state::State;
+
+fn write_config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("tasksync.toml");
+    std::fs::write(&path, format!(
+        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 100000\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\nmax_retries = 20\nrepage_attempts = 20\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
+        dir.join("out").display(), dir.join("state.db").display()
+    )).unwrap();
+    path
+}
+
+fn sync(config: &Path, from: i64, to: i64) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
+    c.env("TEST_SK", SK).env_remove("TASKSYNC_CRASH_AT").arg("--config").arg(config)
+        .args(["sync", "--from", &from.to_string(), "--to", &to.to_string()])
+        .stdout(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
+/// What any reader may rely on at any moment: every partition holds one complete,
+/// readable file, and no task_id appears twice.
+fn assert_consistent(out: &Path) -> usize {
+    let rows = stored(out);
+    let mut ids = std::collections::HashSet::new();
+    for (_, r) in &rows {
+        assert!(ids.insert(r.task.task_id.clone()), "task {} appears twice after a crash", r.task.task_id);
+    }
+    rows.len()
+}
+
+/// A final pass over the whole range with a new job id re-reads everything: the data set
+/// must then equal the truth, with nothing stray anywhere.
+async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i64) {
+    let status = tokio::task::spawn_blocking({
+        let config = config.to_path_buf();
+        move || sync(&config, from - DAY, to).status().unwrap()
+    }).await.unwrap();
+    assert!(status.success());
+    let out = dir.join("out");
+    assert_exact(&out, &sim.sim.truth(from - DAY, to, false));
+    assert_eq!(State::open(&dir.join("state.db")).unwrap().integrity_check().unwrap(), "ok");
+    let top: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(top.iter().all(|n| ["tasks", "_staging", "_rejects"].contains(&n.as_str())), "stray entries in the output: {top:?}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");
+    let n = sim.sim.truth(from - DAY, to, false).len();
+    let check = Command::new("python3").arg(script).arg(&out).arg(n.to_string()).output().unwrap();
+    assert!(check.status.success(), "DuckDB: {}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
+    let days = 40;
+    let now = D0 + (days + 2) * DAY;
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let sim = start_sim(spec(77, 60_000, days + 2), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.url);
+    let mut rng = Rng::new(2024);
+    let (mut kills, mut completed, mut job) = (0, 0, 0i64);
+    let started = Instant::now();
+    while kills < 20 && started.elapsed() < Duration::from_secs(150) {
+        // Each job is a new range, so it re-reads and rewrites partitions the others wrote.
+        let (from, to) = (D0 + (job % 3) * DAY, D0 + (job % 3 + days - 1) * DAY);
+        let delay = Duration::from_millis(rng.range(20, 700));
+        let (c, outcome) = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || {
+                let mut child = sync(&config, from, to).spawn().unwrap();
+                std::thread::sleep(delay);
+                match child.try_wait().unwrap() {
+                    Some(status) => (child, Some(status)),
+                    None => {
+                        child.kill().unwrap(); // SIGKILL
+                        child.wait().unwrap();
+                        (child, None)
+                    }
+                }
+            }
+        }).await.unwrap();
+        drop(c);
+        match outcome {
+            None => kills += 1,
+            Some(status) => {
+                assert!(status.success(), "a run between crashes failed");
+                completed += 1;
+                job += 1;
+            }
+        }
+        assert_consistent(&dir.path().join("out"));
+        sim.sim.set_now(sim.sim.now() + 600); // tasks move on between runs
+    }
+    assert!(kills >= 20, "only {kills} kills landed in {:?}", started.elapsed());
+    eprintln!("{kills} kill -9s survived, {completed} runs completed between them, in {:?}", started.elapsed());
+    finish_and_check(&sim, dir.path(), &config, D0 + DAY, D0 + (days + 2) * DAY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
+    for point in ["after_staging_write", "after_rename", "before_checkpoint"] {
+        let now = D0 + 6 * DAY;
+        let sim = start_sim(spec(78, 12_000, 6), SimOptions::default(), now).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &sim.url);
+        let (from, to) = (D0 + DAY, D0 + 6 * DAY);
+        // A first complete run over the last three days, so that the crashing runs both
+        // replace existing files and write new partitions (which guarantees several hits).
+        assert!(sync(&config, D0 + 3 * DAY, to).status().unwrap().success());
+        sim.sim.set_now(now + 6 * 3600);
+        for nth in [1, 2] {
+            let crashed = sync(&config, from - DAY, to).env("TASKSYNC_CRASH_AT", format!("{point}:{nth}")).status().unwrap();
+            assert!(!crashed.success(), "{point}:{nth} aborted the run");
+            assert_consistent(&dir.path().join("out"));
+        }
+        finish_and_check(&sim, dir.path(), &config, from, to).await;
+    }
+}

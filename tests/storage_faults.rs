@@ -1,0 +1,85 @@
+//! Storage faults: a read-only output, a read-only state directory, a disk that fills up
+//! mid-write. Each gives exit 1 with one sentence, leaves earlier files intact and the
+//! checkpoint unmoved, and the next run succeeds once the fault is gone.
+//! Read-only filesystems are bind mounts in a private mount namespace (`unshare -m`, root).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use tasksync::simulator::SimOptions;
+
+fn write_config(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("tasksync.toml");
+    std::fs::write(&path, format!(
+        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 100000\nauth = \"none\"\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
+        dir.join("out").display(), dir.join("state/state.db").display()
+    )).unwrap();
+    path
+}
+
+/// Runs `tasksync sync --from --to` under `bash -c PREFIX; exec tasksync ...`.
+fn sync_with(prefix: &str, config: &Path, from: i64, to: i64) -> Output {
+    let script = format!("{prefix} exec \"$0\" --config \"$1\" sync --from {from} --to {to}");
+    let mut cmd = if prefix.contains("mount") { let mut c = Command::new("unshare"); c.args(["-m", "bash", "-c"]); c } else { let mut c = Command::new("bash"); c.arg("-c"); c };
+    cmd.arg(script).arg(env!("CARGO_BIN_EXE_tasksync")).arg(config).output().unwrap()
+}
+
+/// Every partition file's bytes, to prove nothing earlier was damaged.
+fn snapshot(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    file_stamps(out).into_iter().map(|(p, _)| { let b = std::fs::read(&p).unwrap(); (p, b) }).collect()
+}
+
+fn last_line(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_recover() {
+    let now = D0 + 7 * DAY;
+    let sim = start_sim(spec(90, 35_000, 7), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.url);
+    let out = dir.path().join("out");
+    let from = D0;
+    let first = tokio::task::spawn_blocking({ let c = config.clone(); move || sync_with("", &c, from, D0 + 3 * DAY) }).await.unwrap();
+    assert!(first.status.success(), "{}", last_line(&first));
+
+    let faults = [
+        ("read-only output", format!("mount -o bind,ro {0} {0} &&", out.display()), "Read-only file system"),
+        ("read-only state", format!("mount -o bind,ro {0} {0} &&", dir.path().join("state").display()), "Read-only file system"),
+        ("full disk", "trap '' XFSZ; ulimit -f 200;".to_string(), "File too large"),
+    ];
+    for (i, (name, prefix, phrase)) in faults.iter().enumerate() {
+        // Each fault meets a new job that reaches one day further: a partition to write.
+        let before = snapshot(&out);
+        let range_to = D0 + (4 + i as i64) * DAY;
+        let failed = tokio::task::spawn_blocking({ let (c, p) = (config.clone(), prefix.clone()); move || sync_with(&p, &c, from, range_to) }).await.unwrap();
+        assert_eq!(failed.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&failed.stderr));
+        let line = last_line(&failed);
+        assert_eq!(line.matches(phrase).count(), 1, "{name}: the cause is said once: {line}");
+        assert!(line.starts_with("tasksync: error: ") && line.contains(phrase) && line.contains(dir.path().to_str().unwrap()), "{name}: {line}");
+        eprintln!("{name}: {line}");
+        // Earlier files are intact; whatever was replaced is complete; no job finished.
+        let after = snapshot(&out);
+        for (path, bytes) in &after {
+            if let Some((_, old)) = before.iter().find(|(p, _)| p == path) && old != bytes {
+                assert!(name.contains("disk"), "{name}: {} changed although nothing could be written", path.display());
+            }
+        }
+        let rows = stored(&out);
+        let ids: std::collections::HashSet<_> = rows.iter().map(|(_, r)| &r.task.task_id).collect();
+        assert_eq!(ids.len(), rows.len(), "{name}: no duplicates");
+        let state = tasksync::state::State::open(&dir.path().join("state/state.db")).unwrap();
+        let job = tasksync::sync::backfill_job_id(tasksync::plan::Window::new(from, range_to));
+        assert_eq!(state.job_finished_at(&job).unwrap(), None, "{name}: the job is not recorded as finished");
+        drop(state);
+
+        // The fault gone, the same command finishes the job exactly.
+        let again = tokio::task::spawn_blocking({ let c = config.clone(); move || sync_with("", &c, from, range_to) }).await.unwrap();
+        assert!(again.status.success(), "{name}: {}", last_line(&again));
+        assert_exact(&out, &sim.sim.truth(from, range_to, false));
+    }
+}
