@@ -89,21 +89,39 @@ fn a_backwards_or_malformed_range_is_a_usage_error() {
 async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
     let now = D0 + 2 * DAY;
     let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
-    let sim = start_sim(spec(9, 6_000, 2), options, now).await;
+    let mut data = spec(9, 6_000, 2);
+    data.bad_per_million = 3_000; // rejects, whose raw records carry presigned URLs
+    let sim = start_sim(data, options, now).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &sim.url, "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
     let out = tasksync_async(args.clone(), path.clone()).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.contains("Backfill done: windows=2") && stdout.contains("tasks=6000"), "{stdout}");
+    let truth = sim.sim.truth(D0, D0 + 2 * DAY, false).len();
+    assert!(stdout.contains("Backfill done: windows=2") && stdout.contains(&format!("tasks={truth} ")), "{stdout}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
 
-    // Debug logs, stdout and the data carry neither the secret, nor a signature, nor a presigned query.
+    // Debug logs, stdout, the data, the rejects and the state database carry neither the
+    // secret, nor a signature, nor a presigned query.
     let mut everything = format!("{stdout}{}", stderr(&out));
     for (_, row) in stored(&dir.path().join("out")) {
         everything.push_str(&format!("{:?}", row.task));
     }
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut rejects = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if p.extension().is_none_or(|e| e != "toml") {
+            let bytes = std::fs::read(&p).unwrap();
+            if p.to_string_lossy().contains("_rejects") {
+                rejects += String::from_utf8_lossy(&bytes).lines().count();
+            }
+            everything.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    assert_eq!(rejects, sim.sim.bad_records(D0, D0 + 2 * DAY), "the rejects file was scanned too");
     for needle in [SK, "Signature=", "AWSAccessKeyId", "Visionular AccessKeyId"] {
         assert!(!everything.contains(needle), "the run leaked {needle:?}");
     }

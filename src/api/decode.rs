@@ -109,12 +109,32 @@ pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, Decode
     let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
     for raw in list {
         let record = match raw.as_object() {
-            Some(obj) => decode_task(obj, opts, &mut page.nulled_fields).map(Record::Task).unwrap_or_else(|reason| Record::Reject(Reject { reason, raw: raw.clone() })),
+            Some(obj) => decode_task(obj, opts, &mut page.nulled_fields)
+                .map(Record::Task)
+                .unwrap_or_else(|reason| Record::Reject(Reject { reason, raw: redact(raw, opts) })),
             None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: raw.clone() }),
         };
         page.records.push(record);
     }
     Ok(Envelope::Page(page))
+}
+
+/// The raw record as it goes to the rejects file: presigned query strings are removed from
+/// `*_url` fields (unless `keep_url_query`), as they are from stored rows.
+fn redact(raw: &Value, opts: &DecodeOptions) -> Value {
+    let mut raw = raw.clone();
+    if !opts.keep_url_query
+        && let Some(obj) = raw.as_object_mut()
+    {
+        for (key, value) in obj.iter_mut() {
+            if key.ends_with("_url")
+                && let Value::String(url) = value
+            {
+                *url = strip_query(url).to_string();
+            }
+        }
+    }
+    raw
 }
 
 /// Decodes one task object; `Err` is the reject reason.

@@ -124,3 +124,11 @@ fn broken_bodies_are_errors_not_panics() {
         assert!(e.contains(what), "{body}: {e}");
     }
 }
+
+#[test]
+fn rejected_records_keep_no_presigned_query_string() {
+    let record = json!({"create_time": 1634020557, "input_url": "https://b/x.mp4?AWSAccessKeyId=AK&Signature=S", "output": "oss://b/y"});
+    let Record::Reject(r) = one(record) else { panic!("rejected") };
+    assert_eq!(r.raw["input_url"], "https://b/x.mp4");
+    assert_eq!(r.raw["output"], "oss://b/y");
+}
