@@ -14,7 +14,7 @@ use tasksync::sync::run_backfill;
 async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_changes_nothing() {
     let mut spec = spec(11, 100_000, 30);
     spec.hot_hour = Some((D0 + 12 * DAY + 14 * 3600, 15_000));
-    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
     let now = D0 + 30 * DAY + 3600;
     let sim = start_sim(spec, options, now).await;
     let dir = tempfile::tempdir().unwrap();
@@ -189,4 +189,49 @@ async fn a_second_writer_on_the_same_state_is_refused() {
     let _first = tasksync::sync::Context::open(cfg.clone(), fixed(D0)).unwrap();
     let err = tasksync::sync::Context::open(cfg, fixed(D0)).err().unwrap().to_string();
     assert!(err.contains("another tasksync process") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in_a_state_it_really_had() {
+    let start_now = D0 + 3 * DAY;
+    let options = SimOptions { faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
+    // Tasks keep being created after start_now, into the range's last window.
+    let sim = start_sim(spec(12, 40_000, 4), options, start_now).await;
+    let range = Window::new(D0, start_now + DAY);
+    let ticking = sim.sim.clone();
+    let clock = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            ticking.set_now(ticking.now() + 5);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(start_now), range).await.unwrap();
+    clock.abort();
+    let end_now = sim.sim.now();
+    assert!(end_now > start_now + 60, "the clock ran during the backfill");
+    assert!(totals.repaged > 0 || totals.retries > 0);
+
+    // Every task that existed when the run began is there once; later ones may be.
+    let rows = stored(&dir.path().join("out"));
+    let by_id: std::collections::HashMap<_, _> = rows.iter().map(|(_, r)| (r.task.task_id.clone(), &r.task)).collect();
+    assert_eq!(by_id.len(), rows.len(), "no duplicates");
+    sim.sim.set_now(start_now);
+    let at_start = sim.sim.truth(range.start, range.end, false);
+    sim.sim.set_now(end_now);
+    let at_end = sim.sim.truth(range.start, range.end, false);
+    assert!(at_end.len() > at_start.len(), "tasks appeared during the run");
+    for t in &at_start {
+        assert!(by_id.contains_key(&t.task_id), "task {} existed at the start and is missing", t.task_id);
+    }
+    let end: std::collections::HashMap<_, _> = at_end.iter().map(|t| (t.task_id.clone(), t)).collect();
+    let rank = |s: Option<&str>| ["pending", "downloading", "running", "uploading", "success", "fail"].iter().position(|x| Some(*x) == s).unwrap().min(4);
+    for (id, row) in &by_id {
+        let last = end.get(id).unwrap_or_else(|| panic!("task {id} is not in the simulator's data"));
+        assert_eq!(row.create_time, last.create_time);
+        assert!(rank(row.status.as_deref()) <= rank(last.status.as_deref()), "task {id}: stored {:?} is ahead of the truth {:?}", row.status, last.status);
+        if row.status == last.status {
+            assert_eq!(*row, *last, "task {id}: same status, same fields");
+        }
+    }
 }

@@ -65,7 +65,7 @@ async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i
 async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
     let days = 40;
     let now = D0 + (days + 2) * DAY;
-    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
     let sim = start_sim(spec(77, 60_000, days + 2), options, now).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim.url);
