@@ -45,6 +45,9 @@ const MIGRATIONS: &[&str] = &[r#"
     ALTER TABLE unfinished ADD COLUMN given_up_at INTEGER;
 "#];
 
+/// The longest wait between two re-checks of an unfinished task.
+pub const RECHECK_MAX_INTERVAL_S: i64 = 6 * 3600;
+
 /// The incremental pass's cursor: everything before it (minus `lookback`) has been seen.
 pub const INCREMENTAL: &str = "incremental";
 
@@ -199,6 +202,23 @@ impl State {
         rows.collect::<Result<Vec<i64>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Create times of the unfinished tasks due for a re-check at `now`, in `[from, to)`,
+    /// sorted. A task is due once the time since it was last seen reaches a twelfth of its
+    /// age, capped at [`RECHECK_MAX_INTERVAL_S`]: young tasks on every pass, a day-old one
+    /// every two hours, older ones every six. Stuck tasks then cost a few requests an
+    /// hour instead of a re-read of `reopen_max_age` on every pass.
+    pub fn unfinished_due(&self, from: i64, to: i64, now: i64) -> Result<Vec<i64>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT create_time FROM unfinished WHERE given_up_at IS NULL AND create_time >= ?1 AND create_time < ?2
+                 AND ?3 - last_seen_at >= min(max((?3 - create_time) / 12, 0), ?4) ORDER BY create_time",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![from, to, now, RECHECK_MAX_INTERVAL_S], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<i64>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Marks a job finished (all of its range done).
     pub fn finish_job(&self, job_id: &str, now: i64) -> Result<(), StateError> {
         self.conn.execute("UPDATE jobs SET finished_at = ?2 WHERE job_id = ?1", params![job_id, now]).map(|_| ()).map_err(|e| self.err(e))
@@ -279,6 +299,18 @@ mod tests {
         assert_eq!(s.give_up_before(7, 4).unwrap(), 1);
         assert_eq!(s.unfinished_count().unwrap(), 0, "given-up tasks are no longer re-checked");
         assert!(s.unfinished_between(0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn old_unfinished_tasks_are_rechecked_less_often() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("state.db")).unwrap();
+        let day = 86_400;
+        // Seen at t=10d: one created 10 minutes before, one a day before.
+        let seen = TaskChanges { unfinished: vec![("young".into(), 10 * day - 600, None), ("old".into(), 9 * day, None)], finished: vec![] };
+        s.complete_window(None, Window::new(0, 1), &seen, 10 * day).unwrap();
+        assert_eq!(s.unfinished_due(0, i64::MAX, 10 * day + 60).unwrap(), vec![10 * day - 600], "a minute later only the young one is due");
+        assert_eq!(s.unfinished_due(0, i64::MAX, 10 * day + 3 * 3600).unwrap().len(), 2, "after three hours both are");
     }
 
     #[test]

@@ -57,18 +57,23 @@ async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_need
     let dir = tempfile::tempdir().unwrap();
     let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
     run_incremental(cfg(), fixed(now)).await.unwrap();
+    // A pass past the simulator's "now" picks up the settle band; after it nothing is new.
+    run_incremental(cfg(), fixed(now + 600)).await.unwrap();
     let stamps = file_stamps(&dir.path().join("out"));
 
-    let (cursor, unfinished) = {
+    // The next pass, ten minutes later; nothing changed upstream.
+    let later = now + 1200;
+    let (cursor, all, due) = {
         let s = State::open(&dir.path().join("state/state.db")).unwrap();
-        (s.cursor(INCREMENTAL).unwrap(), s.unfinished_between(now - 3 * DAY, i64::MAX).unwrap())
+        (s.cursor(INCREMENTAL).unwrap(), s.unfinished_between(now - 3 * DAY, i64::MAX).unwrap(), s.unfinished_due(later - 3 * DAY, i64::MAX, later).unwrap())
     };
-    let p = plan(now, cursor, D0, 120, 3600, &unfinished);
+    let p = plan(later, cursor, D0, 120, 3600, &due);
     let budget: u64 = p.forward.iter().chain(&p.recheck).map(|w| (sim.sim.visible(w.start, w.end, now).len() as u64).max(1).div_ceil(100)).sum();
-    assert!(!p.recheck.is_empty() && p.recheck.len() < unfinished.len(), "neighbouring re-checks are coalesced");
+    assert!(!p.recheck.is_empty() && p.recheck.len() < due.len(), "neighbouring re-checks are coalesced");
+    assert!(due.len() < all.len() / 2, "older unfinished tasks wait ({} of {} due)", due.len(), all.len());
 
     let before = sim.sim.stats.requests.load(Ordering::SeqCst);
-    let quiet = run_incremental(cfg(), fixed(now)).await.unwrap();
+    let quiet = run_incremental(cfg(), fixed(later)).await.unwrap();
     let requests = sim.sim.stats.requests.load(Ordering::SeqCst) - before;
     assert_eq!((quiet.new, quiet.changed, quiet.files_written), (0, 0, 0));
     assert_eq!(file_stamps(&dir.path().join("out")), stamps, "no file was touched");

@@ -1,6 +1,7 @@
 //! The incremental pass: from the cursor (minus `lookback`) up to now minus `settle`, plus
 //! re-checks of tasks last seen unfinished, however far behind the cursor, until they are
-//! final or older than `reopen_max_age`.
+//! final or older than `reopen_max_age`. Older unfinished tasks are re-checked less often
+//! (see [`crate::state::State::unfinished_due`]).
 //!
 //! The cursor moves only past forward windows that are checkpointed (see
 //! [`crate::plan::Progress`]), so it never covers data that is not durable.
@@ -45,7 +46,7 @@ pub async fn incremental(pass: &Pass<'_>) -> Result<(), SyncError> {
     let (cursor, unfinished, given_up) = ctx
         .with_state(move |s| {
             let given_up = s.give_up_before(give_up_before, now)?;
-            Ok((s.cursor(INCREMENTAL)?, s.unfinished_between(give_up_before, i64::MAX)?, given_up))
+            Ok((s.cursor(INCREMENTAL)?, s.unfinished_due(give_up_before, i64::MAX, now)?, given_up))
         })
         .await?;
     if given_up > 0 {
@@ -53,7 +54,7 @@ pub async fn incremental(pass: &Pass<'_>) -> Result<(), SyncError> {
     }
     let p = plan(now, cursor, start, cfg.settle.as_secs() as i64, cfg.lookback.as_secs() as i64, &unfinished);
     tracing::info!(
-        forward = p.forward.len(), recheck = p.recheck.len(), unfinished = unfinished.len(),
+        forward = p.forward.len(), recheck = p.recheck.len(), unfinished_due = unfinished.len(),
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
     );
     let progress = Arc::new(Mutex::new(Progress::new(&p.forward)));
