@@ -144,3 +144,20 @@ fn the_shipped_example_config_is_valid() {
     assert_eq!(c.api.max_offset, 10_000);
     assert_eq!(c.api.page_size, 50);
 }
+
+#[test]
+fn syntax_errors_duplicates_and_unknown_tables_are_named_by_line() {
+    for (from, to, needles) in [
+        ("page_size = 50", "page_size = ", &["line 4", "page_size"][..]),
+        ("page_size = 50", "page_size = 50\npage_size = 60", &["line 5", "page_size", "duplicate"][..]),
+        ("[sync]", "[synk]", &["synk"][..]),
+        ("keep_url_query = false", "keep_url_query = \"no\"", &["keep_url_query"][..]),
+        ("concurrency = 4", "concurrency = -4", &["concurrency"][..]),
+    ] {
+        let e = error(&GOOD.replace(from, to));
+        assert!(!e.contains('\n'), "one line: {e}");
+        for needle in needles {
+            assert!(e.contains(needle), "`{to}` -> {e}");
+        }
+    }
+}

@@ -27,9 +27,12 @@ pub struct SimulateArgs {
     /// Seed: the same seed (and --end) gives the same data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Inject transient faults (10 % of responses) and unstable ordering.
+    /// Inject transient faults (10 % of responses unless --fault-rate) and unstable ordering.
     #[arg(long)]
     pub faults: bool,
+    /// Percentage of responses answered with a fault, with --faults.
+    #[arg(long, default_value_t = 10, requires = "faults", value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub fault_rate: u64,
     /// Simulated "now" at start (a fixed date makes the data reproducible) [default: the current hour].
     #[arg(long)]
     pub end: Option<String>,
@@ -53,7 +56,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let spec = DatasetSpec { seed: args.seed, tasks: args.tasks, start: anchor - args.days as i64 * DAY, end: anchor + 3600, hot_hour: None, bad_per_million: 0 };
-    let faults = if args.faults { FaultSpec { per_mille: 100, ..FaultSpec::none() } } else { FaultSpec::none() };
+    let faults = if args.faults { FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() } } else { FaultSpec::none() };
     let sim = Simulator::new(&spec, SimOptions { keys, faults, unstable_order: args.faults, ..SimOptions::default() }, anchor);
     let (addr, server) = crate::simulator::spawn(sim.clone(), &args.listen).await?;
     tracing::info!(%addr, tasks = args.tasks, days = args.days, seed = args.seed, now = %crate::time::show(anchor), "Simulator listening");
