@@ -35,15 +35,6 @@ fn error_line(o: &Output) -> String {
     stderr(o).lines().last().unwrap_or("").to_string()
 }
 
-fn write_config(dir: &Path, url: &str, extra_api: &str) -> std::path::PathBuf {
-    let path = dir.join("tasksync.toml");
-    std::fs::write(&path, format!(
-        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 10000\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\nrepage_attempts = 10\n{extra_api}\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
-        dir.join("out").display(), dir.join("state.db").display()
-    )).unwrap();
-    path
-}
-
 #[test]
 fn help_lists_every_command_of_the_contract() {
     let out = tasksync(&["--help"], None);
@@ -58,7 +49,7 @@ fn help_lists_every_command_of_the_contract() {
 #[test]
 fn a_bad_config_line_exits_2_with_one_sentence_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "http://127.0.0.1:9", "page_size = \"many\"");
+    let path = config_file(dir.path(), "http://127.0.0.1:9", "page_size = \"many\"", "");
     let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
     let line = error_line(&out);
@@ -76,7 +67,7 @@ fn a_missing_config_file_is_named() {
 #[test]
 fn a_backwards_or_malformed_range_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
     let out = tasksync(&["sync", "--from", "2021-10-02", "--to", "2021-10-01"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
     assert!(error_line(&out).contains("--from"), "{}", error_line(&out));
@@ -93,7 +84,7 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
     data.bad_per_million = 3_000; // rejects, whose raw records carry presigned URLs
     let sim = start_sim(data, options, now).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &sim.url, "");
+    let path = config_file(dir.path(), &sim.url, "", "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
     let out = tasksync_async(args.clone(), path.clone()).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -136,8 +127,8 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_the_same_state_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "http://127.0.0.1:9", "");
-    let _held = tasksync::lock::acquire(&dir.path().join("state.db")).unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
+    let _held = tasksync::lock::acquire(&state_db(dir.path())).unwrap();
     let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
     assert_eq!(out.status.code(), Some(1));
     let line = error_line(&out);
@@ -148,7 +139,7 @@ async fn a_second_process_on_the_same_state_is_refused_with_the_holders_pid() {
 async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of the loopback.
-    let path = write_config(dir.path(), "http://127.0.0.1:9", "max_retries = 1");
+    let path = config_file(dir.path(), "http://127.0.0.1:9", "max_retries = 1", "");
     let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
     assert_eq!(out.status.code(), Some(1));
     let line = error_line(&out);

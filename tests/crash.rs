@@ -14,15 +14,6 @@ use tasksync::simulator::dataset::Rng;
 use tasksync::simulator::{FaultSpec, SimOptions};
 use tasksync::state::State;
 
-fn write_config(dir: &Path, url: &str) -> std::path::PathBuf {
-    let path = dir.join("tasksync.toml");
-    std::fs::write(&path, format!(
-        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 100000\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\nmax_retries = 20\nrepage_attempts = 20\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
-        dir.join("out").display(), dir.join("state.db").display()
-    )).unwrap();
-    path
-}
-
 fn sync(config: &Path, from: i64, to: i64) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
     c.env("TEST_SK", SK).env_remove("TASKSYNC_CRASH_AT").arg("--config").arg(config)
@@ -52,7 +43,7 @@ async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i
     assert!(status.success());
     let out = dir.join("out");
     assert_exact(&out, &sim.sim.truth(from - DAY, to, false));
-    assert_eq!(State::open(&dir.join("state.db")).unwrap().integrity_check().unwrap(), "ok");
+    assert_eq!(State::open(&state_db(dir)).unwrap().integrity_check().unwrap(), "ok");
     let top: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(top.iter().all(|n| ["tasks", "_staging", "_rejects"].contains(&n.as_str())), "stray entries in the output: {top:?}");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");
@@ -68,7 +59,7 @@ async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
     let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
     let sim = start_sim(spec(77, 60_000, days + 2), options, now).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &sim.url);
+    let config = config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
     let mut rng = Rng::new(2024);
     let (mut kills, mut completed, mut job) = (0, 0, 0i64);
     let started = Instant::now();
@@ -114,7 +105,7 @@ async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
         let now = D0 + 6 * DAY;
         let sim = start_sim(spec(78, 12_000, 6), SimOptions::default(), now).await;
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &sim.url);
+        let config = config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
         let (from, to) = (D0 + DAY, D0 + 6 * DAY);
         // A first complete run over the last three days, so that the crashing runs both
         // replace existing files and write new partitions (which guarantees several hits).

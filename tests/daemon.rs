@@ -115,17 +115,14 @@ fn bin() -> Command {
     c
 }
 
-fn write_daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) -> std::path::PathBuf {
-    let path = dir.join("tasksync.toml");
-    std::fs::write(&path, format!(
-        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = {rps}\nauth = \"visionular\"\naccess_key_id = \"{AK}\"\nsecret_key_env = \"TEST_SK\"\nretry_min_delay = \"1ms\"\nretry_max_delay = \"10ms\"\n\n[sync]\nstart = \"{start}\"\nsettle = \"1s\"\nlookback = \"10m\"\nschedule = \"{schedule}\"\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
-        dir.join("out").display(), dir.join("state.db").display()
-    )).unwrap();
-    path
+/// A config file for the daemon tests: signed, `rps` requests per second, a `[sync]` table.
+fn daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) -> std::path::PathBuf {
+    let sync = format!("[sync]\nstart = \"{start}\"\nsettle = \"1s\"\nlookback = \"10m\"\nschedule = \"{schedule}\"");
+    config_file(dir, url, &format!("requests_per_second = {rps}\nretry_max_delay = \"10ms\""), &sync)
 }
 
 fn finished_passes(dir: &Path) -> i64 {
-    State::open(&dir.join("state.db")).ok()
+    State::open(&state_db(dir)).ok()
         .and_then(|s| s.query("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL", |r| r.get::<_, i64>(0)).ok())
         .map_or(0, |v| v[0])
 }
@@ -170,7 +167,7 @@ async fn live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
 async fn run_on_a_seconds_schedule_makes_several_passes_refuses_a_second_writer_and_stops_on_sigterm() {
     let (sim, start, now) = live_sim(3_000, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_daemon_config(dir.path(), &sim.url, start, 10_000, "*/1 * * * * *");
+    let cfg = daemon_config(dir.path(), &sim.url, start, 10_000, "*/1 * * * * *");
     let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
     let d = dir.path().to_path_buf();
     let passes = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || finished_passes(&d) >= 3)).await.unwrap();
@@ -210,7 +207,7 @@ async fn sigterm_in_the_middle_of_a_pass_exits_0_and_leaves_the_data_set_exact()
     let (sim, start, now) = live_sim(60_000, 11).await;
     let dir = tempfile::tempdir().unwrap();
     // 100 requests per second: the first pass takes several seconds.
-    let cfg = write_daemon_config(dir.path(), &sim.url, start, 100, "0 0 * * * *");
+    let cfg = daemon_config(dir.path(), &sim.url, start, 100, "0 0 * * * *");
     let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
     let tasks = dir.path().join("out/tasks");
     let started = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || std::fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0) >= 1)).await.unwrap();
@@ -244,7 +241,7 @@ async fn sigterm_in_the_middle_of_a_pass_exits_0_and_leaves_the_data_set_exact()
 async fn check_reports_accepted_refused_and_unreachable_plainly() {
     let (sim, start, _) = live_sim(500, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_daemon_config(dir.path(), &sim.url, start, 100, "0 */5 * * * *");
+    let cfg = daemon_config(dir.path(), &sim.url, start, 100, "0 */5 * * * *");
     let ok = bin().arg("--config").arg(&cfg).arg("check").output().unwrap();
     let text = String::from_utf8_lossy(&ok.stdout).into_owned();
     assert!(ok.status.success() && text.contains("signed request accepted") && text.contains("tasks created in the last hour"), "{text}");
@@ -254,7 +251,7 @@ async fn check_reports_accepted_refused_and_unreachable_plainly() {
     let line = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(line.contains("refused the credentials") && !line.contains("WrongSecret"), "{line}");
 
-    let cfg = write_daemon_config(dir.path(), "http://127.0.0.1:9", start, 100, "0 */5 * * * *");
+    let cfg = daemon_config(dir.path(), "http://127.0.0.1:9", start, 100, "0 */5 * * * *");
     let down = bin().arg("--config").arg(&cfg).arg("check").output().unwrap();
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("could not connect"));

@@ -11,15 +11,6 @@ use std::process::{Command, Output};
 use common::*;
 use tasksync::simulator::SimOptions;
 
-fn write_config(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("tasksync.toml");
-    std::fs::write(&path, format!(
-        "[api]\nbase_url = \"{url}\"\npage_size = 100\nrequests_per_second = 100000\nauth = \"none\"\n\n[storage]\noutput_dir = \"{}\"\nstate_db = \"{}\"\n",
-        dir.join("out").display(), dir.join("state/state.db").display()
-    )).unwrap();
-    path
-}
-
 /// Runs `tasksync sync --from --to` under `bash -c PREFIX; exec tasksync ...`.
 fn sync_with(prefix: &str, config: &Path, from: i64, to: i64) -> Output {
     let script = format!("{prefix} exec \"$0\" --config \"$1\" sync --from {from} --to {to}");
@@ -41,7 +32,7 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
     let now = D0 + 7 * DAY;
     let sim = start_sim(spec(90, 35_000, 7), SimOptions::default(), now).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &sim.url);
+    let config = config_file(dir.path(), &sim.url, "auth = \"none\"", "");
     let out = dir.path().join("out");
     let from = D0;
     let first = tokio::task::spawn_blocking({ let c = config.clone(); move || sync_with("", &c, from, D0 + 3 * DAY) }).await.unwrap();

@@ -39,8 +39,9 @@ pub fn spec(seed: u64, tasks: u64, days: i64) -> DatasetSpec {
     DatasetSpec { seed, tasks, start: D0, end: D0 + days * DAY, hot_hour: None, bad_per_million: 0 }
 }
 
-/// A config for `url` writing under `dir`; `extra_api` lines are appended to `[api]`.
-pub fn config(url: &str, dir: &Path, secret: &str, extra_api: &str) -> Config {
+/// Config text for `url` writing under `dir` (`dir/out`, `dir/state/state.db`); lines in
+/// `extra_api` override or add to `[api]`; `sections` (e.g. a `[sync]` table) are appended.
+pub fn config_text(url: &str, dir: &Path, extra_api: &str, sections: &str) -> String {
     let text = format!(
         r#"
 [api]
@@ -57,6 +58,7 @@ retry_max_delay = "20ms"
 max_retries = 12
 repage_attempts = 10
 {extra_api}
+{sections}
 
 [storage]
 output_dir = "{out}"
@@ -67,9 +69,25 @@ state_db = "{state}"
     );
     // Keys in `extra_api` override the defaults above.
     let overridden: Vec<&str> = extra_api.lines().filter_map(|l| l.split('=').next()).map(str::trim).filter(|k| !k.is_empty()).collect();
-    let text: String = text.lines().filter(|l| !overridden.contains(&l.split('=').next().unwrap_or("").trim()) || extra_api.contains(l.trim())).map(|l| format!("{l}\n")).collect();
+    text.lines().filter(|l| !overridden.contains(&l.split('=').next().unwrap_or("").trim()) || extra_api.contains(l.trim())).map(|l| format!("{l}\n")).collect()
+}
+
+/// A parsed config (see [`config_text`]); the secret comes from an injected environment.
+pub fn config(url: &str, dir: &Path, secret: &str, extra_api: &str) -> Config {
     let secret = secret.to_string();
-    Config::parse(&text, Path::new("test.toml"), &move |_| Some(secret.clone())).expect("the test config is valid")
+    Config::parse(&config_text(url, dir, extra_api, ""), Path::new("test.toml"), &move |_| Some(secret.clone())).expect("the test config is valid")
+}
+
+/// The same config as a file, `dir/tasksync.toml`, for the binary (which reads `TEST_SK`).
+pub fn config_file(dir: &Path, url: &str, extra_api: &str, sections: &str) -> PathBuf {
+    let path = dir.join("tasksync.toml");
+    std::fs::write(&path, config_text(url, dir, extra_api, sections)).unwrap();
+    path
+}
+
+/// The state database of a config written by [`config_text`].
+pub fn state_db(dir: &Path) -> PathBuf {
+    dir.join("state/state.db")
 }
 
 /// Every stored row under `{out}/tasks`, with the partition each came from.
