@@ -38,27 +38,8 @@ pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
     let busy = Arc::new(AtomicBool::new(false));
     let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
 
-    let mut scheduler = JobScheduler::new().await?;
-    let (tx, b) = (tick_tx.clone(), busy.clone());
-    let job = Job::new_async(schedule.as_str(), move |_, _| {
-        let (tx, busy) = (tx.clone(), b.clone());
-        Box::pin(async move {
-            if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
-                tracing::info!("Skipping a scheduled pass: the previous one is still running");
-            }
-        })
-    })
-    .map_err(|e| anyhow::anyhow!("sync.schedule `{schedule}` is not a usable cron expression: {e}"))?;
-    scheduler.add(job).await?;
-    scheduler.start().await?;
-    let watchdog = sd_notify::watchdog_enabled().map(|every| {
-        tokio::spawn(async move {
-            loop {
-                notify(&[NotifyState::Watchdog]);
-                tokio::time::sleep(every / 2).await;
-            }
-        })
-    });
+    let mut scheduler = start_scheduler(&schedule, busy.clone(), tick_tx.clone()).await?;
+    let watchdog = sd_notify::watchdog_enabled().map(spawn_watchdog);
     notify(&[NotifyState::Ready, NotifyState::Status("started; first pass running")]);
     tracing::info!(schedule = %schedule, "Daemon started");
     let _ = tick_tx.try_send(()); // the first pass runs at start
@@ -95,6 +76,33 @@ pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
     }
     tracing::info!("Daemon stopped");
     Ok(())
+}
+
+/// The scheduler only sends ticks; a tick while a pass runs is skipped and logged.
+async fn start_scheduler(schedule: &str, busy: Arc<AtomicBool>, tick_tx: tokio::sync::mpsc::Sender<()>) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let job = Job::new_async(schedule, move |_, _| {
+        let (tx, busy) = (tick_tx.clone(), busy.clone());
+        Box::pin(async move {
+            if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
+                tracing::info!("Skipping a scheduled pass: the previous one is still running");
+            }
+        })
+    })
+    .map_err(|e| anyhow::anyhow!("sync.schedule `{schedule}` is not a usable cron expression: {e}"))?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+/// Pings systemd's watchdog at half the interval the unit asked for.
+fn spawn_watchdog(every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            notify(&[NotifyState::Watchdog]);
+            tokio::time::sleep(every / 2).await;
+        }
+    })
 }
 
 async fn shutdown_during_pass<F>(stop: &AtomicBool, pass: std::pin::Pin<&mut F>)

@@ -60,17 +60,8 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
         }
     }
     o.insert("create_time".into(), time(row.create_time));
-    match row.finish_time {
-        Some(f) => {
-            o.insert("finish_time".into(), time(f));
-        }
-        None if old_times => {
-            o.insert("finish_time".into(), Value::String("2000-01-01 00:00:00".into()));
-        }
-        None if absent_style == 2 => {}
-        None => {
-            o.insert("finish_time".into(), int(0));
-        }
+    if let Some(finish) = unfinished_or(row.finish_time.map(time), old_times, absent_style, int(0)) {
+        o.insert("finish_time".into(), finish);
     }
     match row.err_code {
         Some(c) => o.insert("err_code".into(), int(c)),
@@ -89,6 +80,17 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
         o.insert("extra".into(), json!({ "node": format!("enc-{}", quirks % 16) }));
     }
     Value::Object(o)
+}
+
+/// How `finish_time` reads: the time, or for an unfinished task the old format's
+/// `"2000-01-01 00:00:00"`, a missing field, or `0`.
+fn unfinished_or(finish: Option<Value>, old_times: bool, absent_style: u64, zero: Value) -> Option<Value> {
+    match finish {
+        Some(f) => Some(f),
+        None if old_times => Some(Value::String("2000-01-01 00:00:00".into())),
+        None if absent_style == 2 => None,
+        None => Some(zero),
+    }
 }
 
 #[cfg(test)]
