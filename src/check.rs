@@ -10,7 +10,7 @@ use crate::time::Clock;
 pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Result<()> {
     println!("config {config_path}: ok");
     let state = crate::state::State::open(&cfg.storage.state_db)?;
-    println!("state {}: ok ({})", cfg.storage.state_db.display(), state.integrity_check()?);
+    println!("state {}: opened, integrity_check {}", cfg.storage.state_db.display(), state.integrity_check()?);
     drop(state);
     let probe = cfg.storage.output_dir.join(format!(".tasksync-check-{}", std::process::id()));
     std::fs::create_dir_all(&cfg.storage.output_dir)
