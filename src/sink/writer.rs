@@ -5,12 +5,15 @@
 //! 1. The merged rows are written to `{output_dir}/_staging/` (outside `tasks/`, on the
 //!    same filesystem, invisible to `tasks/**/*.parquet`).
 //! 2. The staging file is fsynced.
-//! 3. The partition directory is created if missing (and `tasks/` fsynced so it survives).
-//! 4. The staging file is renamed over `tasks/create_date=D/part-0.parquet`: atomic, a
-//!    reader opens either the old file or the new one, never a mix, never neither.
-//! 5. The partition directory is fsynced, making the rename durable.
+//! 3. An existing partition: the staging file is renamed over
+//!    `tasks/create_date=D/part-0.parquet`, atomic: a reader opens either the old file or
+//!    the new one, never a mix, never neither. A new partition: the file is moved into a
+//!    directory built under `_staging/`, which is then renamed into `tasks/`, so the
+//!    partition appears together with its file (a crash never leaves an empty one).
+//! 4. The directory that changed (the partition's, or `tasks/`) is fsynced, making the
+//!    rename durable.
 //!
-//! Only after step 5 may the caller record the window as done (see `state.rs`): data
+//! Only after step 4 may the caller record the window as done (see `state.rs`): data
 //! first, checkpoint second. A crash before the checkpoint replays the window, and the
 //! merge makes that replay harmless. Invariants: `tasks/` only ever holds complete files,
 //! one per partition, each row's task_id in no other file (a task's create_time, hence
@@ -54,7 +57,8 @@ impl Sink {
         }
         for entry in std::fs::read_dir(&staging).map_err(SinkError::io("list", &staging))? {
             let path = entry.map_err(SinkError::io("list", &staging))?.path();
-            std::fs::remove_file(&path).map_err(SinkError::io("remove stale staging file", &path))?;
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            removed.map_err(SinkError::io("remove stale staging entry", &path))?;
         }
         Ok(Sink { tasks, staging, counter: AtomicU64::new(0) })
     }
@@ -78,25 +82,34 @@ impl Sink {
     pub fn replace_partition(&self, date: &str, rows: &[StoredRow]) -> Result<(), SinkError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let staged = self.staging.join(format!("{date}.{}.{n}.parquet", std::process::id()));
-        let result = self.write_and_rename(date, rows, &staged);
+        let staged_dir = self.staging.join(format!("create_date={date}.{}.{n}", std::process::id()));
+        let result = self.write_and_rename(date, rows, &staged, &staged_dir);
         if result.is_err() {
             let _ = std::fs::remove_file(&staged);
+            let _ = std::fs::remove_dir_all(&staged_dir);
         }
         result
     }
 
-    fn write_and_rename(&self, date: &str, rows: &[StoredRow], staged: &Path) -> Result<(), SinkError> {
+    fn write_and_rename(&self, date: &str, rows: &[StoredRow], staged: &Path, staged_dir: &Path) -> Result<(), SinkError> {
         write_file(staged, rows)?;
         crate::crash::point("after_staging_write");
         let target = self.partition_file(date);
         let dir = target.parent().expect("a partition file has a directory");
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(SinkError::io("create partition directory", dir))?;
-            fsync_dir(&self.tasks)?;
+        if dir.exists() {
+            std::fs::rename(staged, &target).map_err(SinkError::io("rename the staged file over", &target))?;
+            crate::crash::point("after_rename");
+            return fsync_dir(dir);
         }
-        std::fs::rename(staged, &target).map_err(SinkError::io("rename the staged file over", &target))?;
+        // A new partition: build its directory in staging, then move it in whole. Callers
+        // hold the partition's lock, so nobody creates `dir` meanwhile.
+        std::fs::create_dir(staged_dir).map_err(SinkError::io("create staging directory", staged_dir))?;
+        let inner = staged_dir.join(PART_FILE);
+        std::fs::rename(staged, &inner).map_err(SinkError::io("move the staged file into", staged_dir))?;
+        fsync_dir(staged_dir)?;
+        std::fs::rename(staged_dir, dir).map_err(SinkError::io("rename the staged partition to", dir))?;
         crate::crash::point("after_rename");
-        fsync_dir(dir)
+        fsync_dir(&self.tasks)
     }
 }
 
@@ -189,8 +202,9 @@ mod tests {
     #[test]
     fn stale_staging_files_are_removed_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("_staging")).unwrap();
+        std::fs::create_dir_all(dir.path().join("_staging/create_date=2021-10-02.1.1")).unwrap();
         std::fs::write(dir.path().join("_staging/2021-10-01.1.0.parquet"), b"half").unwrap();
+        std::fs::write(dir.path().join("_staging/create_date=2021-10-02.1.1/part-0.parquet"), b"whole").unwrap();
         Sink::open(dir.path()).unwrap();
         assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
     }
