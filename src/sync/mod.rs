@@ -154,16 +154,10 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Windows in flight at once. Pages within a window are already fetched `api.concurrency`
-/// at a time, so a second window only needs to overlap one window's merge and write with
-/// the next one's fetch. Each window holds a UTC day in memory: measured at 1M tasks over
-/// 30 days, 4 windows peaked at 420 MB and 2 at 201 MB, at the same speed (BENCHMARKS.md).
-const WINDOWS_IN_FLIGHT: usize = 2;
-
 /// Processes windows concurrently (the client bounds requests in flight); stops at the
 /// first error, and starts no new window once `stop` is set. Returns how many completed.
 pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) -> Result<usize, SyncError> {
-    let parallel = pass.ctx.cfg.api.concurrency.clamp(1, WINDOWS_IN_FLIGHT);
+    let parallel = pass.ctx.cfg.api.concurrency.clamp(1, 8);
     futures::stream::iter(windows)
         .take_while(|_| std::future::ready(!pass.stop.load(Ordering::SeqCst)))
         .map(|(w, c)| process_window(pass, w, c))
