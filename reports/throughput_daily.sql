@@ -1,5 +1,4 @@
--- How much gets done per day? Tasks finished per UTC day (by finish_time), split by outcome,
--- with the source megabits of successful tasks' bitrates summed as a volume proxy.
+-- How much gets done per day? Tasks finished per UTC day (by finish_time), split by outcome.
 -- Run: python3 reports/run.py DATA_DIR throughput_daily
 SELECT
     CAST(timezone('UTC', finish_time) AS DATE) AS day_utc,

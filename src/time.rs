@@ -19,7 +19,7 @@ pub fn system_clock() -> Clock {
     Arc::new(|| Utc::now().timestamp())
 }
 
-/// The wall clock in microseconds, for `first_seen_at` / `changed_at` stamps.
+/// Unix seconds as the microseconds of the Parquet timestamp columns (saturating).
 pub fn micros_from_secs(secs: i64) -> i64 {
     secs.saturating_mul(1_000_000)
 }

@@ -7,7 +7,7 @@ pub mod client;
 pub mod decode;
 pub mod sign;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use crate::time::show;
 
@@ -61,10 +61,4 @@ pub struct ApiStats {
     pub bytes: AtomicU64,
     /// Fields stored as null because their value had an unusable type.
     pub nulled_fields: AtomicU64,
-}
-
-impl ApiStats {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
 }

@@ -22,10 +22,6 @@ impl RejectLog {
         RejectLog { path, file: Mutex::new(None) }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends the rejects of one window and fsyncs them (they must be durable before the
     /// window's checkpoint, like the rows).
     pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<(), SinkError> {

@@ -63,11 +63,6 @@ impl Sink {
         Ok(Sink { tasks, staging, counter: AtomicU64::new(0) })
     }
 
-    /// The root readers glob: `{output_dir}/tasks`.
-    pub fn tasks_dir(&self) -> &Path {
-        &self.tasks
-    }
-
     /// `tasks/create_date=D/part-0.parquet`.
     pub fn partition_file(&self, date: &str) -> PathBuf {
         self.tasks.join(format!("create_date={date}")).join(PART_FILE)
