@@ -1,14 +1,16 @@
 //! Fuzzes the page decoder with arbitrary bodies: it must never panic, every task it
-//! accepts must satisfy the row invariants, and the rows must convert to the Arrow batch.
+//! accepts must satisfy the row invariants, the fast path must agree with the `Value` path, and the rows must convert to the Arrow batch.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tasksync::api::decode::{DecodeOptions, Envelope, Record, decode_page};
+use tasksync::api::decode::{DecodeOptions, Envelope, Record, decode_page, decode_page_via_value};
 use tasksync::row::StoredRow;
 
 fuzz_target!(|data: &[u8]| {
     let opts = DecodeOptions { zone: tasksync::time::parse_offset("+08:00").unwrap(), keep_url_query: false };
-    if let Ok(Envelope::Page(page)) = decode_page(data, &opts) {
+    let decoded = decode_page(data, &opts);
+    assert_eq!(decoded, decode_page_via_value(data, &opts), "the fast path agrees with the Value path");
+    if let Ok(Envelope::Page(page)) = decoded {
         let mut rows = Vec::new();
         for record in page.records {
             if let Record::Task(task) = record {

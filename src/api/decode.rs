@@ -7,8 +7,11 @@
 //! no task_id or no usable create_time becomes a [`Reject`] that is kept, not dropped.
 
 use chrono::FixedOffset;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::field::Field;
 use crate::row::{TaskRow, strip_query};
 
 /// What the decoder needs to know besides the body.
@@ -21,7 +24,7 @@ pub struct DecodeOptions {
 }
 
 /// A decoded response body.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Envelope {
     /// `code` 0 (or 1004, "empty result", which for a list is an empty page).
     Page(Page),
@@ -30,7 +33,7 @@ pub enum Envelope {
 }
 
 /// One page of `list_task`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Page {
     /// `data.total`: records in the whole window. `None` when the server answered 1004
     /// without data, which says nothing about the window.
@@ -42,14 +45,14 @@ pub struct Page {
 }
 
 /// One element of `data.list`.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Record {
     Task(TaskRow),
     Reject(Reject),
 }
 
 /// A record that could not become a row, kept raw with the reason for the rejects file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
     /// Why, in a phrase ("no task_id", "no usable create_time: ...").
     pub reason: String,
@@ -78,10 +81,130 @@ pub enum DecodeError {
 }
 
 /// Decodes one response body.
+///
+/// The fast path reads the envelope and each record straight into [`Field`]s borrowed from
+/// the body. Anything it does not take as an ordinary page or task (another `code`, a
+/// malformed envelope, a record to reject, a duplicate key) is decoded again through
+/// `serde_json::Value` by [`decode_page_via_value`], which has the last word; the two
+/// agree on every body (a property test and the fuzz target check it).
 pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, DecodeError> {
+    match fast_page(body, opts) {
+        Some(page) => Ok(Envelope::Page(page)),
+        None => decode_page_via_value(body, opts),
+    }
+}
+
+/// The envelope of an ordinary page, borrowed from the body.
+#[derive(Deserialize)]
+struct FastEnvelope<'a> {
+    #[serde(borrow, default)]
+    code: Field<'a>,
+    #[serde(borrow, default)]
+    data: Option<FastData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastData<'a> {
+    #[serde(borrow, default)]
+    total: Field<'a>,
+    #[serde(borrow, default)]
+    list: Option<Vec<&'a RawValue>>,
+}
+
+/// The fields of a task record that become columns, borrowed from the body.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawTask<'a> {
+    #[serde(borrow)]
+    task_id: Field<'a>,
+    #[serde(borrow)]
+    status: Field<'a>,
+    #[serde(borrow)]
+    err_code: Field<'a>,
+    #[serde(borrow)]
+    err_message: Field<'a>,
+    #[serde(borrow)]
+    create_time: Field<'a>,
+    #[serde(borrow)]
+    finish_time: Field<'a>,
+    #[serde(borrow)]
+    src_bitrate: Field<'a>,
+    #[serde(borrow)]
+    dst_bitrate: Field<'a>,
+    #[serde(borrow)]
+    template_id: Field<'a>,
+    #[serde(borrow)]
+    template_name: Field<'a>,
+    #[serde(borrow)]
+    input: Field<'a>,
+    #[serde(borrow)]
+    output: Field<'a>,
+    #[serde(borrow)]
+    objkey: Field<'a>,
+    #[serde(borrow)]
+    input_url: Field<'a>,
+    #[serde(borrow)]
+    output_url: Field<'a>,
+    #[serde(borrow)]
+    bucket: Field<'a>,
+    #[serde(borrow)]
+    region: Field<'a>,
+    #[serde(borrow)]
+    region_type: Field<'a>,
+}
+
+impl<'a> RawTask<'a> {
+    fn from_map(obj: &'a Map<String, Value>) -> RawTask<'a> {
+        let f = |key: &str| Field::from(obj.get(key));
+        RawTask {
+            task_id: f("task_id"), status: f("status"), err_code: f("err_code"), err_message: f("err_message"),
+            create_time: f("create_time"), finish_time: f("finish_time"), src_bitrate: f("src_bitrate"),
+            dst_bitrate: f("dst_bitrate"), template_id: f("template_id"), template_name: f("template_name"),
+            input: f("input"), output: f("output"), objkey: f("objkey"), input_url: f("input_url"),
+            output_url: f("output_url"), bucket: f("bucket"), region: f("region"), region_type: f("region_type"),
+        }
+    }
+}
+
+/// A page with `code` 0, when every record in it is an acceptable task; `None` otherwise.
+fn fast_page(body: &[u8], opts: &DecodeOptions) -> Option<Page> {
+    let envelope: FastEnvelope = serde_json::from_slice(body).ok()?;
+    let data = envelope.data?;
+    let total = match (envelope.code.int(), data.total.int()) {
+        (Ok(Some(0)), Ok(Some(t))) if t >= 0 => t as u64,
+        _ => return None,
+    };
+    let list = data.list.unwrap_or_default();
+    let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
+    for raw in list {
+        let record = match fast_task(raw, opts, &mut page.nulled_fields) {
+            Some(task) => Record::Task(task),
+            None => decode_record(&serde_json::from_str(raw.get()).ok()?, opts, &mut page.nulled_fields),
+        };
+        page.records.push(record);
+    }
+    Some(page)
+}
+
+/// A task straight from its raw text; `None` when it is to be rejected or is unusual
+/// enough (not an object, a duplicate key) to be left to the `Value` path.
+fn fast_task(raw: &RawValue, opts: &DecodeOptions, nulled: &mut u64) -> Option<TaskRow> {
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let fields: RawTask = serde_json::from_str(raw.get()).ok()?;
+    let mut counted = 0;
+    let task = task_from(&fields, opts, &mut counted).ok()?;
+    *nulled += counted;
+    Some(task)
+}
+
+/// Decodes one response body through `serde_json::Value`: the reference decoder, and the
+/// path of every body the fast path leaves alone.
+pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, DecodeError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
     let top = value.as_object().ok_or_else(|| DecodeError::Malformed("the top level is not an object".into()))?;
-    let code = match lenient_int(top.get("code")) {
+    let code = match Field::from(top.get("code")).int() {
         Ok(Some(c)) => c,
         Ok(None) => return Err(DecodeError::Malformed("`code` is missing".into())),
         Err(()) => return Err(DecodeError::Malformed(format!("`code` is not a number: {}", short(top.get("code"))))),
@@ -97,7 +220,7 @@ pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, Decode
         }
     }
     let data = data.and_then(Value::as_object).ok_or_else(|| DecodeError::Malformed("`data` is missing or not an object although `code` is 0".into()))?;
-    let total = match lenient_int(data.get("total")) {
+    let total = match Field::from(data.get("total")).int() {
         Ok(Some(t)) if t >= 0 => t as u64,
         _ => return Err(DecodeError::Malformed(format!("`data.total` is not a count: {}", short(data.get("total"))))),
     };
@@ -108,15 +231,20 @@ pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, Decode
     };
     let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
     for raw in list {
-        let record = match raw.as_object() {
-            Some(obj) => decode_task(obj, opts, &mut page.nulled_fields)
-                .map(Record::Task)
-                .unwrap_or_else(|reason| Record::Reject(Reject { reason, raw: redact(raw, opts) })),
-            None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: raw.clone() }),
-        };
+        let record = decode_record(raw, opts, &mut page.nulled_fields);
         page.records.push(record);
     }
     Ok(Envelope::Page(page))
+}
+
+/// One element of `data.list`, through `Value`.
+fn decode_record(raw: &Value, opts: &DecodeOptions, nulled: &mut u64) -> Record {
+    match raw.as_object() {
+        Some(obj) => decode_task(obj, opts, nulled)
+            .map(Record::Task)
+            .unwrap_or_else(|reason| Record::Reject(Reject { reason, raw: redact(raw, opts) })),
+        None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: raw.clone() }),
+    }
 }
 
 /// The raw record as it goes to the rejects file: presigned query strings are removed from
@@ -137,45 +265,55 @@ fn redact(raw: &Value, opts: &DecodeOptions) -> Value {
     raw
 }
 
+/// Why a record cannot become a row.
+enum Unusable {
+    NoTaskId,
+    NoCreateTime,
+}
+
 /// Decodes one task object; `Err` is the reject reason.
 pub fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
-    let task_id = match lenient_string(obj.get("task_id")) {
-        Ok(Some(id)) => id,
-        _ => return Err("no task_id".into()),
-    };
-    let create_time = match lenient_time(obj.get("create_time"), opts.zone) {
-        Ok(Some(t)) if t > 0 => t,
-        _ => return Err(format!("no usable create_time: {}", short(obj.get("create_time")))),
-    };
-    let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
-    Ok(TaskRow {
-        status: keep(lenient_string(obj.get("status")), nulled),
-        err_code: keep(lenient_int(obj.get("err_code")), nulled),
-        err_message: keep(lenient_string(obj.get("err_message")), nulled),
-        create_time,
-        finish_time: keep(lenient_time(obj.get("finish_time"), opts.zone), nulled),
-        src_bitrate: keep(lenient_float(obj.get("src_bitrate")), nulled),
-        dst_bitrate: keep(lenient_float(obj.get("dst_bitrate")), nulled),
-        template_id: keep(lenient_string(obj.get("template_id")), nulled),
-        template_name: keep(lenient_string(obj.get("template_name")), nulled),
-        input: keep(lenient_string(obj.get("input")), nulled),
-        output: keep(lenient_string(obj.get("output")), nulled),
-        objkey: keep(lenient_string(obj.get("objkey")), nulled),
-        input_url: url(keep(lenient_string(obj.get("input_url")), nulled)),
-        output_url: url(keep(lenient_string(obj.get("output_url")), nulled)),
-        bucket: keep(lenient_string(obj.get("bucket")), nulled),
-        region: keep(lenient_string(obj.get("region")), nulled),
-        region_type: keep(lenient_string(obj.get("region_type")), nulled),
-        task_id,
+    task_from(&RawTask::from_map(obj), opts, nulled).map_err(|why| match why {
+        Unusable::NoTaskId => "no task_id".to_string(),
+        Unusable::NoCreateTime => format!("no usable create_time: {}", short(obj.get("create_time"))),
     })
 }
 
-fn is_blank(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.trim().is_empty(),
-        _ => false,
-    }
+/// The row of a task's fields; both paths end here.
+fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, Unusable> {
+    let task_id = match raw.task_id.string() {
+        Ok(Some(id)) => id,
+        _ => return Err(Unusable::NoTaskId),
+    };
+    let create_time = match raw.create_time.time(opts.zone) {
+        Ok(Some(t)) if t > 0 => t,
+        _ => return Err(Unusable::NoCreateTime),
+    };
+    let mut s = |f: &Field| keep(f.string(), nulled);
+    let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
+    let (status, err_message, template_id, template_name) = (s(&raw.status), s(&raw.err_message), s(&raw.template_id), s(&raw.template_name));
+    let (input, output, objkey, input_url, output_url) = (s(&raw.input), s(&raw.output), s(&raw.objkey), s(&raw.input_url), s(&raw.output_url));
+    let (bucket, region, region_type) = (s(&raw.bucket), s(&raw.region), s(&raw.region_type));
+    Ok(TaskRow {
+        task_id,
+        status,
+        err_code: keep(raw.err_code.int(), nulled),
+        err_message,
+        create_time,
+        finish_time: keep(raw.finish_time.time(opts.zone), nulled),
+        src_bitrate: keep(raw.src_bitrate.float(), nulled),
+        dst_bitrate: keep(raw.dst_bitrate.float(), nulled),
+        template_id,
+        template_name,
+        input,
+        output,
+        objkey,
+        input_url: url(input_url),
+        output_url: url(output_url),
+        bucket,
+        region,
+        region_type,
+    })
 }
 
 /// A field's value, or `None` (counted in `nulled`) when its type was unusable.
@@ -184,72 +322,6 @@ fn keep<T>(value: Result<Option<T>, ()>, nulled: &mut u64) -> Option<T> {
         *nulled += 1;
         None
     })
-}
-
-/// An integer from a number, an integral float or a numeric string.
-pub fn lenient_int(v: Option<&Value>) -> Result<Option<i64>, ()> {
-    if is_blank(v) {
-        return Ok(None);
-    }
-    let f = match v {
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => return Ok(Some(i)),
-            None => n.as_f64(),
-        },
-        Some(Value::String(s)) => match s.trim().parse::<i64>() {
-            Ok(i) => return Ok(Some(i)),
-            Err(_) => s.trim().parse::<f64>().ok(),
-        },
-        _ => None,
-    };
-    match f {
-        Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(Some(f as i64)),
-        _ => Err(()),
-    }
-}
-
-/// A finite float from a number or a numeric string.
-pub fn lenient_float(v: Option<&Value>) -> Result<Option<f64>, ()> {
-    if is_blank(v) {
-        return Ok(None);
-    }
-    let f = match v {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    f.filter(|f| f.is_finite()).map(Some).ok_or(())
-}
-
-/// A string; numbers and booleans are kept in their JSON spelling, `""` is `None`.
-pub fn lenient_string(v: Option<&Value>) -> Result<Option<String>, ()> {
-    if is_blank(v) {
-        return Ok(None);
-    }
-    match v {
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        _ => Err(()),
-    }
-}
-
-/// Unix seconds from a number, a numeric string or a local `"YYYY-MM-DD hh:mm:ss"`.
-/// `0` and `"2000-01-01 00:00:00"` mean "not yet" (`None`). A 13-digit value is taken as
-/// milliseconds, which some of the vendor's services send.
-pub fn lenient_time(v: Option<&Value>, zone: FixedOffset) -> Result<Option<i64>, ()> {
-    if let Ok(n) = lenient_int(v) {
-        return Ok(match n {
-            None | Some(0) => None,
-            Some(ms) if ms > 100_000_000_000 => Some(ms / 1000),
-            Some(s) => Some(s),
-        });
-    }
-    match v {
-        Some(Value::String(s)) if s.trim() == "2000-01-01 00:00:00" => Ok(None),
-        Some(Value::String(s)) => crate::time::parse_local(s, zone).map(Some).ok_or(()),
-        _ => Err(()),
-    }
 }
 
 /// A bounded rendering of a value for error messages.

@@ -132,3 +132,58 @@ fn rejected_records_keep_no_presigned_query_string() {
     assert_eq!(r.raw["input_url"], "https://b/x.mp4");
     assert_eq!(r.raw["output"], "oss://b/y");
 }
+
+mod fast_and_value_paths {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON texts of every kind a field may hold, quirks included.
+    fn value_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("\"\"".to_string()),
+            Just("\"  \"".to_string()),
+            Just("\"2000-01-01 00:00:00\"".to_string()),
+            Just("\"2021-10-12 14:35:57\"".to_string()),
+            Just("\"a\\\"b\\u00e9\"".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("-0".to_string()),
+            Just("1e3".to_string()),
+            Just("[1,{\"a\":2}]".to_string()),
+            Just("{\"x\":[]}".to_string()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            (0i64..2_000_000_000_000).prop_map(|i| i.to_string()),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::to_string(&f).unwrap()),
+            (0i64..2_000_000_000).prop_map(|i| format!("\"{i}\"")),
+            "[a-z0-9 .:?=&-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        ]
+    }
+
+    fn record_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("task_id"), Just("create_time"), Just("finish_time"), Just("status"), Just("err_code"),
+            Just("src_bitrate"), Just("dst_bitrate"), Just("input_url"), Just("region"), Just("extra"),
+        ];
+        let object = proptest::collection::vec((key, value_text()), 0..8)
+            .prop_map(|pairs| format!("{{{}}}", pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",")));
+        let typical = (any::<u32>(), 1_600_000_000i64..1_700_000_000, value_text())
+            .prop_map(|(id, t, v)| format!("{{\"task_id\":\"t{id}\",\"create_time\":{t},\"status\":\"success\",\"src_bitrate\":{v}}}"));
+        prop_oneof![object, typical, value_text()]
+    }
+
+    proptest! {
+        /// The fast path is an optimisation only: on every page it returns exactly what the
+        /// `Value` path returns, rejects, nulled-field counts and errors included.
+        #[test]
+        fn the_fast_path_agrees_with_the_value_path(records in proptest::collection::vec(record_text(), 0..6), code in value_text(), total in value_text()) {
+            let typical = format!("{{\"code\":0,\"data\":{{\"total\":{},\"list\":[{}]}}}}", records.len(), records.join(","));
+            let odd = format!("{{\"code\":{code},\"data\":{{\"total\":{total},\"list\":[{}]}}}}", records.join(","));
+            for body in [typical, odd] {
+                let fast = decode_page(body.as_bytes(), &opts());
+                let slow = decode_page_via_value(body.as_bytes(), &opts());
+                prop_assert_eq!(fast, slow, "{}", body);
+            }
+        }
+    }
+}

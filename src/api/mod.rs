@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod decode;
+pub mod field;
 pub mod sign;
 
 use std::sync::atomic::AtomicU64;
