@@ -1,19 +1,37 @@
 //! The floor for a backfill on this machine: fetches the same pages tasksync would (day
-//! windows halved until they fit under 10,000, page size and concurrency as given) from an
-//! unsigned list_task endpoint and throws them away. Prints `pages=N bytes=N seconds=S`.
+//! windows split into equal parts of at most 2,500 tasks, like the walker's leaves; page
+//! size and concurrency as given) from an unsigned list_task endpoint and throws them away.
+//! Only the first page of a window is parsed, for its total. Prints `pages=N bytes=N seconds=S`.
 //! Usage: cargo run --release --example bare_download -- URL FROM TO [PAGE_SIZE] [CONCURRENCY]
 use futures::StreamExt;
+
+/// Only `data.total` of a first page is read; serde skips the rest of the body.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    data: Option<Data>,
+}
+
+#[derive(serde::Deserialize)]
+struct Data {
+    total: serde_json::Value,
+}
+
+/// The leaf size of the walker (`tasksync::sync::walker::LEAF_TASKS`).
+const LEAF_TASKS: u64 = 2_500;
 
 async fn get(client: &reqwest::Client, url: &str, w: (i64, i64), offset: u64, count: u64) -> (u64, usize) {
     let q = [("start_time", w.0.to_string()), ("end_time", w.1.to_string()), ("start_num", offset.to_string()), ("count", count.to_string())];
     loop {
         if let Ok(r) = client.get(url).query(&q).send().await
             && let Ok(body) = r.bytes().await
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
         {
-            // Only the total is read: the floor decodes nothing else.
-            let total = v["data"]["total"].as_u64().or_else(|| v["data"]["total"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
-            return (total, body.len());
+            if offset > 0 {
+                return (0, body.len());
+            }
+            if let Ok(Envelope { data: Some(Data { total }) }) = serde_json::from_slice::<Envelope>(&body) {
+                let total = total.as_u64().or_else(|| total.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+                return (total, body.len());
+            }
         }
     }
 }
@@ -27,7 +45,7 @@ async fn main() {
     let concurrency: usize = args.get(5).map_or(4, |s| s.parse().unwrap());
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
-    // Plan leaf windows exactly like the walker: split while total > 10,000.
+    // Plan leaf windows exactly like the walker: split into equal parts while total > LEAF_TASKS.
     let mut queue: Vec<(i64, i64)> = (0..).map(|d| from + d * 86_400).take_while(|s| *s < to).map(|s| (s, (s + 86_400).min(to))).collect();
     let mut pages = Vec::new();
     let (mut requests, mut bytes) = (0u64, 0usize);
@@ -35,10 +53,10 @@ async fn main() {
         let (total, b) = get(&client, &url, w, 0, count).await;
         requests += 1;
         bytes += b;
-        if total > 10_000 {
-            let mid = w.0 + (w.1 - w.0) / 2;
-            queue.push((w.0, mid));
-            queue.push((mid, w.1));
+        if total > LEAF_TASKS && w.1 - w.0 > 1 {
+            let n = total.div_ceil(LEAF_TASKS).max(2).min((w.1 - w.0) as u64) as i64;
+            let bounds: Vec<i64> = (0..=n).map(|i| w.0 + ((w.1 - w.0) as i128 * i as i128 / n as i128) as i64).collect();
+            queue.extend(bounds.windows(2).map(|b| (b[0], b[1])));
         } else {
             pages.extend((1..).map(|i| i * count).take_while(|o| *o < total).map(|o| (w, o)));
         }

@@ -29,8 +29,19 @@ fn main() {
         }
         b
     };
+    let chosen = tasksync::sink::writer::writer_properties();
+    let rows_per_group = |props: &WriterProperties, level: i32, rows: usize| {
+        let mut b = props.clone().into_builder().set_compression(zstd(level));
+        b = b.set_max_row_group_row_count(Some(rows));
+        b.build()
+    };
     let variants: Vec<(&str, WriterProperties)> = vec![
-        ("current zstd3", WriterProperties::builder().set_compression(zstd(3)).build()),
+        ("chosen (writer_properties)", chosen.clone()),
+        ("chosen, zstd3", rows_per_group(&chosen, 3, tasksync::sink::writer::ROW_GROUP_ROWS)),
+        ("chosen, zstd1, 122,880-row groups", rows_per_group(&chosen, 1, 122_880)),
+        ("chosen, zstd3, 122,880-row groups", rows_per_group(&chosen, 3, 122_880)),
+        ("chosen, zstd1, 4,096-row groups", rows_per_group(&chosen, 1, 4_096)),
+        ("arrow-rs defaults, zstd3", WriterProperties::builder().set_compression(zstd(3)).build()),
         ("zstd6", WriterProperties::builder().set_compression(zstd(6)).build()),
         ("v2 pages", WriterProperties::builder().set_compression(zstd(3)).set_writer_version(WriterVersion::PARQUET_2_0).build()),
         ("no dict on unique strings", no_dict(WriterProperties::builder().set_compression(zstd(3))).build()),
@@ -39,6 +50,7 @@ fn main() {
         ("no dict + delta + v2", delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3)))).set_writer_version(WriterVersion::PARQUET_2_0).build()),
     ];
     for (name, props) in variants {
+        let started = std::time::Instant::now();
         let mut total = 0;
         for b in &batches {
             let mut buf = Vec::new();
@@ -48,7 +60,7 @@ fn main() {
             total += buf.len();
         }
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        println!("{name:40} bytes={total} per_row={:.1}", total as f64 / rows as f64);
+        println!("{name:40} bytes={total} per_row={:.1} encode_s={:.2}", total as f64 / rows as f64, started.elapsed().as_secs_f64());
     }
     let _ = Arc::new(());
 }

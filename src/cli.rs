@@ -55,7 +55,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/tasksync/tasksync.toml";
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(6).enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };

@@ -58,6 +58,10 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let spec = DatasetSpec { seed: args.seed, tasks: args.tasks, start: anchor - args.days as i64 * DAY, end: anchor + 3600, hot_hour: None, bad_per_million: 0 };
     let faults = if args.faults { FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() } } else { FaultSpec::none() };
     let sim = Simulator::new(&spec, SimOptions { keys, faults, unstable_order: args.faults, ..SimOptions::default() }, anchor);
+    let started = std::time::Instant::now();
+    let prerender = sim.clone();
+    tokio::task::spawn_blocking(move || prerender.prerender()).await?;
+    tracing::info!(tasks = args.tasks, ms = started.elapsed().as_millis() as u64, "Pre-rendered every visible task before listening");
     let (addr, server) = crate::simulator::spawn(sim.clone(), &args.listen).await?;
     tracing::info!(%addr, tasks = args.tasks, days = args.days, seed = args.seed, now = %crate::time::show(anchor), "Simulator listening");
     println!("Simulating list_task on http://{addr}/api/list_task (Ctrl-C to stop)");

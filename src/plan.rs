@@ -27,6 +27,17 @@ impl Window {
     }
 
     /// Two halves, or `None` for a one-second window that cannot be split.
+    /// `n` consecutive windows of (nearly) equal width covering this one; fewer when it
+    /// is narrower than `n` seconds, and `None` when it is one second wide.
+    pub fn split_into(&self, n: u64) -> Option<Vec<Window>> {
+        let n = (n.max(2) as i64).min(self.width());
+        if n < 2 {
+            return None;
+        }
+        let bounds: Vec<i64> = (0..=n).map(|i| self.start + (self.width() as i128 * i as i128 / n as i128) as i64).collect();
+        Some(bounds.windows(2).map(|b| Window::new(b[0], b[1])).collect())
+    }
+
     pub fn halve(&self) -> Option<(Window, Window)> {
         if self.width() < 2 {
             return None;

@@ -96,3 +96,21 @@ proptest! {
         prop_assert!(a.width() >= 1 && b.width() >= 1);
     }
 }
+
+proptest! {
+    #[test]
+    fn a_window_split_into_parts_is_covered_exactly_in_order(start in -1_000_000i64..1_000_000, width in 1i64..200_000, n in 0u64..50) {
+        let w = Window::new(start, start + width);
+        match w.split_into(n) {
+            None => prop_assert_eq!(width, 1),
+            Some(parts) => {
+                prop_assert_eq!(parts.len() as i64, (n.max(2) as i64).min(width));
+                prop_assert_eq!(parts[0].start, w.start);
+                prop_assert_eq!(parts[parts.len() - 1].end, w.end);
+                prop_assert!(parts.windows(2).all(|p| p[0].end == p[1].start));
+                let (min, max) = parts.iter().fold((i64::MAX, 0), |(a, b), p| (a.min(p.width()), b.max(p.width())));
+                prop_assert!(max - min <= 1, "parts are of equal width");
+            }
+        }
+    }
+}

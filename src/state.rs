@@ -171,6 +171,15 @@ impl State {
         tx.commit()
     }
 
+    /// The tracked (unfinished or given-up) task ids created inside `window`.
+    pub fn unfinished_ids(&self, window: Window) -> Result<std::collections::HashSet<String>, StateError> {
+        let query = || -> rusqlite::Result<std::collections::HashSet<String>> {
+            let mut stmt = self.conn.prepare_cached("SELECT task_id FROM unfinished WHERE create_time >= ?1 AND create_time < ?2")?;
+            stmt.query_map([window.start, window.end], |r| r.get(0))?.collect()
+        };
+        query().map_err(|e| self.err(e))
+    }
+
     /// The named cursor, if set.
     pub fn cursor(&self, name: &str) -> Result<Option<i64>, StateError> {
         self.conn.query_row("SELECT ts FROM cursors WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(|e| self.err(e))

@@ -8,7 +8,6 @@
 
 use chrono::FixedOffset;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::field::Field;
@@ -82,8 +81,8 @@ pub enum DecodeError {
 
 /// Decodes one response body.
 ///
-/// The fast path reads the envelope and each record straight into [`Field`]s borrowed from
-/// the body. Anything it does not take as an ordinary page or task (another `code`, a
+/// The fast path reads the envelope and every record straight into [`Field`]s borrowed
+/// from the body, in one pass. A page it does not take as ordinary (another `code`, a
 /// malformed envelope, a record to reject, a duplicate key) is decoded again through
 /// `serde_json::Value` by [`decode_page_via_value`], which has the last word; the two
 /// agree on every body (a property test and the fuzz target check it).
@@ -108,7 +107,26 @@ struct FastData<'a> {
     #[serde(borrow, default)]
     total: Field<'a>,
     #[serde(borrow, default)]
-    list: Option<Vec<&'a RawValue>>,
+    list: Option<Vec<FastRecord<'a>>>,
+}
+
+/// An element of `data.list` that is a JSON object; anything else fails the fast path.
+struct FastRecord<'a>(RawTask<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FastRecord<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ObjectOnly<'a> {
+            type Value = FastRecord<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a task object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawTask::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(FastRecord)
+            }
+        }
+        d.deserialize_map(ObjectOnly(std::marker::PhantomData))
+    }
 }
 
 /// The fields of a task record that become columns, borrowed from the body.
@@ -167,6 +185,7 @@ impl<'a> RawTask<'a> {
 }
 
 /// A page with `code` 0, when every record in it is an acceptable task; `None` otherwise.
+/// One pass over the body, nothing but the kept strings allocated.
 fn fast_page(body: &[u8], opts: &DecodeOptions) -> Option<Page> {
     let envelope: FastEnvelope = serde_json::from_slice(body).ok()?;
     let data = envelope.data?;
@@ -176,27 +195,10 @@ fn fast_page(body: &[u8], opts: &DecodeOptions) -> Option<Page> {
     };
     let list = data.list.unwrap_or_default();
     let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
-    for raw in list {
-        let record = match fast_task(raw, opts, &mut page.nulled_fields) {
-            Some(task) => Record::Task(task),
-            None => decode_record(&serde_json::from_str(raw.get()).ok()?, opts, &mut page.nulled_fields),
-        };
-        page.records.push(record);
+    for FastRecord(fields) in &list {
+        page.records.push(Record::Task(task_from(fields, opts, &mut page.nulled_fields).ok()?));
     }
     Some(page)
-}
-
-/// A task straight from its raw text; `None` when it is to be rejected or is unusual
-/// enough (not an object, a duplicate key) to be left to the `Value` path.
-fn fast_task(raw: &RawValue, opts: &DecodeOptions, nulled: &mut u64) -> Option<TaskRow> {
-    if !raw.get().starts_with('{') {
-        return None;
-    }
-    let fields: RawTask = serde_json::from_str(raw.get()).ok()?;
-    let mut counted = 0;
-    let task = task_from(&fields, opts, &mut counted).ok()?;
-    *nulled += counted;
-    Some(task)
 }
 
 /// Decodes one response body through `serde_json::Value`: the reference decoder, and the

@@ -7,8 +7,8 @@ pub mod faults;
 pub mod render;
 mod server;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dataset::{DatasetSpec, SimTask, generate};
 pub use faults::FaultSpec;
@@ -55,6 +55,10 @@ pub struct SimStats {
 pub struct Simulator {
     /// Tasks sorted by (create_time, idx).
     tasks: Vec<SimTask>,
+    /// Each task's JSON as last rendered, with the status it was rendered at: a task's
+    /// record changes only with its status, so a page is mostly copied, not rendered, and
+    /// the simulator stays far from being the bottleneck of a benchmark.
+    rendered: Vec<Mutex<Option<(&'static str, Arc<str>)>>>,
     /// Simulated "now" in unix seconds; tasks created later are not visible yet.
     now: AtomicI64,
     pub options: SimOptions,
@@ -66,7 +70,46 @@ pub struct Simulator {
 impl Simulator {
     /// Generates the data set; the clock starts at `now`.
     pub fn new(spec: &DatasetSpec, options: SimOptions, now: i64) -> Arc<Simulator> {
-        Arc::new(Simulator { tasks: generate(spec), now: AtomicI64::new(now), options, stats: SimStats::default(), seed: spec.seed })
+        let tasks = generate(spec);
+        let rendered = tasks.iter().map(|_| Mutex::new(None)).collect();
+        Arc::new(Simulator { tasks, rendered, now: AtomicI64::new(now), options, stats: SimStats::default(), seed: spec.seed })
+    }
+
+    /// Task `i`'s `data.list` element at `now`, rendered again only if its status moved.
+    fn record_json(&self, i: usize, now: i64) -> Arc<str> {
+        let task = &self.tasks[i];
+        let status = task.status_at(now);
+        let mut slot = self.rendered[i].lock().expect("never poisoned");
+        match &*slot {
+            Some((at, json)) if *at == status => json.clone(),
+            _ => {
+                let json: Arc<str> = render::render(&task.row_at(now), task.quirks, task.bad).to_string().into();
+                *slot = Some((status, json.clone()));
+                json
+            }
+        }
+    }
+
+    /// Renders every task visible now, on all cores, so that serving starts warm.
+    pub fn prerender(&self) {
+        let now = self.now();
+        let end = self.tasks.partition_point(|t| t.create <= now);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = end.div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for first in (0..end).step_by(chunk) {
+                scope.spawn(move || (first..(first + chunk).min(end)).for_each(|i| drop(self.record_json(i, now))));
+            }
+        });
+    }
+
+    /// Indices of the tasks created in `[start, end]` and visible at `now`.
+    fn visible_range(&self, start: i64, end: i64, now: i64) -> std::ops::Range<usize> {
+        let end = end.min(now);
+        if end < start {
+            return 0..0;
+        }
+        self.tasks.partition_point(|t| t.create < start)..self.tasks.partition_point(|t| t.create <= end)
     }
 
     /// The simulated time.
@@ -81,13 +124,7 @@ impl Simulator {
 
     /// Tasks created in `[start, end]` (both inclusive, as the API treats them) and visible at `now`.
     pub fn visible(&self, start: i64, end: i64, now: i64) -> &[SimTask] {
-        let end = end.min(now);
-        if end < start {
-            return &[];
-        }
-        let lo = self.tasks.partition_point(|t| t.create < start);
-        let hi = self.tasks.partition_point(|t| t.create <= end);
-        &self.tasks[lo..hi]
+        &self.tasks[self.visible_range(start, end, now)]
     }
 
     /// Ground truth: what a perfect sync of `[start, end)` would store at the current

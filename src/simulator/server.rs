@@ -10,12 +10,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Simulator;
 use super::dataset::mix;
 use super::faults::{Fault, pick};
-use super::render::render;
 use crate::api::sign;
 
 /// Serves the simulator on `listener` until the task is dropped or aborted.
@@ -65,7 +64,7 @@ async fn list_task(State(sim): State<Arc<Simulator>>, headers: HeaderMap, Query(
         }
     }
     let body = match answer(&sim, &pairs, n) {
-        Ok(v) => v.to_string().into_bytes(),
+        Ok(body) => body.into_bytes(),
         Err(resp) => return resp,
     };
     match fault {
@@ -86,7 +85,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The JSON answer to a well-formed, authorised request, or an API error response.
-fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<Value, Response> {
+fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String, Response> {
     let int = |name: &str, default: Option<i64>| -> Result<i64, Response> {
         match param(pairs, name) {
             None | Some("") => default.ok_or_else(|| api(1001, &format!("lack param: {name}"))),
@@ -102,7 +101,7 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<Value, 
     }
     let now = sim.now();
     let status = param(pairs, "status").filter(|s| !s.is_empty());
-    let mut tasks: Vec<_> = sim.visible(start, end, now).iter().filter(|t| status.is_none_or(|s| t.status_at(now) == s)).collect();
+    let mut tasks: Vec<usize> = sim.visible_range(start, end, now).filter(|&i| status.is_none_or(|s| sim.tasks[i].status_at(now) == s)).collect();
     let total = tasks.len() as u64;
     if total == 0 || offset >= total {
         // The real service answers "empty result" (1004) sometimes and an empty list others.
@@ -111,11 +110,19 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<Value, 
     // Newest first, as list endpoints usually sort; ties broken by a key that, when the
     // order is unstable, changes every few requests.
     let epoch = if sim.options.unstable_order { n / 5 } else { 0 };
-    tasks.sort_by_key(|t| (std::cmp::Reverse(t.create), mix(u64::from(t.idx) ^ epoch)));
-    let list: Vec<Value> = tasks.iter().skip(offset as usize).take(count as usize).map(|t| render(&t.row_at(now), t.quirks, t.bad)).collect();
-    let num = list.len();
-    let total_value = if n % 7 == 3 { json!(total.to_string()) } else { json!(total) };
-    Ok(json!({ "code": 0, "msg": "success", "data": { "list": list, "num": num, "total": total_value } }))
+    tasks.sort_by_cached_key(|&i| (std::cmp::Reverse(sim.tasks[i].create), mix(u64::from(sim.tasks[i].idx) ^ epoch)));
+    let list: Vec<Arc<str>> = tasks.iter().skip(offset as usize).take(count as usize).map(|&i| sim.record_json(i, now)).collect();
+    let total_value = if n % 7 == 3 { format!("\"{total}\"") } else { total.to_string() };
+    let mut body = String::with_capacity(list.iter().map(|r| r.len() + 1).sum::<usize>() + 96);
+    body.push_str(r#"{"code":0,"data":{"list":["#);
+    for (k, record) in list.iter().enumerate() {
+        if k > 0 {
+            body.push(',');
+        }
+        body.push_str(record);
+    }
+    body.push_str(&format!(r#"],"num":{},"total":{total_value}}},"msg":"success"}}"#, list.len()));
+    Ok(body)
 }
 
 fn empty(total: u64) -> Response {

@@ -1,4 +1,5 @@
-//! The partition merge, pure: existing rows + new observations -> the partition's new rows.
+//! The partition merge, pure: stored rows + new observations -> what changes ([`delta`]),
+//! and stored rows + that delta -> the partition's new rows ([`overlay`], streaming).
 //!
 //! Per task_id the newest observation wins; `first_seen_at` is kept from the oldest, and
 //! `changed_at` moves only when the content changes, so re-reading an unchanged task
@@ -26,34 +27,94 @@ impl Merged {
     }
 }
 
-/// Merges `observations` (newest last when a task_id repeats) into `existing`, stamping
-/// new and changed rows with `seen_at` (microseconds).
-pub fn merge(existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen_at: i64) -> Merged {
-    let mut by_id: HashMap<String, StoredRow> = HashMap::with_capacity(existing.len() + observations.len());
-    for row in existing {
-        by_id.insert(row.task.task_id.clone(), row);
-    }
-    let (mut new, mut changed) = (0, 0);
-    for task in observations {
-        match by_id.get_mut(&task.task_id) {
-            Some(stored) if stored.task == task => {}
-            Some(stored) => {
-                // Only an observation from a pass at least as recent may replace the row.
-                if seen_at >= stored.changed_at {
-                    stored.task = task;
-                    stored.changed_at = seen_at;
-                    changed += 1;
-                }
+/// What a set of observations changes in a range of a partition.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// The new and changed rows only, sorted by (create_time, task_id).
+    pub rows: Vec<StoredRow>,
+    /// Task ids not in the range before.
+    pub new: usize,
+    /// Task ids whose content differs from what was stored.
+    pub changed: usize,
+}
+
+/// The sort key of a partition file.
+pub fn key(row: &StoredRow) -> (i64, &str) {
+    (row.task.create_time, row.task.task_id.as_str())
+}
+
+/// Compares `observations` (newest last when a task_id repeats) with `existing`, the stored
+/// rows of the same range, and returns only what must change, stamped with `seen_at`
+/// (microseconds). Unchanged tasks produce nothing, so a re-scan that finds nothing new
+/// leaves the partition untouched.
+pub fn delta(existing: &[StoredRow], mut observations: Vec<TaskRow>, seen_at: i64) -> Delta {
+    let stored: HashMap<&str, &StoredRow> = existing.iter().map(|r| (r.task.task_id.as_str(), r)).collect();
+    // A stable sort keeps repeated observations of a task in arrival order: the last wins.
+    observations.sort_by(|a, b| (a.create_time, a.task_id.as_str()).cmp(&(b.create_time, b.task_id.as_str())));
+    let mut out = Delta { rows: Vec::with_capacity(observations.len()), ..Delta::default() };
+    let mut observations = observations.into_iter().peekable();
+    while let Some(task) = observations.next() {
+        if observations.peek().is_some_and(|next| next.task_id == task.task_id && next.create_time == task.create_time) {
+            continue;
+        }
+        match stored.get(task.task_id.as_str()) {
+            Some(old) if old.task == task => {}
+            // Only an observation from a pass at least as recent may replace the row.
+            Some(old) if seen_at >= old.changed_at => {
+                out.changed += 1;
+                out.rows.push(StoredRow { task, first_seen_at: old.first_seen_at, changed_at: seen_at });
             }
+            Some(_) => {}
             None => {
-                new += 1;
-                by_id.insert(task.task_id.clone(), StoredRow { task, first_seen_at: seen_at, changed_at: seen_at });
+                out.new += 1;
+                out.rows.push(StoredRow { task, first_seen_at: seen_at, changed_at: seen_at });
             }
         }
     }
-    let mut rows: Vec<StoredRow> = by_id.into_values().collect();
-    rows.sort_unstable_by(|a, b| a.task.create_time.cmp(&b.task.create_time).then_with(|| a.task.task_id.cmp(&b.task.task_id)));
-    Merged { rows, new, changed }
+    out
+}
+
+/// The stored rows with a delta laid over them: a sorted merge-join on (create_time,
+/// task_id) in which a delta row replaces the stored row of the same key. Both inputs must
+/// be sorted by that key; the output is too. It holds one row of each at a time, so a
+/// partition of any size streams through it.
+pub fn overlay<I: Iterator<Item = StoredRow>>(stored: I, delta: Vec<StoredRow>) -> Overlay<I> {
+    Overlay { stored: stored.peekable(), delta: delta.into_iter().peekable() }
+}
+
+/// The iterator of [`overlay`].
+pub struct Overlay<I: Iterator<Item = StoredRow>> {
+    stored: std::iter::Peekable<I>,
+    delta: std::iter::Peekable<std::vec::IntoIter<StoredRow>>,
+}
+
+impl<I: Iterator<Item = StoredRow>> Iterator for Overlay<I> {
+    type Item = StoredRow;
+    fn next(&mut self) -> Option<StoredRow> {
+        let order = match (self.stored.peek(), self.delta.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(s), Some(d)) => key(s).cmp(&key(d)),
+        };
+        match order {
+            std::cmp::Ordering::Less => self.stored.next(),
+            std::cmp::Ordering::Greater => self.delta.next(),
+            std::cmp::Ordering::Equal => {
+                self.stored.next();
+                self.delta.next()
+            }
+        }
+    }
+}
+
+/// Merges `observations` into `existing` (sorted by [`key`]), in memory: [`delta`] then
+/// [`overlay`]. The sync streams the same two steps through `sink::partition`.
+pub fn merge(mut existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen_at: i64) -> Merged {
+    existing.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    let d = delta(&existing, observations, seen_at);
+    let (new, changed) = (d.new, d.changed);
+    Merged { rows: overlay(existing.into_iter(), d.rows).collect(), new, changed }
 }
 
 #[cfg(test)]

@@ -48,11 +48,13 @@ fn an_older_pass_never_overwrites_a_newer_one() {
 }
 
 fn arb_tasks() -> impl Strategy<Value = Vec<TaskRow>> {
-    proptest::collection::vec((0u8..20, 0i64..50, prop_oneof!["running", "success", "fail"]), 0..40)
+    // A task's create_time never changes (it decides the partition), so it is derived from
+    // the id here; several ids share a create_time to exercise the tie on task_id.
+    proptest::collection::vec((0u8..20, prop_oneof!["running", "success", "fail"]), 0..40)
         .prop_map(|v| {
             // One observation per id: order-independence is about distinct tasks.
             let mut seen = std::collections::HashSet::new();
-            v.into_iter().filter(|(id, _, _)| seen.insert(*id)).map(|(id, c, s)| task(&format!("t{id}"), c, &s)).collect()
+            v.into_iter().filter(|(id, _)| seen.insert(*id)).map(|(id, s)| task(&format!("t{id}"), i64::from(id / 3), &s)).collect()
         })
 }
 
@@ -83,4 +85,25 @@ proptest! {
         let ids: std::collections::HashSet<_> = merged.iter().map(|r| r.task.task_id.clone()).collect();
         prop_assert_eq!(ids.len(), merged.len());
     }
+}
+
+proptest! {
+    #[test]
+    fn a_delta_laid_over_the_stored_rows_is_the_merge(existing in arb_tasks(), obs in arb_tasks()) {
+        let base = merge(vec![], existing, 10).rows;
+        let d = delta(&base, obs.clone(), 20);
+        prop_assert!(d.rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "the delta is sorted");
+        let merged = merge(base.clone(), obs, 20);
+        prop_assert_eq!((d.new, d.changed), (merged.new, merged.changed));
+        prop_assert_eq!(overlay(base.into_iter(), d.rows).collect::<Vec<_>>(), merged.rows);
+    }
+}
+
+#[test]
+fn a_delta_row_replaces_the_stored_row_with_the_same_key_and_new_rows_slot_in_order() {
+    let base = merge(vec![], vec![task("a", 1, "running"), task("c", 3, "running")], 10).rows;
+    let d = delta(&base, vec![task("c", 3, "success"), task("b", 2, "running")], 20);
+    assert_eq!((d.new, d.changed), (1, 1));
+    let rows: Vec<_> = overlay(base.into_iter(), d.rows).map(|r| (r.task.task_id, r.task.status.unwrap(), r.changed_at)).collect();
+    assert_eq!(rows, vec![("a".into(), "running".into(), 10), ("b".into(), "running".into(), 20), ("c".into(), "success".into(), 20)]);
 }

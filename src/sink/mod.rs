@@ -2,6 +2,7 @@
 //! partition replace (the durable write path), and the rejects file.
 
 pub mod merge;
+pub mod partition;
 pub mod rejects;
 pub mod schema;
 pub mod writer;

@@ -1,5 +1,6 @@
-//! One sync pass: plan windows -> walk them -> merge into partitions -> replace files ->
-//! checkpoint. The order per window is always data durable first, checkpoint second.
+//! One sync pass: plan windows -> walk them leaf by leaf -> stream each leaf through the
+//! merge into its partition's staged file -> replace files -> checkpoint. The order per
+//! window is always data durable first, checkpoint second.
 //!
 //! Two kinds of pass share this machinery: a backfill of `[from, to)` (progress kept as
 //! completed intervals of its job) and the incremental pass in [`incremental`] (progress
@@ -9,7 +10,7 @@ pub mod incremental;
 pub mod summary;
 pub mod walker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +21,7 @@ use crate::config::Config;
 use crate::plan::{Progress, Window, pending_windows};
 use crate::row::TaskRow;
 use crate::sink::SinkError;
-use crate::sink::merge::merge;
+use crate::sink::partition::PartitionMerge;
 use crate::sink::rejects::RejectLog;
 use crate::sink::writer::Sink;
 use crate::state::{State, StateError, TaskChanges};
@@ -166,31 +167,31 @@ pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) ->
         .await
 }
 
-/// One window: walk, write rejects, merge and replace its partition, then checkpoint.
+/// One window: walk it leaf by leaf, streaming each leaf into its partition's rewrite;
+/// then write rejects, commit the partition file, and only then checkpoint.
 async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<(), SyncError> {
     let ctx = pass.ctx;
     let started = std::time::Instant::now();
-    let fetched = walker::walk(&ctx.client, window, ctx.limits()).await?;
-    let seen_at = (ctx.clock)();
     let date = utc_date(window.start);
-    let changes = task_changes(&fetched.rows);
-    let (tasks, rejects) = (fetched.rows.len(), fetched.rejects.len());
-    let (rejects_log, label, to_reject) = (ctx.rejects.clone(), window.to_string(), fetched.rejects);
-    tokio::task::spawn_blocking(move || rejects_log.append(&label, seen_at, &to_reject)).await.map_err(join_error)??;
-
     let guard = ctx.partition_lock(&date);
     let held = guard.lock().await;
-    let (sink, rows, d, lock) = (ctx.sink.clone(), fetched.rows, date.clone(), ctx.lock.clone());
-    let (new, changed, written) = tokio::task::spawn_blocking(move || -> Result<_, SinkError> {
-        let _lock = lock;
-        let merged = merge(sink.read_partition(&d)?, rows, micros_from_secs(seen_at));
-        if merged.is_changed() {
-            sink.replace_partition(&d, &merged.rows)?;
-        }
-        Ok((merged.new, merged.changed, merged.is_changed()))
-    })
-    .await
-    .map_err(join_error)??;
+    let seen_at = (ctx.clock)();
+    let tracked = ctx.with_state(move |s| s.unfinished_ids(window)).await?;
+    let (sink, d) = (ctx.sink.clone(), date.clone());
+    let mut merge = blocking(ctx, move || PartitionMerge::open(sink, &d, micros_from_secs(seen_at))).await?;
+    let mut walk = walker::Walk::new(&ctx.client, window, ctx.limits());
+    let (mut changes, mut rejects, mut tasks, mut leaves, mut repaged) = (TaskChanges::default(), Vec::new(), 0, 0, 0);
+    while let Some(leaf) = walk.next_leaf().await? {
+        (tasks, leaves, repaged) = (tasks + leaf.rows.len(), leaves + 1, repaged + u64::from(leaf.repaged));
+        note_changes(&leaf.rows, &tracked, &mut changes);
+        rejects.extend(leaf.rejects);
+        let (w, rows) = (leaf.window, leaf.rows);
+        merge = blocking(ctx, move || merge.add(w, rows).map(|()| merge)).await?;
+    }
+    let n_rejects = rejects.len();
+    let (log, label) = (ctx.rejects.clone(), window.to_string());
+    blocking(ctx, move || log.append(&label, seen_at, &rejects)).await?;
+    let outcome = blocking(ctx, move || merge.finish()).await?;
     drop(held);
 
     let job = match &checkpoint {
@@ -205,29 +206,38 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
             ctx.with_state(move |s| s.advance_cursor(crate::state::INCREMENTAL, cursor)).await?;
         }
     }
-    pass.summary.window_done(fetched.leaves, fetched.repaged, tasks as u64, new as u64, changed as u64, written, rejects as u64);
+    let (new, changed, written) = (outcome.new, outcome.changed, outcome.written);
+    pass.summary.window_done(leaves, repaged, tasks as u64, new as u64, changed as u64, written, n_rejects as u64);
     tracing::info!(
-        window = %window, partition = %date, tasks, new, changed, file_written = written, rejects,
-        leaves = fetched.leaves, ms = started.elapsed().as_millis() as u64, "Window done"
+        window = %window, partition = %date, tasks, new, changed, file_written = written, rejects = n_rejects,
+        leaves, ms = started.elapsed().as_millis() as u64, "Window done"
     );
     Ok(())
 }
 
-fn join_error(e: tokio::task::JoinError) -> SyncError {
-    SyncError::Setup(format!("a background write task failed: {e}"))
+/// Runs a file operation off the async threads. It holds the writer lock until it ends,
+/// so that the lock outlives any write a cancelled window left running.
+async fn blocking<T: Send + 'static>(ctx: &Context, f: impl FnOnce() -> Result<T, SinkError> + Send + 'static) -> Result<T, SyncError> {
+    let lock = ctx.lock.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let _lock = lock;
+        f()
+    })
+    .await;
+    joined.map_err(|e| SyncError::Setup(format!("a background write task failed: {e}")))?.map_err(SyncError::Sink)
 }
 
-/// Which tasks to keep looking at (unfinished) and which to stop looking at (final).
-fn task_changes(rows: &[TaskRow]) -> TaskChanges {
-    let mut changes = TaskChanges::default();
+/// Which tasks to keep looking at (unfinished) and which to stop looking at: final tasks
+/// that the state database still tracks (`tracked`), and only those, so that a window of
+/// finished tasks costs the checkpoint nothing per task.
+fn note_changes(rows: &[TaskRow], tracked: &HashSet<String>, changes: &mut TaskChanges) {
     for r in rows {
-        if r.is_final() {
-            changes.finished.push(r.task_id.clone());
-        } else {
+        if !r.is_final() {
             changes.unfinished.push((r.task_id.clone(), r.create_time, r.status.clone()));
+        } else if tracked.contains(&r.task_id) {
+            changes.finished.push(r.task_id.clone());
         }
     }
-    changes
 }
 
 /// What kind of pass to run.

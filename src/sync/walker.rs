@@ -1,14 +1,18 @@
-//! The window walker: everything `list_task` holds for one window, complete and checked.
+//! The window walker: everything `list_task` holds for one window, complete and checked,
+//! handed over one leaf (a range within `max_offset`) at a time.
 //!
-//! A window whose `total` is beyond `api.max_offset` (or whose deep pages the server
-//! refuses) is halved, recursively, before it is paged. Pages advance by what was actually
+//! A window whose `total` is beyond what one leaf may hold (`api.max_offset`, or
+//! [`LEAF_TASKS`] if lower) is split into equal parts, recursively, before it is paged;
+//! one whose deep pages the server refuses is split too. Pages advance by what was actually
 //! received (servers clamp `count`); after the first page the rest are fetched
 //! concurrently. The union of distinct records must reach `total`; paging is unstable, so a
 //! short window is paged again, sequentially, adding to what it already has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
+
+use std::sync::Arc;
 
 use crate::api::client::Client;
 use crate::api::decode::{Page, Record, Reject};
@@ -16,17 +20,17 @@ use crate::api::{ApiError, PageQuery};
 use crate::plan::Window;
 use crate::row::TaskRow;
 
-/// What a window held.
-#[derive(Debug, Default)]
-pub struct Fetched {
-    /// One row per task_id inside the window, the last observation winning.
+/// One leaf of a window: a range paged completely, handed over before the next is paged.
+#[derive(Debug)]
+pub struct Leaf {
+    /// The range; leaves of a window come in time order and cover it exactly.
+    pub window: Window,
+    /// One row per task_id created inside `window`, the last observation winning.
     pub rows: Vec<TaskRow>,
-    /// Records that could not be decoded, once each.
+    /// Records that could not be decoded, not already handed over with an earlier leaf.
     pub rejects: Vec<Reject>,
-    /// Windows actually paged (more than one when the window was split).
-    pub leaves: u64,
-    /// Windows paged more than once because of unstable paging.
-    pub repaged: u64,
+    /// Whether unstable paging made it need more than one paging.
+    pub repaged: bool,
 }
 
 /// Why a window could not be walked; every message names the window.
@@ -36,6 +40,8 @@ pub enum WalkError {
     Api(#[from] ApiError),
     #[error("window {window} holds {total} tasks within one second, more than offset paging reaches (api.max_offset = {max})")]
     TooDense { window: Window, total: u64, max: u64 },
+    #[error("the request for {query} stopped before it finished: {message}")]
+    Task { query: PageQuery, message: String },
     #[error("window {window} stayed incomplete after {attempts} pagings: {distinct} distinct records of the {total} the API reported")]
     Incomplete { window: Window, attempts: u32, distinct: usize, total: u64 },
 }
@@ -49,6 +55,19 @@ pub struct WalkLimits {
     pub repage_attempts: u32,
     /// Pages requested at once within a window.
     pub concurrency: usize,
+}
+
+/// Tasks a leaf is planned to hold at most (unless `max_offset` is lower). A leaf is held
+/// in memory until it is complete, so this bounds the memory of a window in flight
+/// (~1 KB a task) whatever the size of a day; 25 pages of 100 keep `concurrency` pages
+/// in flight for most of a leaf.
+pub const LEAF_TASKS: u64 = 2_500;
+
+impl WalkLimits {
+    /// The most tasks a leaf is paged with; a range holding more is split.
+    pub fn leaf_tasks(&self) -> u64 {
+        self.max_offset.min(LEAF_TASKS).max(1)
+    }
 }
 
 /// Records collected for one leaf window, keyed by identity, newest last.
@@ -69,49 +88,85 @@ impl Collected {
     }
 }
 
-/// Walks `window` completely. Rows outside it (the API's bounds are inclusive) are dropped.
-pub async fn walk(client: &Client, window: Window, limits: WalkLimits) -> Result<Fetched, WalkError> {
-    let mut queue = vec![window];
-    let mut all = Collected::default();
-    let mut fetched = Fetched::default();
-    while let Some(w) = queue.pop() {
-        let first = client.list_page(query(w, 0, client.page_size())).await?;
-        let total = first.total.unwrap_or(0);
-        if total > limits.max_offset {
-            split(w, total, limits, &mut queue)?;
-            continue;
-        }
-        match page_leaf(client, w, first, limits).await {
-            Ok((leaf, repaged)) => {
-                fetched.leaves += 1;
-                fetched.repaged += u64::from(repaged);
-                for (_, (_, record)) in leaf.records {
-                    all.seq += 1;
-                    all.records.insert(record.identity(), (all.seq, record));
-                }
-            }
-            Err(WalkError::Api(ApiError::DeepOffset { .. })) => split(w, total, limits, &mut queue)?,
-            Err(e) => return Err(e),
-        }
-    }
-    let mut entries: Vec<(u64, Record)> = all.records.into_values().collect();
-    entries.sort_unstable_by_key(|(seq, _)| *seq);
-    for (_, record) in entries {
-        match record {
-            Record::Task(t) if window.contains(t.create_time) => fetched.rows.push(t),
-            Record::Task(_) => {}
-            Record::Reject(r) => fetched.rejects.push(r),
-        }
-    }
-    Ok(fetched)
+/// Walks one window leaf by leaf, so that only one leaf is ever held in memory.
+pub struct Walk<'c> {
+    client: &'c Arc<Client>,
+    limits: WalkLimits,
+    /// Ranges still to page, the next one last.
+    queue: Vec<Window>,
+    /// Rejects already handed over: a reject has no create_time to place it in one leaf.
+    rejects_seen: HashSet<String>,
 }
 
+impl<'c> Walk<'c> {
+    pub fn new(client: &'c Arc<Client>, window: Window, limits: WalkLimits) -> Walk<'c> {
+        Walk { client, limits, queue: vec![window], rejects_seen: HashSet::new() }
+    }
+
+    /// The next leaf in time order, or `None` when the window is done. A range whose
+    /// `total` is beyond `max_offset` (or whose deep pages are refused) is split first.
+    /// Rows outside the leaf (the API's bounds are inclusive) are dropped: the next leaf
+    /// or window has them.
+    pub async fn next_leaf(&mut self) -> Result<Option<Leaf>, WalkError> {
+        while let Some(w) = self.queue.pop() {
+            let first = fetch(self.client, query(w, 0, self.client.page_size())).await?;
+            let total = first.total.unwrap_or(0);
+            // A one-second range is paged whole when offset paging reaches it at all.
+            if total > self.limits.max_offset || (total > self.limits.leaf_tasks() && w.width() > 1) {
+                split(w, total, self.limits, &mut self.queue)?;
+                continue;
+            }
+            match page_leaf(self.client, w, first, self.limits).await {
+                Ok((got, repaged)) => return Ok(Some(self.leaf(w, got, repaged))),
+                Err(WalkError::Api(ApiError::DeepOffset { .. })) => split(w, total.max(2 * self.limits.leaf_tasks()), self.limits, &mut self.queue)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    fn leaf(&mut self, window: Window, got: Collected, repaged: bool) -> Leaf {
+        let mut leaf = Leaf { window, rows: Vec::with_capacity(got.records.len()), rejects: Vec::new(), repaged };
+        let mut rejects = Vec::new();
+        for (identity, (seq, record)) in got.records {
+            match record {
+                Record::Task(t) if window.contains(t.create_time) => leaf.rows.push(t),
+                Record::Task(_) => {}
+                Record::Reject(r) if self.rejects_seen.insert(identity) => rejects.push((seq, r)),
+                Record::Reject(_) => {}
+            }
+        }
+        rejects.sort_unstable_by_key(|(seq, _)| *seq);
+        leaf.rejects = rejects.into_iter().map(|(_, r)| r).collect();
+        leaf
+    }
+}
+
+/// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two), queued
+/// so that the earliest is paged next. Splitting in one step wastes one probe page per
+/// window, where halving wasted one per level.
 fn split(w: Window, total: u64, limits: WalkLimits, queue: &mut Vec<Window>) -> Result<(), WalkError> {
-    let (a, b) = w.halve().ok_or(WalkError::TooDense { window: w, total, max: limits.max_offset })?;
-    tracing::debug!(window = %w, total, "Splitting a window too deep for offset paging");
-    queue.push(b);
-    queue.push(a);
+    let parts = w.split_into(total.div_ceil(limits.leaf_tasks())).ok_or(WalkError::TooDense { window: w, total, max: limits.max_offset })?;
+    tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
+    queue.extend(parts.into_iter().rev());
     Ok(())
+}
+
+/// Fetches and decodes one page as a task of its own, so that decoding runs on every
+/// worker thread rather than on the one polling the windows. Dropping the future aborts it.
+async fn fetch(client: &Arc<Client>, q: PageQuery) -> Result<Page, WalkError> {
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<Page, ApiError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let client = client.clone();
+    let mut task = AbortOnDrop(tokio::spawn(async move { client.list_page(q).await }));
+    match (&mut task.0).await {
+        Ok(page) => Ok(page?),
+        Err(e) => Err(WalkError::Task { query: q, message: e.to_string() }),
+    }
 }
 
 fn query(w: Window, offset: u64, count: u32) -> PageQuery {
@@ -120,14 +175,14 @@ fn query(w: Window, offset: u64, count: u32) -> PageQuery {
 
 /// Pages one window that fits within `max_offset`; returns its records and whether it had
 /// to be paged again.
-async fn page_leaf(client: &Client, w: Window, first: Page, limits: WalkLimits) -> Result<(Collected, bool), WalkError> {
+async fn page_leaf(client: &Arc<Client>, w: Window, first: Page, limits: WalkLimits) -> Result<(Collected, bool), WalkError> {
     let mut total = first.total.unwrap_or(0);
     let mut got = Collected::default();
     let stride = got.add(first) as u64;
     if stride > 0 && stride < total {
         let offsets = (1..).map(|i| i * stride).take_while(|o| *o < total);
         let pages: Vec<Page> = futures::stream::iter(offsets)
-            .map(|o| client.list_page(query(w, o, client.page_size())))
+            .map(|o| fetch(client, query(w, o, client.page_size())))
             .buffered(limits.concurrency.max(1))
             .try_collect()
             .await?;
@@ -149,10 +204,10 @@ async fn page_leaf(client: &Client, w: Window, first: Page, limits: WalkLimits) 
 }
 
 /// One sequential pass over the window's pages; returns the latest `total`.
-async fn repage(client: &Client, w: Window, mut total: u64, got: &mut Collected) -> Result<u64, WalkError> {
+async fn repage(client: &Arc<Client>, w: Window, mut total: u64, got: &mut Collected) -> Result<u64, WalkError> {
     let mut offset = 0;
     while offset < total {
-        let page = client.list_page(query(w, offset, client.page_size())).await?;
+        let page = fetch(client, query(w, offset, client.page_size())).await?;
         total = page.total.unwrap_or(total);
         let n = got.add(page) as u64;
         if n == 0 {

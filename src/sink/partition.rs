@@ -1,0 +1,200 @@
+//! One partition rewritten while its window is walked: observations arrive leaf by leaf,
+//! in time order, and stream through the merge into a staged file, so memory stays
+//! bounded by a leaf and a write batch, never by the size of a day.
+//!
+//! The stored file is read twice, both times as a stream sorted by (create_time,
+//! task_id): a *compare* cursor finds the stored rows of each leaf's range to compute
+//! what changed ([`delta`]); a *copy* cursor, opened only once something has changed,
+//! lays the accumulated changes over the stored rows ([`overlay`]) into the staged file.
+//! A window that changes nothing writes nothing; the commit itself (rename, fsync) is the
+//! protocol of `writer.rs`, and the caller checkpoints only after [`PartitionMerge::finish`].
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use super::SinkError;
+use super::merge::{delta, key, overlay};
+use super::schema::from_batch;
+use super::writer::{FileWriter, Sink, Staged};
+use crate::plan::Window;
+use crate::row::{StoredRow, TaskRow};
+
+/// Changed rows held before they are written out; also the size of a write batch.
+const BATCH_ROWS: usize = 4096;
+
+/// The rows of a stored partition file, streamed in file order, checked to be sorted.
+pub struct StoredRows {
+    path: PathBuf,
+    /// `None` once exhausted, or when the partition has no file.
+    batches: Option<ParquetRecordBatchReader>,
+    /// Decoded rows of the current batch not yet taken.
+    buffered: VecDeque<StoredRow>,
+    /// The key of the last row handed out, to check the file's order.
+    last: Option<(i64, String)>,
+    /// Whether there was a file at all.
+    opened: bool,
+}
+
+impl StoredRows {
+    /// Opens `path`; a missing file is an empty partition.
+    pub fn open(path: &Path) -> Result<StoredRows, SinkError> {
+        let perr = |e: parquet::errors::ParquetError| SinkError::Parquet { action: "read", path: path.to_path_buf(), message: e.to_string() };
+        let batches = match File::open(path) {
+            Ok(f) => Some(ParquetRecordBatchReaderBuilder::try_new(f).and_then(|b| b.with_batch_size(BATCH_ROWS).build()).map_err(perr)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+        };
+        Ok(StoredRows { path: path.to_path_buf(), opened: batches.is_some(), batches, buffered: VecDeque::new(), last: None })
+    }
+
+    /// Whether the partition had a file when opened.
+    pub fn exists(&self) -> bool {
+        self.opened
+    }
+
+    /// The next row if its create_time is before `end`.
+    pub fn next_before(&mut self, end: i64) -> Result<Option<StoredRow>, SinkError> {
+        if self.buffered.is_empty() {
+            self.refill()?;
+        }
+        match self.buffered.front() {
+            Some(row) if row.task.create_time < end => Ok(self.buffered.pop_front()),
+            _ => Ok(None),
+        }
+    }
+
+    fn refill(&mut self) -> Result<(), SinkError> {
+        let perr = |message: String| SinkError::Parquet { action: "read", path: self.path.clone(), message };
+        let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
+            self.batches = None;
+            return Ok(());
+        };
+        let rows = from_batch(&batch.map_err(|e| perr(e.to_string()))?).map_err(perr)?;
+        for row in &rows {
+            if self.last.as_ref().is_some_and(|(t, id)| (*t, id.as_str()) >= key(row)) {
+                return Err(perr(format!("rows are not sorted by (create_time, task_id) at task_id {}", row.task.task_id)));
+            }
+            self.last = Some((row.task.create_time, row.task.task_id.clone()));
+        }
+        self.buffered.extend(rows);
+        Ok(())
+    }
+}
+
+/// What rewriting a partition did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Outcome {
+    /// Task ids not in the partition before.
+    pub new: usize,
+    /// Task ids whose content changed.
+    pub changed: usize,
+    /// Whether a new file replaced (or created) the partition's.
+    pub written: bool,
+}
+
+/// The staged file being written, and the copy cursor feeding it.
+struct Output {
+    staged: Staged,
+    writer: FileWriter,
+    copy: StoredRows,
+}
+
+/// One partition being merged with the leaves of one window. The caller holds the
+/// partition's lock from [`PartitionMerge::open`] to [`PartitionMerge::finish`].
+pub struct PartitionMerge {
+    sink: Arc<Sink>,
+    date: String,
+    /// Microseconds: the stamp of new and changed rows.
+    seen_at: i64,
+    compare: StoredRows,
+    /// Opened at the first flush; `None` while nothing has changed.
+    out: Option<Output>,
+    /// Changed and new rows not yet written, sorted, all before `done_to`.
+    pending: Vec<StoredRow>,
+    /// End of the last leaf merged: stored rows before it are final for this window.
+    done_to: i64,
+    outcome: Outcome,
+}
+
+impl PartitionMerge {
+    /// Starts merging into partition `date`, stamping changes with `seen_at` (µs).
+    pub fn open(sink: Arc<Sink>, date: &str, seen_at: i64) -> Result<PartitionMerge, SinkError> {
+        let compare = StoredRows::open(&sink.partition_file(date))?;
+        Ok(PartitionMerge { sink, date: date.to_string(), seen_at, compare, out: None, pending: Vec::new(), done_to: i64::MIN, outcome: Outcome::default() })
+    }
+
+    /// Merges the observations of one leaf. Leaves must come in time order and not overlap;
+    /// every row of `rows` must lie in `leaf`.
+    pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<(), SinkError> {
+        debug_assert!(leaf.start >= self.done_to, "leaves come in time order");
+        while self.compare.next_before(leaf.start)?.is_some() {}
+        let mut stored = Vec::new();
+        while let Some(row) = self.compare.next_before(leaf.end)? {
+            stored.push(row);
+        }
+        let d = delta(&stored, rows, self.seen_at);
+        self.outcome.new += d.new;
+        self.outcome.changed += d.changed;
+        self.pending.extend(d.rows);
+        self.done_to = leaf.end;
+        // Without a stored file there is nothing to re-read and nothing to wait for.
+        if self.pending.len() >= BATCH_ROWS || (!self.compare.exists() && !self.pending.is_empty()) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every stored row before `done_to`, with the pending changes laid over them.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if self.out.is_none() {
+            let staged = self.sink.stage(&self.date);
+            let writer = FileWriter::create(&staged.file)?;
+            let copy = StoredRows::open(&self.sink.partition_file(&self.date))?;
+            self.out = Some(Output { staged, writer, copy });
+        }
+        let out = self.out.as_mut().expect("opened above");
+        let (copy, done_to) = (&mut out.copy, self.done_to);
+        let mut failed = None;
+        let stored = std::iter::from_fn(|| copy.next_before(done_to).unwrap_or_else(|e| {
+            failed = Some(e);
+            None
+        }));
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        for row in overlay(stored, std::mem::take(&mut self.pending)) {
+            batch.push(row);
+            if batch.len() == BATCH_ROWS {
+                out.writer.write(&batch)?;
+                batch.clear();
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if !batch.is_empty() {
+            out.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the window: when anything changed, writes the rest of the stored rows,
+    /// then commits the staged file by the protocol of `writer.rs`.
+    pub fn finish(mut self) -> Result<Outcome, SinkError> {
+        if self.out.is_none() && self.pending.is_empty() {
+            return Ok(self.outcome);
+        }
+        self.done_to = i64::MAX;
+        self.flush()?;
+        let Output { staged, writer, .. } = self.out.take().expect("flush opened it");
+        writer.finish()?;
+        self.sink.commit(&self.date, staged)?;
+        Ok(Outcome { written: true, ..self.outcome })
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;
