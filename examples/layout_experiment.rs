@@ -41,6 +41,8 @@ fn main() {
         ("chosen, zstd1, 122,880-row groups", rows_per_group(&chosen, 1, 122_880)),
         ("chosen, zstd3, 122,880-row groups", rows_per_group(&chosen, 3, 122_880)),
         ("chosen, zstd1, 4,096-row groups", rows_per_group(&chosen, 1, 4_096)),
+        ("chosen, zstd1, 16,384-row groups", rows_per_group(&chosen, 1, 16_384)),
+        ("chosen, zstd1, 32,768-row groups", rows_per_group(&chosen, 1, 32_768)),
         ("arrow-rs defaults, zstd3", WriterProperties::builder().set_compression(zstd(3)).build()),
         ("zstd6", WriterProperties::builder().set_compression(zstd(6)).build()),
         ("v2 pages", WriterProperties::builder().set_compression(zstd(3)).set_writer_version(WriterVersion::PARQUET_2_0).build()),

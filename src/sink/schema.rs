@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -50,7 +51,13 @@ fn micros(secs: Option<i64>) -> Option<i64> {
 
 /// Rows -> one record batch in the output schema.
 pub fn to_batch(rows: &[StoredRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let strings = |f: fn(&TaskRow) -> Option<&str>| -> ArrayRef { Arc::new(rows.iter().map(|r| f(&r.task)).collect::<StringArray>()) };
+    // Sized up front: growing the value buffer row by row was 4 % of a backfill's CPU.
+    let strings = |f: fn(&TaskRow) -> Option<&str>| -> ArrayRef {
+        let bytes = rows.iter().map(|r| f(&r.task).map_or(0, str::len)).sum();
+        let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+        rows.iter().for_each(|r| b.append_option(f(&r.task)));
+        Arc::new(b.finish())
+    };
     let ints = |f: fn(&StoredRow) -> Option<i64>| -> ArrayRef { Arc::new(rows.iter().map(f).collect::<Int64Array>()) };
     let floats = |f: fn(&TaskRow) -> Option<f64>| -> ArrayRef { Arc::new(rows.iter().map(|r| f(&r.task)).collect::<Float64Array>()) };
     let times = |f: fn(&StoredRow) -> Option<i64>| -> ArrayRef {
