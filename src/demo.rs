@@ -36,6 +36,10 @@ pub struct SimulateArgs {
     /// Simulated "now" at start (a fixed date makes the data reproducible) [default: the current hour].
     #[arg(long)]
     pub end: Option<String>,
+    /// Keep the simulated clock at --end: no task appears or changes status, so that a
+    /// benchmark can measure a truly quiet pass.
+    #[arg(long)]
+    pub freeze: bool,
     /// Require signed requests with this AccessKeyId (the secret comes from --secret-key-env).
     #[arg(long, requires = "secret_key_env")]
     pub access_key_id: Option<String>,
@@ -65,9 +69,10 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let (addr, server) = crate::simulator::spawn(sim.clone(), &args.listen).await?;
     tracing::info!(%addr, tasks = args.tasks, days = args.days, seed = args.seed, now = %crate::time::show(anchor), "Simulator listening");
     println!("Simulating list_task on http://{addr}/api/list_task (Ctrl-C to stop)");
+    let freeze = args.freeze;
     let ticker = tokio::spawn(async move {
         let started = std::time::Instant::now();
-        loop {
+        while !freeze {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             sim.set_now(anchor + started.elapsed().as_secs() as i64);
         }

@@ -184,21 +184,22 @@ pub fn write_file(path: &Path, rows: &[StoredRow]) -> Result<(), SinkError> {
 
 /// The writer settings, chosen by measurement (examples/layout_experiment.rs, BENCHMARKS.md):
 /// zstd level 1 (level 3 spent 10-25 % more encoding time for 1 % more bytes in 8,192-row
-/// groups); no dictionary for columns unique per task (a dictionary there only adds a
-/// page that is thrown away); delta encoding for the time columns, which are sorted or
-/// close to each other. 97 -> 84 bytes per row on the demo data; DuckDB's own COPY: 82.
+/// groups); no dictionary for columns (nearly) unique per task, bitrates included (a
+/// dictionary there only adds a page that is thrown away, and readers pay for the
+/// fallback); delta encoding for the time columns, which are sorted or close to each
+/// other. At 1M tasks: 80.7 bytes per row, DuckDB's own COPY 81.1.
 pub fn writer_properties() -> WriterProperties {
     let mut b = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")));
-    for column in ["task_id", "input", "output", "objkey", "input_url", "output_url"] {
+    for column in ["task_id", "input", "output", "objkey", "input_url", "output_url", "src_bitrate", "dst_bitrate"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     for column in ["create_time", "finish_time", "duration_s", "first_seen_at", "changed_at"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(column), false).set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
     }
-    // The writer buffers a whole row group, mostly unencoded (~450 bytes a row here), so
-    // the row group size bounds its memory whatever the size of a day: 8,192 rows kept
-    // a 1M-task backfill's heap at 38 MB where 122,880 (DuckDB's own) took 100 MB, for
-    // 2 % more bytes (BENCHMARKS.md). DuckDB scans row groups of this size in parallel.
+    // The writer buffers a whole row group, so the row group size bounds its memory
+    // whatever the size of a day: 8,192 rows kept a 1M-task backfill's heap at 38 MB
+    // where 122,880 (DuckDB's own) took 100 MB. The reports run within 10 % of DuckDB's
+    // own files, which scan row groups of this size in parallel (BENCHMARKS.md).
     b.set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build()
 }
 
