@@ -10,11 +10,11 @@
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
 //! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
-//! - [`plan`]: pure window planning: day-aligned windows, halving, completed-interval subtraction.
-//! - [`sink`]: Arrow schema, the pure partition merge, atomic Parquet replace, rejects file.
+//! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
+//! - [`sink`]: Arrow schema, the pure merge, the streaming partition rewrite, atomic replace, rejects.
 //! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
 //! - [`lock`]: the one-writer lock file beside the state database.
-//! - [`sync`]: one pass (backfill or incremental): walk windows, merge, replace, checkpoint.
+//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, checkpoint.
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.

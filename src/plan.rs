@@ -1,4 +1,4 @@
-//! Window planning, pure: `[from, to)` minus what is done -> day-aligned windows; halving.
+//! Window planning, pure: `[from, to)` minus what is done -> day-aligned windows; splitting.
 //!
 //! A window never crosses a UTC midnight, so each one feeds exactly one partition and a
 //! window's checkpoint covers exactly the rows that partition file holds for it.
@@ -26,9 +26,9 @@ impl Window {
         self.start <= t && t < self.end
     }
 
-    /// Two halves, or `None` for a one-second window that cannot be split.
-    /// `n` consecutive windows of (nearly) equal width covering this one; fewer when it
-    /// is narrower than `n` seconds, and `None` when it is one second wide.
+    /// `n` consecutive windows of (nearly) equal width covering this one (at least two;
+    /// fewer than `n` when it is narrower than `n` seconds), or `None` for a one-second
+    /// window, which cannot be split.
     pub fn split_into(&self, n: u64) -> Option<Vec<Window>> {
         let n = (n.max(2) as i64).min(self.width());
         if n < 2 {
@@ -36,14 +36,6 @@ impl Window {
         }
         let bounds: Vec<i64> = (0..=n).map(|i| self.start + (self.width() as i128 * i as i128 / n as i128) as i64).collect();
         Some(bounds.windows(2).map(|b| Window::new(b[0], b[1])).collect())
-    }
-
-    pub fn halve(&self) -> Option<(Window, Window)> {
-        if self.width() < 2 {
-            return None;
-        }
-        let mid = self.start + self.width() / 2;
-        Some((Window::new(self.start, mid), Window::new(mid, self.end)))
     }
 }
 

@@ -17,9 +17,10 @@ fn done_intervals_are_skipped() {
 }
 
 #[test]
-fn a_one_second_window_cannot_be_halved() {
-    assert_eq!(Window::new(10, 11).halve(), None);
-    assert_eq!(Window::new(10, 13).halve(), Some((Window::new(10, 11), Window::new(11, 13))));
+fn a_one_second_window_cannot_be_split() {
+    assert_eq!(Window::new(10, 11).split_into(4), None);
+    assert_eq!(Window::new(10, 13).split_into(2), Some(vec![Window::new(10, 11), Window::new(11, 13)]));
+    assert_eq!(Window::new(10, 13).split_into(9), Some(vec![Window::new(10, 11), Window::new(11, 12), Window::new(12, 13)]));
 }
 
 #[test]
@@ -87,14 +88,6 @@ proptest! {
         prop_assert!(windows.iter().all(|w| from <= w.start && w.end <= to));
     }
 
-    #[test]
-    fn halving_partitions_a_window(start in 0i64..1_000_000, width in 2i64..100_000) {
-        let (a, b) = Window::new(start, start + width).halve().unwrap();
-        prop_assert_eq!(a.start, start);
-        prop_assert_eq!(a.end, b.start);
-        prop_assert_eq!(b.end, start + width);
-        prop_assert!(a.width() >= 1 && b.width() >= 1);
-    }
 }
 
 proptest! {
