@@ -85,6 +85,36 @@ async fn tasks_that_progressed_are_updated_and_keep_their_first_seen_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_larger_than_a_leaf_is_streamed_leaf_by_leaf_and_a_window_inside_it_rewrites_only_its_rows() {
+    let noon = D0 + 12 * 3600 + 1800;
+    let sim = start_sim(spec(12, 12_000, 1), SimOptions::default(), noon).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cfg) = (dir.path().join("out"), || config(&sim.url, dir.path(), SK, ""));
+    // At 12:30 the morning is stored; later the evening is added; then 12:00-13:00 is read
+    // again: its tasks moved on or are new, while the stored rows before and after it must
+    // be carried over into the new file untouched.
+    let totals = run_backfill(cfg(), fixed(noon), Window::new(D0, D0 + DAY)).await.unwrap();
+    assert!(totals.leaves >= totals.tasks.div_ceil(tasksync::sync::walker::LEAF_TASKS) && totals.leaves > 1, "{} tasks in {} leaves", totals.tasks, totals.leaves);
+    let later = D0 + DAY + 600;
+    sim.sim.set_now(later);
+    run_backfill(cfg(), fixed(later), Window::new(D0 + 13 * 3600, D0 + DAY)).await.unwrap();
+    let before = stored(&out);
+    let middle = Window::new(D0 + 12 * 3600, D0 + 13 * 3600);
+    let totals = run_backfill(cfg(), fixed(later + 60), middle).await.unwrap();
+    let after = stored(&out);
+    assert!(totals.new > 0 && totals.changed > 0 && totals.files_written == 1, "{totals}");
+    assert!(after.windows(2).all(|w| (w[0].1.task.create_time, &w[0].1.task.task_id) < (w[1].1.task.create_time, &w[1].1.task.task_id)), "one sorted file, no duplicate");
+    let outside = |rows: &[(String, tasksync::row::StoredRow)]| rows.iter().filter(|(_, r)| !middle.contains(r.task.create_time)).cloned().collect::<Vec<_>>();
+    assert_eq!(outside(&after), outside(&before), "rows outside the window are carried over as they were");
+    let inside: Vec<_> = after.iter().filter(|(_, r)| middle.contains(r.task.create_time)).map(|(_, r)| r.task.clone()).collect();
+    let mut truth = sim.sim.truth(middle.start, middle.end, false);
+    truth.sort_by(|a, b| (a.create_time, &a.task_id).cmp(&(b.create_time, &b.task_id)));
+    assert_eq!(inside.len(), truth.len());
+    let stale = inside.iter().zip(&truth).filter(|(a, b)| a != b).count();
+    assert_eq!(stale, 0, "the window's rows hold their latest state ({stale} of {} differ)", truth.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_backfill_resumes_where_it_stopped_and_ends_exact() {
     let now = D0 + 20 * DAY;
     let options = SimOptions { faults: FaultSpec { per_mille: 0, retry_after_s: 0, slow: std::time::Duration::from_millis(5) }, ..SimOptions::default() };
