@@ -112,6 +112,18 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
     Config::load(&path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)))
 }
 
+/// The config of a command that continues from the incremental cursor, which needs
+/// `sync.start` for its very first pass: a config error (exit 2) naming the file, not a
+/// failed run.
+fn load_with_start(path: Option<PathBuf>, command: &str) -> anyhow::Result<Config> {
+    let path = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let cfg = Config::load(&path)?;
+    if cfg.sync.start.is_none() {
+        return Err(UsageError(format!("{command} needs `sync.start` in {} (where the first incremental pass begins)", path.display())).into());
+    }
+    Ok(cfg)
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sync { from: Some(from), to: Some(to) } => {
@@ -125,11 +137,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sync { .. } => {
-            let totals = crate::sync::run_incremental(load_config(cli.config)?, system_clock()).await?;
+            let cfg = load_with_start(cli.config, "`sync` without --from/--to")?;
+            let totals = crate::sync::run_incremental(cfg, system_clock()).await?;
             println!("Sync done: {totals}");
             Ok(())
         }
-        Command::Run => crate::daemon::run(load_config(cli.config)?, system_clock()).await,
+        Command::Run => crate::daemon::run(load_with_start(cli.config, "`run`")?, system_clock()).await,
         Command::Status { json } => {
             let cfg = load_config(cli.config)?;
             match crate::status::report(&cfg, chrono::Utc::now().timestamp())? {

@@ -58,6 +58,19 @@ fn a_bad_config_line_exits_2_with_one_sentence_naming_the_key() {
 }
 
 #[test]
+fn sync_and_run_without_sync_start_are_config_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
+    for args in [&["sync"][..], &["run"][..]] {
+        let out = tasksync(args, Some(&path));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let line = error_line(&out);
+        assert!(line.contains("sync.start") && line.contains("tasksync.toml"), "{line}");
+    }
+    assert!(!state_db(dir.path()).exists(), "nothing was started");
+}
+
+#[test]
 fn a_missing_config_file_is_named() {
     let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(Path::new("/nonexistent/tasksync.toml")));
     assert_eq!(out.status.code(), Some(2));
