@@ -226,7 +226,7 @@ async fn a_second_writer_on_the_same_state_is_refused() {
 async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in_a_state_it_really_had() {
     let start_now = D0 + 3 * DAY;
     let options = SimOptions { faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
-    // Tasks keep being created after start_now, into the range's last window.
+    // Tasks keep being created after start_now, inside the range but past where it stops.
     let sim = start_sim(spec(12, 40_000, 4), options, start_now).await;
     let range = Window::new(D0, start_now + DAY);
     let ticking = sim.sim.clone();
@@ -243,12 +243,18 @@ async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in
     assert!(end_now > start_now + 60, "the clock ran during the backfill");
     assert!(totals.repaged > 0 || totals.retries > 0);
 
-    // Every task that existed when the run began is there once; later ones may be.
+    // The range reaches a day past "now": the backfill stops at now (a window reaching
+    // the future keeps growing), and every task created before it is there once, in a
+    // state it really had.
     let rows = stored(&dir.path().join("out"));
     let by_id: std::collections::HashMap<_, _> = rows.iter().map(|(_, r)| (r.task.task_id.clone(), &r.task)).collect();
     assert_eq!(by_id.len(), rows.len(), "no duplicates");
+    assert!(rows.iter().all(|(_, r)| r.task.create_time < start_now), "nothing after now was stored");
+    let state = tasksync::state::State::open(&state_db(dir.path())).unwrap();
+    let job = tasksync::sync::backfill_job_id(range);
+    assert_eq!(state.job_finished_at(&job).unwrap(), None, "the rest of the range is left for a later run");
     sim.sim.set_now(start_now);
-    let at_start = sim.sim.truth(range.start, range.end, false);
+    let at_start = sim.sim.truth(range.start, start_now, false);
     sim.sim.set_now(end_now);
     let at_end = sim.sim.truth(range.start, range.end, false);
     assert!(at_end.len() > at_start.len(), "tasks appeared during the run");
