@@ -4,6 +4,8 @@
 //! Only the first page of a window is parsed, for its total. Prints `pages=N bytes=N seconds=S`.
 //! Usage: cargo run --release --example bare_download -- URL FROM TO [PAGE_SIZE] [CONCURRENCY]
 use futures::StreamExt;
+use tasksync::plan::Window;
+use tasksync::sync::walker::LEAF_TASKS;
 
 /// Only `data.total` of a first page is read; serde skips the rest of the body.
 #[derive(serde::Deserialize)]
@@ -15,9 +17,6 @@ struct Envelope {
 struct Data {
     total: serde_json::Value,
 }
-
-/// The leaf size of the walker (`tasksync::sync::walker::LEAF_TASKS`).
-const LEAF_TASKS: u64 = 2_500;
 
 async fn get(client: &reqwest::Client, url: &str, w: (i64, i64), offset: u64, count: u64) -> (u64, usize) {
     let q = [("start_time", w.0.to_string()), ("end_time", w.1.to_string()), ("start_num", offset.to_string()), ("count", count.to_string())];
@@ -53,10 +52,9 @@ async fn main() {
         let (total, b) = get(&client, &url, w, 0, count).await;
         requests += 1;
         bytes += b;
-        if total > LEAF_TASKS && w.1 - w.0 > 1 {
-            let n = total.div_ceil(LEAF_TASKS).max(2).min((w.1 - w.0) as u64) as i64;
-            let bounds: Vec<i64> = (0..=n).map(|i| w.0 + ((w.1 - w.0) as i128 * i as i128 / n as i128) as i64).collect();
-            queue.extend(bounds.windows(2).map(|b| (b[0], b[1])));
+        let parts = if total > LEAF_TASKS { Window::new(w.0, w.1).split_into(total.div_ceil(LEAF_TASKS)) } else { None };
+        if let Some(parts) = parts {
+            queue.extend(parts.into_iter().map(|p| (p.start, p.end)));
         } else {
             pages.extend((1..).map(|i| i * count).take_while(|o| *o < total).map(|o| (w, o)));
         }

@@ -55,6 +55,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/tasksync/tasksync.toml";
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // File and database work runs on blocking threads: two windows in flight need a few,
+    // and each extra thread would hold its own stack and malloc arena. Part of the memory
+    // measurements in BENCHMARKS.md (not measured on its own).
     let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(6).enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),

@@ -25,13 +25,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use super::SinkError;
-use super::schema::{from_batch, schema, to_batch};
+use super::partition::StoredRows;
+use super::schema::{schema, to_batch};
 use crate::row::StoredRow;
 
 /// The one file name of every partition.
@@ -207,18 +207,12 @@ pub fn writer_properties() -> WriterProperties {
 pub const ROW_GROUP_ROWS: usize = 8_192;
 
 /// Reads a file written by [`write_file`]; a missing file is an empty partition.
+/// It goes through the same streaming reader as the merge, order check included.
 pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
-    let perr = |message: String| SinkError::Parquet { action: "read", path: path.to_path_buf(), message };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| perr(e.to_string()))?;
+    let mut stored = StoredRows::open(path)?;
     let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| perr(e.to_string()))?;
-        rows.extend(from_batch(&batch).map_err(perr)?);
+    while let Some(row) = stored.next_before(i64::MAX)? {
+        rows.push(row);
     }
     Ok(rows)
 }
