@@ -19,7 +19,12 @@ struct Data {
 }
 
 async fn get(client: &reqwest::Client, url: &str, w: (i64, i64), offset: u64, count: u64) -> (u64, usize) {
-    let q = [("start_time", w.0.to_string()), ("end_time", w.1.to_string()), ("start_num", offset.to_string()), ("count", count.to_string())];
+    let q = [
+        ("start_time", w.0.to_string()),
+        ("end_time", w.1.to_string()),
+        ("start_num", offset.to_string()),
+        ("count", count.to_string()),
+    ];
     loop {
         if let Ok(r) = client.get(url).query(&q).send().await
             && let Ok(body) = r.bytes().await
@@ -45,21 +50,31 @@ async fn main() {
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
     // Plan leaf windows exactly like the walker: split into equal parts while total > LEAF_TASKS.
-    let mut queue: Vec<(i64, i64)> = (0..).map(|d| from + d * 86_400).take_while(|s| *s < to).map(|s| (s, (s + 86_400).min(to))).collect();
+    let mut queue: Vec<(i64, i64)> =
+        (0..).map(|d| from + d * 86_400).take_while(|s| *s < to).map(|s| (s, (s + 86_400).min(to))).collect();
     let mut pages = Vec::new();
     let (mut requests, mut bytes) = (0u64, 0usize);
     while let Some(w) = queue.pop() {
         let (total, b) = get(&client, &url, w, 0, count).await;
         requests += 1;
         bytes += b;
-        let parts = if total > LEAF_TASKS { Window::new(w.0, w.1).split_into(total.div_ceil(LEAF_TASKS)) } else { None };
+        let parts =
+            if total > LEAF_TASKS { Window::new(w.0, w.1).split_into(total.div_ceil(LEAF_TASKS)) } else { None };
         if let Some(parts) = parts {
             queue.extend(parts.into_iter().map(|p| (p.start, p.end)));
         } else {
             pages.extend((1..).map(|i| i * count).take_while(|o| *o < total).map(|o| (w, o)));
         }
     }
-    let results: Vec<(u64, usize)> = futures::stream::iter(pages).map(|(w, o)| { let c = &client; let u = &url; async move { get(c, u, w, o, count).await } }).buffer_unordered(concurrency).collect().await;
+    let results: Vec<(u64, usize)> = futures::stream::iter(pages)
+        .map(|(w, o)| {
+            let c = &client;
+            let u = &url;
+            async move { get(c, u, w, o, count).await }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     requests += results.len() as u64;
     bytes += results.iter().map(|r| r.1).sum::<usize>();
     println!("pages={requests} bytes={bytes} seconds={:.2}", started.elapsed().as_secs_f64());

@@ -12,7 +12,7 @@ fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("DATA_DIR"));
     let mut batches = Vec::new();
     for entry in std::fs::read_dir(dir.join("tasks")).unwrap() {
-        let rows = tasksync::sink::writer::read_file(&entry.unwrap().path().join("part-0.parquet")).unwrap();
+        let rows = tasksync::sink::reader::read_file(&entry.unwrap().path().join("part-0.parquet")).unwrap();
         batches.push(tasksync::sink::schema::to_batch(&rows).unwrap());
     }
     let zstd = |l| Compression::ZSTD(ZstdLevel::try_new(l).unwrap());
@@ -25,7 +25,9 @@ fn main() {
     };
     let delta_ts = |mut b: parquet::file::properties::WriterPropertiesBuilder| {
         for c in ["create_time", "finish_time", "first_seen_at", "changed_at", "duration_s"] {
-            b = b.set_column_dictionary_enabled(ColumnPath::from(c), false).set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED);
+            b = b
+                .set_column_dictionary_enabled(ColumnPath::from(c), false)
+                .set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED);
         }
         b
     };
@@ -45,11 +47,24 @@ fn main() {
         ("chosen, zstd1, 32,768-row groups", rows_per_group(&chosen, 1, 32_768)),
         ("arrow-rs defaults, zstd3", WriterProperties::builder().set_compression(zstd(3)).build()),
         ("zstd6", WriterProperties::builder().set_compression(zstd(6)).build()),
-        ("v2 pages", WriterProperties::builder().set_compression(zstd(3)).set_writer_version(WriterVersion::PARQUET_2_0).build()),
+        (
+            "v2 pages",
+            WriterProperties::builder().set_compression(zstd(3)).set_writer_version(WriterVersion::PARQUET_2_0).build(),
+        ),
         ("no dict on unique strings", no_dict(WriterProperties::builder().set_compression(zstd(3))).build()),
         ("no dict + delta times", delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3)))).build()),
-        ("no dict + delta times + chunk stats", delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3)))).set_statistics_enabled(EnabledStatistics::Chunk).build()),
-        ("no dict + delta + v2", delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3)))).set_writer_version(WriterVersion::PARQUET_2_0).build()),
+        (
+            "no dict + delta times + chunk stats",
+            delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3))))
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                .build(),
+        ),
+        (
+            "no dict + delta + v2",
+            delta_ts(no_dict(WriterProperties::builder().set_compression(zstd(3))))
+                .set_writer_version(WriterVersion::PARQUET_2_0)
+                .build(),
+        ),
     ];
     for (name, props) in variants {
         let started = std::time::Instant::now();
@@ -62,7 +77,11 @@ fn main() {
             total += buf.len();
         }
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        println!("{name:40} bytes={total} per_row={:.1} encode_s={:.2}", total as f64 / rows as f64, started.elapsed().as_secs_f64());
+        println!(
+            "{name:40} bytes={total} per_row={:.1} encode_s={:.2}",
+            total as f64 / rows as f64,
+            started.elapsed().as_secs_f64()
+        );
     }
     let _ = Arc::new(());
 }

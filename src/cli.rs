@@ -65,7 +65,11 @@ pub fn run() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 };
+            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
             fail(code, &one_sentence(&e))
         }
     }
@@ -101,8 +105,12 @@ fn fail(code: u8, message: &str) -> ExitCode {
 /// our own timestamp under systemd (journald stamps them); JSON with `TASKSYNC_LOG_FORMAT=json`.
 /// `TASKSYNC_LOG` takes a tracing filter (`debug`, `tasksync=trace`, ...).
 fn init_logging() {
-    let filter = || tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
-    let builder = || tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).with_target(false);
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"))
+    };
+    let builder =
+        || tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).with_target(false);
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
     let _ = match std::env::var("TASKSYNC_LOG_FORMAT").as_deref() {
         Ok("json") => builder().json().try_init(),
@@ -115,16 +123,20 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
     Config::load(&path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)))
 }
 
-/// The config of a command that continues from the incremental cursor, which needs
-/// `sync.start` for its very first pass: a config error (exit 2) naming the file, not a
-/// failed run.
-fn load_with_start(path: Option<PathBuf>, command: &str) -> anyhow::Result<Config> {
+/// The config of a command that continues from the incremental cursor, and `sync.start`,
+/// where its very first pass begins. The one place that requires it: a missing key is a
+/// config error (exit 2) naming the file, before anything is opened.
+fn load_with_start(path: Option<PathBuf>, command: &str) -> anyhow::Result<(Config, i64)> {
     let path = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let cfg = Config::load(&path)?;
-    if cfg.sync.start.is_none() {
-        return Err(UsageError(format!("{command} needs `sync.start` in {} (where the first incremental pass begins)", path.display())).into());
-    }
-    Ok(cfg)
+    let Some(start) = cfg.sync.start else {
+        return Err(UsageError(format!(
+            "{command} needs `sync.start` in {} (where the first incremental pass begins)",
+            path.display()
+        ))
+        .into());
+    };
+    Ok((cfg, start))
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -132,7 +144,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sync { from: Some(from), to: Some(to) } => {
             let (from, to) = (instant("--from", &from)?, instant("--to", &to)?);
             if from >= to {
-                return Err(UsageError(format!("--from ({}) must be before --to ({})", crate::time::show(from), crate::time::show(to))).into());
+                return Err(UsageError(format!(
+                    "--from ({}) must be before --to ({})",
+                    crate::time::show(from),
+                    crate::time::show(to)
+                ))
+                .into());
             }
             let cfg = load_config(cli.config)?;
             let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
@@ -140,12 +157,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sync { .. } => {
-            let cfg = load_with_start(cli.config, "`sync` without --from/--to")?;
-            let totals = crate::sync::run_incremental(cfg, system_clock()).await?;
+            let (cfg, start) = load_with_start(cli.config, "`sync` without --from/--to")?;
+            let totals = crate::sync::run_incremental(cfg, system_clock(), start).await?;
             println!("Sync done: {totals}");
             Ok(())
         }
-        Command::Run => crate::daemon::run(load_with_start(cli.config, "`run`")?, system_clock()).await,
+        Command::Run => {
+            let (cfg, start) = load_with_start(cli.config, "`run`")?;
+            crate::daemon::run(cfg, system_clock(), start).await
+        }
         Command::Status { json } => {
             let cfg = load_config(cli.config)?;
             match crate::status::report(&cfg, chrono::Utc::now().timestamp())? {

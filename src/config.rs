@@ -10,8 +10,6 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use serde::Deserialize;
 
-use crate::api::sign::Variant;
-
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +41,30 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Which of the documented string-to-sign formulas to use (`api.signature_variant`); the
+/// signing itself lives in `api::sign`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// `VERB\nMD5\nTYPE\nDATE\nHEADERS\nRESOURCE` (the main page's formula).
+    Standard,
+    /// As `Standard`, plus a trailing `\n` (one worked example).
+    TrailingNewline,
+    /// `VERB&path&k=v&...` (an older page).
+    LegacyAmpersand,
+}
+
+impl Variant {
+    /// Parses the config spelling.
+    pub fn parse(text: &str) -> Option<Variant> {
+        match text {
+            "standard" => Some(Variant::Standard),
+            "trailing-newline" => Some(Variant::TrailingNewline),
+            "legacy-ampersand" => Some(Variant::LegacyAmpersand),
+            _ => None,
+        }
     }
 }
 
@@ -181,7 +203,13 @@ struct RawSync {
 
 impl Default for RawSync {
     fn default() -> Self {
-        RawSync { start: None, settle: d_settle(), lookback: d_lookback(), reopen_max_age: d_reopen(), schedule: d_schedule() }
+        RawSync {
+            start: None,
+            settle: d_settle(),
+            lookback: d_lookback(),
+            reopen_max_age: d_reopen(),
+            schedule: d_schedule(),
+        }
     }
 }
 
@@ -202,25 +230,63 @@ impl Default for RawStorage {
     }
 }
 
-fn d_page_size() -> u32 { 50 }
-fn d_timeout() -> String { "30s".into() }
-fn d_concurrency() -> usize { 4 }
-fn d_rps() -> u32 { 10 }
-fn d_auth() -> String { "visionular".into() }
-fn d_zone() -> String { "+08:00".into() }
-fn d_variant() -> String { "standard".into() }
-fn d_max_offset() -> u64 { 10_000 }
-fn d_retries() -> usize { 8 }
-fn d_retry_min() -> String { "500ms".into() }
-fn d_retry_max() -> String { "30s".into() }
-fn d_max_body() -> usize { 16 << 20 }
-fn d_repage() -> u32 { 3 }
-fn d_settle() -> String { "2m".into() }
-fn d_lookback() -> String { "1h".into() }
-fn d_reopen() -> String { "3d".into() }
-fn d_schedule() -> String { "0 */5 * * * *".into() }
-fn d_output() -> PathBuf { "/var/lib/tasksync/parquet".into() }
-fn d_state() -> PathBuf { "/var/lib/tasksync/state.db".into() }
+fn d_page_size() -> u32 {
+    50
+}
+fn d_timeout() -> String {
+    "30s".into()
+}
+fn d_concurrency() -> usize {
+    4
+}
+fn d_rps() -> u32 {
+    10
+}
+fn d_auth() -> String {
+    "visionular".into()
+}
+fn d_zone() -> String {
+    "+08:00".into()
+}
+fn d_variant() -> String {
+    "standard".into()
+}
+fn d_max_offset() -> u64 {
+    10_000
+}
+fn d_retries() -> usize {
+    8
+}
+fn d_retry_min() -> String {
+    "500ms".into()
+}
+fn d_retry_max() -> String {
+    "30s".into()
+}
+fn d_max_body() -> usize {
+    16 << 20
+}
+fn d_repage() -> u32 {
+    3
+}
+fn d_settle() -> String {
+    "2m".into()
+}
+fn d_lookback() -> String {
+    "1h".into()
+}
+fn d_reopen() -> String {
+    "3d".into()
+}
+fn d_schedule() -> String {
+    "0 */5 * * * *".into()
+}
+fn d_output() -> PathBuf {
+    "/var/lib/tasksync/parquet".into()
+}
+fn d_state() -> PathBuf {
+    "/var/lib/tasksync/state.db".into()
+}
 
 impl Config {
     /// Reads and validates the file at `path`.
@@ -251,7 +317,11 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
             let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
             let key = line.split('=').next().unwrap_or("").trim();
-            if line.contains('=') && !key.is_empty() { format!(" line {line_no} (key `{key}`)") } else { format!(" line {line_no}") }
+            if line.contains('=') && !key.is_empty() {
+                format!(" line {line_no} (key `{key}`)")
+            } else {
+                format!(" line {line_no}")
+            }
         }
         None => String::new(),
     };
@@ -273,7 +343,13 @@ impl Validator<'_> {
             .map_err(|e| self.bad(key, format!("is not a duration like \"90s\", \"5m\" or \"3d\" (`{text}`: {e})")))
     }
 
-    fn range<T: PartialOrd + std::fmt::Display + Copy>(&self, key: &'static str, v: T, lo: T, hi: T) -> Result<T, ConfigError> {
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &self,
+        key: &'static str,
+        v: T,
+        lo: T,
+        hi: T,
+    ) -> Result<T, ConfigError> {
         if v < lo || v > hi { Err(self.bad(key, format!("must be between {lo} and {hi}, got {v}"))) } else { Ok(v) }
     }
 
@@ -281,7 +357,12 @@ impl Validator<'_> {
         let base_url = r.base_url.trim().trim_end_matches('/').to_string();
         match reqwest::Url::parse(&base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return Err(self.bad("api.base_url", format!("must be an http(s) URL like \"https://transcode.example.com\", got `{base_url}`"))),
+            _ => {
+                return Err(self.bad(
+                    "api.base_url",
+                    format!("must be an http(s) URL like \"https://transcode.example.com\", got `{base_url}`"),
+                ));
+            }
         }
         let timeout = self.duration("api.timeout", &r.timeout)?;
         if timeout.is_zero() {
@@ -292,7 +373,8 @@ impl Validator<'_> {
         if retry_max_delay < retry_min_delay {
             return Err(self.bad("api.retry_max_delay", "must not be shorter than api.retry_min_delay"));
         }
-        let local_time_zone = crate::time::parse_offset(&r.local_time_zone).map_err(|m| self.bad("api.local_time_zone", m))?;
+        let local_time_zone =
+            crate::time::parse_offset(&r.local_time_zone).map_err(|m| self.bad("api.local_time_zone", m))?;
         let auth = self.auth(&r, env)?;
         Ok(ApiConfig {
             base_url,
@@ -316,9 +398,18 @@ impl Validator<'_> {
             "none" => Ok(Auth::None),
             "visionular" => {
                 let variant = Variant::parse(&r.signature_variant).ok_or_else(|| {
-                    self.bad("api.signature_variant", format!("must be \"standard\", \"trailing-newline\" or \"legacy-ampersand\", got `{}`", r.signature_variant))
+                    self.bad(
+                        "api.signature_variant",
+                        format!(
+                            "must be \"standard\", \"trailing-newline\" or \"legacy-ampersand\", got `{}`",
+                            r.signature_variant
+                        ),
+                    )
                 })?;
-                let access_key_id = r.access_key_id.clone().filter(|k| !k.trim().is_empty())
+                let access_key_id = r
+                    .access_key_id
+                    .clone()
+                    .filter(|k| !k.trim().is_empty())
                     .ok_or_else(|| self.bad("api.access_key_id", "is required when auth = \"visionular\""))?;
                 let secret = self.secret(r, env)?;
                 Ok(Auth::Visionular { access_key_id: access_key_id.trim().to_string(), secret, variant })
@@ -329,11 +420,20 @@ impl Validator<'_> {
 
     fn secret(&self, r: &RawApi, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, ConfigError> {
         let value = match (&r.secret_key_file, &r.secret_key_env) {
-            (Some(_), Some(_)) => return Err(self.bad("api.secret_key_file", "and api.secret_key_env are both set; keep one")),
-            (None, None) => return Err(self.bad("api.secret_key_file", "(or api.secret_key_env) is required when auth = \"visionular\"")),
-            (Some(file), None) => std::fs::read_to_string(file)
-                .map_err(|e| self.bad("api.secret_key_file", format!("names {} which cannot be read: {}", file.display(), e.kind())))?,
-            (None, Some(name)) => env(name).ok_or_else(|| self.bad("api.secret_key_env", format!("names the environment variable {name}, which is not set")))?,
+            (Some(_), Some(_)) => {
+                return Err(self.bad("api.secret_key_file", "and api.secret_key_env are both set; keep one"));
+            }
+            (None, None) => {
+                return Err(
+                    self.bad("api.secret_key_file", "(or api.secret_key_env) is required when auth = \"visionular\"")
+                );
+            }
+            (Some(file), None) => std::fs::read_to_string(file).map_err(|e| {
+                self.bad("api.secret_key_file", format!("names {} which cannot be read: {}", file.display(), e.kind()))
+            })?,
+            (None, Some(name)) => env(name).ok_or_else(|| {
+                self.bad("api.secret_key_env", format!("names the environment variable {name}, which is not set"))
+            })?,
         };
         let value = value.trim().to_string();
         if value.is_empty() {
@@ -364,12 +464,18 @@ pub fn normalize_schedule(text: &str) -> Result<String, String> {
     let expr = match fields.len() {
         6 | 7 => fields.join(" "),
         5 => format!("0 {}", fields.join(" ")),
-        n => return Err(format!("must be a cron expression of 6 fields, seconds first (\"0 */5 * * * *\"), got {n} fields in `{text}`")),
+        n => {
+            return Err(format!(
+                "must be a cron expression of 6 fields, seconds first (\"0 */5 * * * *\"), got {n} fields in `{text}`"
+            ));
+        }
     };
     // Parse it exactly as the scheduler will, so `run` never fails on it later.
-    tokio_cron_scheduler::Job::new_async(expr.as_str(), |_, _| Box::pin(async {}))
-        .map(|_| expr.clone())
-        .map_err(|_| format!("is not a cron expression the scheduler accepts: `{text}` (6 fields, seconds first, e.g. \"0 */5 * * * *\")"))
+    tokio_cron_scheduler::Job::new_async(expr.as_str(), |_, _| Box::pin(async {})).map(|_| expr.clone()).map_err(|_| {
+        format!(
+            "is not a cron expression the scheduler accepts: `{text}` (6 fields, seconds first, e.g. \"0 */5 * * * *\")"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -110,7 +110,9 @@ fn a_secret_file_is_read_and_trimmed() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sk");
     std::fs::write(&file, "abc\n").unwrap();
-    let c = parse(&GOOD.replace("secret_key_env = \"TS_SECRET\"", &format!("secret_key_file = \"{}\"", file.display()))).unwrap();
+    let c =
+        parse(&GOOD.replace("secret_key_env = \"TS_SECRET\"", &format!("secret_key_file = \"{}\"", file.display())))
+            .unwrap();
     let Auth::Visionular { secret, .. } = c.api.auth else { panic!("visionular") };
     assert_eq!(secret.expose(), "abc");
 }

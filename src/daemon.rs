@@ -28,9 +28,8 @@ fn notify(state: &[NotifyState]) {
     }
 }
 
-/// Runs the daemon until SIGTERM/SIGINT.
-pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
-    anyhow::ensure!(cfg.sync.start.is_some(), "`run` needs `sync.start` in the config (where the first pass begins)");
+/// Runs the daemon until SIGTERM/SIGINT; `start` is `sync.start`.
+pub async fn run(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<()> {
     let schedule = cfg.sync.schedule.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -51,7 +50,7 @@ pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
             _ = int.recv() => break,
             Some(()) = ticks.recv() => {
                 busy.store(true, Ordering::SeqCst);
-                let pass = run_pass(&ctx, PassKind::Incremental, stop.clone());
+                let pass = run_pass(&ctx, PassKind::Incremental { start }, stop.clone());
                 tokio::pin!(pass);
                 let finished = tokio::select! {
                     r = &mut pass => Some(r),
@@ -79,7 +78,11 @@ pub async fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
 }
 
 /// The scheduler only sends ticks; a tick while a pass runs is skipped and logged.
-async fn start_scheduler(schedule: &str, busy: Arc<AtomicBool>, tick_tx: tokio::sync::mpsc::Sender<()>) -> anyhow::Result<JobScheduler> {
+async fn start_scheduler(
+    schedule: &str,
+    busy: Arc<AtomicBool>,
+    tick_tx: tokio::sync::mpsc::Sender<()>,
+) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     let job = Job::new_async(schedule, move |_, _| {
         let (tx, busy) = (tick_tx.clone(), busy.clone());

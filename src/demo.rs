@@ -10,7 +10,7 @@ use crate::simulator::dataset::DatasetSpec;
 use crate::simulator::{FaultSpec, SimOptions, Simulator};
 use crate::time::{DAY, floor_day};
 
-pub use crate::sync::run_backfill;
+use crate::sync::run_backfill;
 
 /// Options of `tasksync simulate`.
 #[derive(Debug, clap::Args)]
@@ -56,23 +56,48 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         None => wall - wall.rem_euclid(3600),
     };
     let keys = match (args.access_key_id, args.secret_key_env) {
-        (Some(ak), Some(env)) => Some((ak, std::env::var(&env).map_err(|_| anyhow::anyhow!("--secret-key-env names {env}, which is not set"))?)),
+        (Some(ak), Some(env)) => Some((
+            ak,
+            std::env::var(&env).map_err(|_| anyhow::anyhow!("--secret-key-env names {env}, which is not set"))?,
+        )),
         _ => None,
     };
-    let spec = DatasetSpec { seed: args.seed, tasks: args.tasks, start: anchor - args.days as i64 * DAY, end: anchor + 3600, hot_hour: None, bad_per_million: 0 };
-    let faults = if args.faults { FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() } } else { FaultSpec::none() };
-    let sim = Simulator::new(&spec, SimOptions { keys, faults, unstable_order: args.faults, ..SimOptions::default() }, anchor);
+    let spec = DatasetSpec {
+        seed: args.seed,
+        tasks: args.tasks,
+        start: anchor - args.days as i64 * DAY,
+        end: anchor + 3600,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
+    let faults = if args.faults {
+        FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() }
+    } else {
+        FaultSpec::none()
+    };
+    let sim = Simulator::new(
+        &spec,
+        SimOptions { keys, faults, unstable_order: args.faults, ..SimOptions::default() },
+        anchor,
+    );
     let started = std::time::Instant::now();
     let prerender = sim.clone();
     tokio::task::spawn_blocking(move || prerender.prerender()).await?;
-    tracing::info!(tasks = args.tasks, ms = started.elapsed().as_millis() as u64, "Pre-rendered every visible task before listening");
+    tracing::info!(
+        tasks = args.tasks,
+        ms = started.elapsed().as_millis() as u64,
+        "Pre-rendered every visible task before listening"
+    );
     let (addr, server) = crate::simulator::spawn(sim.clone(), &args.listen).await?;
     tracing::info!(%addr, tasks = args.tasks, days = args.days, seed = args.seed, now = %crate::time::show(anchor), "Simulator listening");
     println!("Simulating list_task on http://{addr}/api/list_task (Ctrl-C to stop)");
     let freeze = args.freeze;
     let ticker = tokio::spawn(async move {
+        if freeze {
+            return;
+        }
         let started = std::time::Instant::now();
-        while !freeze {
+        loop {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             sim.set_now(anchor + started.elapsed().as_secs() as i64);
         }
@@ -114,17 +139,34 @@ state_db = "{dir}/state.db"
 "#,
         dir = dir.display()
     );
-    Config::parse(&text, Path::new("<demo config>"), &|name| (name == "TASKSYNC_DEMO_SECRET").then(|| DEMO_SK.to_string()))
+    Config::parse(&text, Path::new("<demo config>"), &|name| {
+        (name == "TASKSYNC_DEMO_SECRET").then(|| DEMO_SK.to_string())
+    })
 }
 
 /// Starts the simulator on a free port, backfills three days into `dir`, prints a summary,
 /// checks the result against the simulator's truth, and suggests a DuckDB query.
 pub async fn demo(dir: &Path) -> anyhow::Result<()> {
-    let spec = DatasetSpec { seed: 42, tasks: 30_000, start: DEMO_NOW - DEMO_DAYS * DAY, end: DEMO_NOW, hot_hour: Some((DEMO_NOW - DAY - 6 * 3600, 12_000)), bad_per_million: 200 };
-    let options = SimOptions { keys: Some((DEMO_AK.into(), DEMO_SK.into())), faults: FaultSpec::quick(50), unstable_order: true, ..SimOptions::default() };
+    let spec = DatasetSpec {
+        seed: 42,
+        tasks: 30_000,
+        start: DEMO_NOW - DEMO_DAYS * DAY,
+        end: DEMO_NOW,
+        hot_hour: Some((DEMO_NOW - DAY - 6 * 3600, 12_000)),
+        bad_per_million: 200,
+    };
+    let options = SimOptions {
+        keys: Some((DEMO_AK.into(), DEMO_SK.into())),
+        faults: FaultSpec::quick(50),
+        unstable_order: true,
+        ..SimOptions::default()
+    };
     let sim = Simulator::new(&spec, options, DEMO_NOW);
     let (addr, server) = crate::simulator::spawn(sim.clone(), "127.0.0.1:0").await?;
-    println!("Simulator: {} tasks over {DEMO_DAYS} days (one spike hour), 5 % faults, signed requests, on http://{addr}", spec.tasks + 12_000);
+    println!(
+        "Simulator: {} tasks over {DEMO_DAYS} days (one spike hour), 5 % faults, signed requests, on http://{addr}",
+        spec.tasks + 12_000
+    );
     let cfg = demo_config(&format!("http://{addr}"), dir)?;
     let range = Window::new(floor_day(DEMO_NOW) - DEMO_DAYS * DAY, DEMO_NOW);
     let totals = run_backfill(cfg, Arc::new(|| DEMO_NOW), range).await?;
@@ -132,9 +174,15 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     let stored = count_rows(&dir.join("tasks"))?;
     let truth = sim.truth(range.start, range.end, false).len();
     println!("\nBackfill of {range} into {}:\n  {totals}", dir.display());
-    println!("  rows stored: {stored}; simulator truth: {truth}; {}", if stored == truth { "exact" } else { "MISMATCH" });
+    println!(
+        "  rows stored: {stored}; simulator truth: {truth}; {}",
+        if stored == truth { "exact" } else { "MISMATCH" }
+    );
     println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), totals.rejects);
-    println!("\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"", dir.display());
+    println!(
+        "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"",
+        dir.display()
+    );
     anyhow::ensure!(stored == truth, "the demo's data set holds {stored} rows but the simulator's truth has {truth}");
     Ok(())
 }
@@ -144,7 +192,7 @@ fn count_rows(tasks: &Path) -> anyhow::Result<usize> {
     let mut n = 0;
     for entry in std::fs::read_dir(tasks)? {
         let file = entry?.path().join(crate::sink::writer::PART_FILE);
-        n += crate::sink::writer::read_file(&file)?.len();
+        n += crate::sink::reader::read_file(&file)?.len();
     }
     Ok(n)
 }

@@ -6,15 +6,18 @@
 //!
 //! - [`crash`]: named crash points on the write path (only with the `crash-points` feature).
 //! - [`cli`]: the command line of CONTRACT.md and `run()`, which returns the exit code.
-//! - [`config`]: TOML -> validated [`config::Config`]; every error names its key.
+//! - [`config`]: TOML -> validated [`config::Config`]; every error names its key. The ground
+//!   floor: it imports from no other module of the crate but `time`.
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
 //! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
-//! - [`sink`]: Arrow schema, the pure merge, the streaming partition rewrite, atomic replace, rejects.
+//! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
+//!   the streaming partition rewrite, rejects.
 //! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
 //! - [`lock`]: the one-writer lock file beside the state database.
-//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, checkpoint.
+//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, and
+//!   the commit point of a window (`sync/commit.rs`).
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.
@@ -24,9 +27,9 @@
 pub mod api;
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod crash;
 pub mod daemon;
-pub mod config;
 pub mod demo;
 pub mod lock;
 pub mod plan;

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another tasksync process{holder} is already working on {state}; wait for it to finish or stop it (lock file {lock})")]
+    #[error(
+        "another tasksync process{holder} is already working on {state}; wait for it to finish or stop it (lock file {lock})"
+    )]
     Held { holder: String, state: PathBuf, lock: PathBuf },
     #[error("cannot use lock file {lock}: {source}")]
     Io { lock: PathBuf, source: std::io::Error },
@@ -50,7 +52,10 @@ pub fn acquire(state_db: &Path) -> Result<WriterLock, LockError> {
         }
         Err(TryLockError::Error(e)) => return Err(io(e)),
     }
-    file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| writeln!(file, "{}", std::process::id())).map_err(io)?;
+    file.set_len(0)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| writeln!(file, "{}", std::process::id()))
+        .map_err(io)?;
     Ok(WriterLock { _file: file })
 }
 

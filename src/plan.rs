@@ -34,7 +34,8 @@ impl Window {
         if n < 2 {
             return None;
         }
-        let bounds: Vec<i64> = (0..=n).map(|i| self.start + (self.width() as i128 * i as i128 / n as i128) as i64).collect();
+        let bounds: Vec<i64> =
+            (0..=n).map(|i| self.start + (self.width() as i128 * i as i128 / n as i128) as i64).collect();
         Some(bounds.windows(2).map(|b| Window::new(b[0], b[1])).collect())
     }
 }
@@ -130,7 +131,7 @@ impl Progress {
             entry.1 = true;
         }
         let mut cursor = None;
-        for (_, (end, done)) in &self.windows {
+        for (end, done) in self.windows.values() {
             if !*done {
                 break;
             }

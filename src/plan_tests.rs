@@ -6,7 +6,14 @@ const D0: i64 = 1_633_046_400; // 2021-10-01T00:00:00Z
 #[test]
 fn windows_are_cut_at_utc_midnight() {
     let w = pending_windows(D0 + 3600, D0 + 2 * DAY + 60, &[]);
-    assert_eq!(w, vec![Window::new(D0 + 3600, D0 + DAY), Window::new(D0 + DAY, D0 + 2 * DAY), Window::new(D0 + 2 * DAY, D0 + 2 * DAY + 60)]);
+    assert_eq!(
+        w,
+        vec![
+            Window::new(D0 + 3600, D0 + DAY),
+            Window::new(D0 + DAY, D0 + 2 * DAY),
+            Window::new(D0 + 2 * DAY, D0 + 2 * DAY + 60)
+        ]
+    );
 }
 
 #[test]
@@ -20,7 +27,10 @@ fn done_intervals_are_skipped() {
 fn a_one_second_window_cannot_be_split() {
     assert_eq!(Window::new(10, 11).split_into(4), None);
     assert_eq!(Window::new(10, 13).split_into(2), Some(vec![Window::new(10, 11), Window::new(11, 13)]));
-    assert_eq!(Window::new(10, 13).split_into(9), Some(vec![Window::new(10, 11), Window::new(11, 12), Window::new(12, 13)]));
+    assert_eq!(
+        Window::new(10, 13).split_into(9),
+        Some(vec![Window::new(10, 11), Window::new(11, 12), Window::new(12, 13)])
+    );
 }
 
 #[test]
@@ -31,7 +41,15 @@ fn coalescing_merges_touching_intervals() {
 #[test]
 fn neighbouring_unfinished_tasks_share_a_recheck_window() {
     let w = recheck_windows(&[D0 + 10, D0 + 20, D0 + 5000, D0 + DAY - 1, D0 + DAY + 1], 900);
-    assert_eq!(w, vec![Window::new(D0 + 10, D0 + 21), Window::new(D0 + 5000, D0 + 5001), Window::new(D0 + DAY - 1, D0 + DAY), Window::new(D0 + DAY + 1, D0 + DAY + 2)]);
+    assert_eq!(
+        w,
+        vec![
+            Window::new(D0 + 10, D0 + 21),
+            Window::new(D0 + 5000, D0 + 5001),
+            Window::new(D0 + DAY - 1, D0 + DAY),
+            Window::new(D0 + DAY + 1, D0 + DAY + 2)
+        ]
+    );
 }
 
 #[test]

@@ -40,6 +40,32 @@ impl TaskRow {
         self.finish_time.map(|f| f - self.create_time)
     }
 
+    /// A finished task with only its identity, times and status set: the starting point
+    /// of tests and examples, which then set only the fields they are about
+    /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`).
+    pub fn example(task_id: &str, create_time: i64) -> TaskRow {
+        TaskRow {
+            task_id: task_id.to_string(),
+            status: Some("success".into()),
+            err_code: Some(0),
+            err_message: None,
+            create_time,
+            finish_time: Some(create_time + 60),
+            src_bitrate: None,
+            dst_bitrate: None,
+            template_id: None,
+            template_name: None,
+            input: None,
+            output: None,
+            objkey: None,
+            input_url: None,
+            output_url: None,
+            bucket: None,
+            region: None,
+            region_type: None,
+        }
+    }
+
     /// Whether the task can still change: anything but `success` / `fail` (unknown
     /// statuses included, so that they keep being looked at until given up).
     pub fn is_final(&self) -> bool {
@@ -70,7 +96,10 @@ mod tests {
 
     #[test]
     fn presigned_query_strings_are_removed() {
-        assert_eq!(strip_query("https://b.example/x.mp4?AWSAccessKeyId=A&Signature=S&Expires=1"), "https://b.example/x.mp4");
+        assert_eq!(
+            strip_query("https://b.example/x.mp4?AWSAccessKeyId=A&Signature=S&Expires=1"),
+            "https://b.example/x.mp4"
+        );
         assert_eq!(strip_query("oss://bucket/a.mp4"), "oss://bucket/a.mp4");
         assert_eq!(strip_query("https://h/p#frag"), "https://h/p");
     }

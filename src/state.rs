@@ -22,7 +22,8 @@ pub struct StateError {
 }
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE jobs (
         job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL,
         created_at INTEGER NOT NULL, finished_at INTEGER
@@ -41,9 +42,11 @@ const MIGRATIONS: &[&str] = &[r#"
         finished_at INTEGER, summary TEXT, error TEXT
     );
     CREATE TABLE cursors (name TEXT PRIMARY KEY, ts INTEGER NOT NULL);
-"#, r#"
+"#,
+    r#"
     ALTER TABLE unfinished ADD COLUMN given_up_at INTEGER;
-"#];
+"#,
+];
 
 /// The longest wait between two re-checks of an unfinished task.
 pub const RECHECK_MAX_INTERVAL_S: i64 = 6 * 3600;
@@ -82,7 +85,10 @@ impl State {
     fn setup(&mut self) -> Result<(), String> {
         let version = self.pragmas().map_err(|e| e.to_string())?;
         if version as usize > MIGRATIONS.len() {
-            return Err(format!("it has schema version {version}, newer than this tasksync knows ({}); upgrade tasksync", MIGRATIONS.len()));
+            return Err(format!(
+                "it has schema version {version}, newer than this tasksync knows ({}); upgrade tasksync",
+                MIGRATIONS.len()
+            ));
         }
         self.migrate(version).map_err(|e| format!("cannot migrate the schema from version {version}: {e}"))
     }
@@ -129,7 +135,10 @@ impl State {
 
     /// The job's completed intervals, coalesced and sorted.
     pub fn done_intervals(&self, job_id: &str) -> Result<Vec<(i64, i64)>, StateError> {
-        let mut stmt = self.conn.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1 ORDER BY start_ts").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1 ORDER BY start_ts")
+            .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -138,11 +147,23 @@ impl State {
     /// transaction. Call only once the window's partition files and rejects are durable.
     /// `job_id` is the backfill job whose interval this completes (`None` for incremental
     /// passes, whose cursor moves separately through [`State::advance_cursor`]).
-    pub fn complete_window(&mut self, job_id: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) -> Result<(), StateError> {
+    pub fn complete_window(
+        &mut self,
+        job_id: Option<&str>,
+        window: Window,
+        tasks: &TaskChanges,
+        now: i64,
+    ) -> Result<(), StateError> {
         self.complete_window_tx(job_id, window, tasks, now).map_err(|e| self.err(e))
     }
 
-    fn complete_window_tx(&mut self, job_id: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) -> rusqlite::Result<()> {
+    fn complete_window_tx(
+        &mut self,
+        job_id: Option<&str>,
+        window: Window,
+        tasks: &TaskChanges,
+        now: i64,
+    ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         if let Some(job_id) = job_id {
             let mut intervals: Vec<(i64, i64)> = {
@@ -152,7 +173,10 @@ impl State {
             intervals.push((window.start, window.end));
             tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [job_id])?;
             for (s, e) in coalesce(intervals) {
-                tx.execute("INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)", params![job_id, s, e])?;
+                tx.execute(
+                    "INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)",
+                    params![job_id, s, e],
+                )?;
             }
         }
         {
@@ -174,7 +198,9 @@ impl State {
     /// The tracked (unfinished or given-up) task ids created inside `window`.
     pub fn unfinished_ids(&self, window: Window) -> Result<std::collections::HashSet<String>, StateError> {
         let query = || -> rusqlite::Result<std::collections::HashSet<String>> {
-            let mut stmt = self.conn.prepare_cached("SELECT task_id FROM unfinished WHERE create_time >= ?1 AND create_time < ?2")?;
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT task_id FROM unfinished WHERE create_time >= ?1 AND create_time < ?2")?;
             stmt.query_map([window.start, window.end], |r| r.get(0))?.collect()
         };
         query().map_err(|e| self.err(e))
@@ -182,7 +208,10 @@ impl State {
 
     /// The named cursor, if set.
     pub fn cursor(&self, name: &str) -> Result<Option<i64>, StateError> {
-        self.conn.query_row("SELECT ts FROM cursors WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT ts FROM cursors WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Moves the named cursor forward to `ts` (never back). Call only once every window
@@ -197,11 +226,15 @@ impl State {
     /// Stops re-checking unfinished tasks created before `cutoff`; returns how many.
     pub fn give_up_before(&self, cutoff: i64, now: i64) -> Result<usize, StateError> {
         self.conn
-            .execute("UPDATE unfinished SET given_up_at = ?2 WHERE given_up_at IS NULL AND create_time < ?1", params![cutoff, now])
+            .execute(
+                "UPDATE unfinished SET given_up_at = ?2 WHERE given_up_at IS NULL AND create_time < ?1",
+                params![cutoff, now],
+            )
             .map_err(|e| self.err(e))
     }
 
     /// Create times of the unfinished tasks still being re-checked, in `[from, to)`, sorted.
+    #[cfg(test)]
     pub fn unfinished_between(&self, from: i64, to: i64) -> Result<Vec<i64>, StateError> {
         let mut stmt = self
             .conn
@@ -224,36 +257,51 @@ impl State {
                  AND ?3 - last_seen_at >= min(max((?3 - create_time) / 12, 0), ?4) ORDER BY create_time",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![from, to, now, RECHECK_MAX_INTERVAL_S], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let rows =
+            stmt.query_map(params![from, to, now, RECHECK_MAX_INTERVAL_S], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<i64>, _>>().map_err(|e| self.err(e))
     }
 
     /// Marks a job finished (all of its range done).
     pub fn finish_job(&self, job_id: &str, now: i64) -> Result<(), StateError> {
-        self.conn.execute("UPDATE jobs SET finished_at = ?2 WHERE job_id = ?1", params![job_id, now]).map(|_| ()).map_err(|e| self.err(e))
+        self.conn
+            .execute("UPDATE jobs SET finished_at = ?2 WHERE job_id = ?1", params![job_id, now])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Records the start of a run; returns its id.
     pub fn start_run(&self, kind: &str, now: i64) -> Result<i64, StateError> {
-        self.conn.execute("INSERT INTO runs (kind, started_at) VALUES (?1, ?2)", params![kind, now]).map_err(|e| self.err(e))?;
+        self.conn
+            .execute("INSERT INTO runs (kind, started_at) VALUES (?1, ?2)", params![kind, now])
+            .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
 
     /// Records the end of a run with its summary (JSON) and error, if any.
     pub fn finish_run(&self, run_id: i64, now: i64, summary: &str, error: Option<&str>) -> Result<(), StateError> {
         self.conn
-            .execute("UPDATE runs SET finished_at = ?2, summary = ?3, error = ?4 WHERE run_id = ?1", params![run_id, now, summary, error])
+            .execute(
+                "UPDATE runs SET finished_at = ?2, summary = ?3, error = ?4 WHERE run_id = ?1",
+                params![run_id, now, summary, error],
+            )
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
     /// Number of tasks last seen unfinished and still re-checked.
     pub fn unfinished_count(&self) -> Result<i64, StateError> {
-        self.conn.query_row("SELECT count(*) FROM unfinished WHERE given_up_at IS NULL", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT count(*) FROM unfinished WHERE given_up_at IS NULL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     /// Runs a read-only query for `status`; the caller maps rows.
-    pub fn query<T>(&self, sql: &str, map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, StateError> {
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StateError> {
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], map).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<T>, _>>().map_err(|e| self.err(e))
@@ -275,80 +323,5 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completed_windows_are_coalesced_and_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let mut s = State::open(&path).unwrap();
-        s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
-        s.complete_window(Some("j"), Window::new(0, 100), &TaskChanges::default(), 2).unwrap();
-        s.complete_window(Some("j"), Window::new(200, 300), &TaskChanges::default(), 2).unwrap();
-        s.complete_window(Some("j"), Window::new(100, 200), &TaskChanges::default(), 2).unwrap();
-        drop(s);
-        let s = State::open(&path).unwrap();
-        assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 300)]);
-        assert_eq!(s.integrity_check().unwrap(), "ok");
-    }
-
-    #[test]
-    fn unfinished_tasks_are_tracked_until_seen_final() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = State::open(&dir.path().join("state.db")).unwrap();
-        s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
-        let seen = TaskChanges { unfinished: vec![("a".into(), 5, Some("running".into())), ("b".into(), 6, None)], finished: vec![] };
-        s.complete_window(Some("j"), Window::new(0, 100), &seen, 2).unwrap();
-        assert_eq!(s.unfinished_count().unwrap(), 2);
-        let done = TaskChanges { unfinished: vec![], finished: vec!["a".into()] };
-        s.complete_window(Some("j"), Window::new(0, 100), &done, 3).unwrap();
-        assert_eq!(s.unfinished_count().unwrap(), 1);
-        assert_eq!(s.unfinished_between(0, 10).unwrap(), vec![6]);
-        assert_eq!(s.give_up_before(7, 4).unwrap(), 1);
-        assert_eq!(s.unfinished_count().unwrap(), 0, "given-up tasks are no longer re-checked");
-        assert!(s.unfinished_between(0, 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn old_unfinished_tasks_are_rechecked_less_often() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = State::open(&dir.path().join("state.db")).unwrap();
-        let day = 86_400;
-        // Seen at t=10d: one created 10 minutes before, one a day before.
-        let seen = TaskChanges { unfinished: vec![("young".into(), 10 * day - 600, None), ("old".into(), 9 * day, None)], finished: vec![] };
-        s.complete_window(None, Window::new(0, 1), &seen, 10 * day).unwrap();
-        assert_eq!(s.unfinished_due(0, i64::MAX, 10 * day + 60).unwrap(), vec![10 * day - 600], "a minute later only the young one is due");
-        assert_eq!(s.unfinished_due(0, i64::MAX, 10 * day + 3 * 3600).unwrap().len(), 2, "after three hours both are");
-    }
-
-    #[test]
-    fn the_cursor_only_moves_forward() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = State::open(&dir.path().join("state.db")).unwrap();
-        assert_eq!(s.cursor(INCREMENTAL).unwrap(), None);
-        s.advance_cursor(INCREMENTAL, 100).unwrap();
-        s.advance_cursor(INCREMENTAL, 50).unwrap();
-        assert_eq!(s.cursor(INCREMENTAL).unwrap(), Some(100));
-    }
-
-    #[test]
-    fn many_openers_of_a_new_database_at_once_all_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let openers: Vec<_> = (0..8).map(|_| { let p = path.clone(); std::thread::spawn(move || State::open(&p).map(|_| ())) }).collect();
-        for o in openers {
-            o.join().unwrap().expect("every opener succeeds");
-        }
-        assert_eq!(State::open(&path).unwrap().integrity_check().unwrap(), "ok");
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused_with_a_clear_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
-        let err = State::open(&path).err().unwrap().to_string();
-        assert!(err.contains("schema version 99") && err.contains("state.db"), "{err}");
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

@@ -51,27 +51,35 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
     }
     let s = State::open(path)?;
     let cursor = s.cursor(INCREMENTAL)?;
-    let one = |sql: &str| -> Result<Option<i64>, StateError> { Ok(s.query(sql, |r| r.get::<_, Option<i64>>(0))?.into_iter().next().flatten()) };
+    let one = |sql: &str| -> Result<Option<i64>, StateError> {
+        Ok(s.query(sql, |r| r.get::<_, Option<i64>>(0))?.into_iter().next().flatten())
+    };
     let jobs = s.query(
         "SELECT j.job_id, j.from_ts, j.to_ts, j.finished_at, coalesce(sum(i.end_ts - i.start_ts), 0)
          FROM jobs j LEFT JOIN job_intervals i ON i.job_id = j.job_id GROUP BY j.job_id ORDER BY j.created_at DESC",
         |r| {
             let (from, to, done): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(4)?);
             Ok(JobReport {
-                job_id: r.get(0)?, from: show(from), to: show(to),
+                job_id: r.get(0)?,
+                from: show(from),
+                to: show(to),
                 done_percent: (1000.0 * done as f64 / (to - from).max(1) as f64).round() / 10.0,
                 finished: r.get::<_, Option<i64>>(3)?.is_some(),
             })
         },
     )?;
-    let passes = s.query("SELECT kind, started_at, finished_at, summary, error FROM runs ORDER BY run_id DESC LIMIT 10", |r| {
-        let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
-        let summary: Option<String> = r.get(3)?;
-        Ok(PassReport {
-            kind: r.get(0)?, started: show(started), seconds: finished.map(|f| f - started),
-            totals: summary.and_then(|t| serde_json::from_str(&t).ok()), error: r.get(4)?,
-        })
-    })?;
+    let passes =
+        s.query("SELECT kind, started_at, finished_at, summary, error FROM runs ORDER BY run_id DESC LIMIT 10", |r| {
+            let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
+            let summary: Option<String> = r.get(3)?;
+            Ok(PassReport {
+                kind: r.get(0)?,
+                started: show(started),
+                seconds: finished.map(|f| f - started),
+                totals: summary.and_then(|t| serde_json::from_str(&t).ok()),
+                error: r.get(4)?,
+            })
+        })?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
         writer_running: matches!(crate::lock::acquire(path), Err(crate::lock::LockError::Held { .. })),
@@ -88,23 +96,53 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "state:      {} ({})", self.state_db, if self.writer_running { "a writer is running" } else { "idle" })?;
+        writeln!(
+            f,
+            "state:      {} ({})",
+            self.state_db,
+            if self.writer_running { "a writer is running" } else { "idle" }
+        )?;
         match (&self.cursor, self.lag_s) {
-            (Some(c), Some(lag)) => writeln!(f, "cursor:     {c} ({} behind now)", humantime::format_duration(std::time::Duration::from_secs(lag.max(0) as u64)))?,
+            (Some(c), Some(lag)) => writeln!(
+                f,
+                "cursor:     {c} ({} behind now)",
+                humantime::format_duration(std::time::Duration::from_secs(lag.max(0) as u64))
+            )?,
             _ => writeln!(f, "cursor:     none (no incremental pass has completed a window yet)")?,
         }
-        writeln!(f, "unfinished: {} re-checked{}; {} given up", self.unfinished, self.oldest_unfinished.as_ref().map(|o| format!(", oldest created {o}")).unwrap_or_default(), self.given_up)?;
+        writeln!(
+            f,
+            "unfinished: {} re-checked{}; {} given up",
+            self.unfinished,
+            self.oldest_unfinished.as_ref().map(|o| format!(", oldest created {o}")).unwrap_or_default(),
+            self.given_up
+        )?;
         writeln!(f, "rejects:    {}", self.rejects)?;
         for j in &self.jobs {
-            writeln!(f, "job:        {} [{}, {}) {}% {}", j.job_id, j.from, j.to, j.done_percent, if j.finished { "finished" } else { "unfinished" })?;
+            writeln!(
+                f,
+                "job:        {} [{}, {}) {}% {}",
+                j.job_id,
+                j.from,
+                j.to,
+                j.done_percent,
+                if j.finished { "finished" } else { "unfinished" }
+            )?;
         }
         for p in &self.passes {
             let t = p.totals.as_ref();
             let n = |k: &str| t.and_then(|t| t.get(k)).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
             writeln!(
-                f, "pass:       {} {} {}s windows={} requests={} new={} changed={} files_written={}{}",
-                p.started, p.kind, p.seconds.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
-                n("windows"), n("requests"), n("new"), n("changed"), n("files_written"),
+                f,
+                "pass:       {} {} {}s windows={} requests={} new={} changed={} files_written={}{}",
+                p.started,
+                p.kind,
+                p.seconds.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+                n("windows"),
+                n("requests"),
+                n("new"),
+                n("changed"),
+                n("files_written"),
                 p.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
             )?;
         }

@@ -33,9 +33,9 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp());
     }
-    DateTime::parse_from_rfc3339(t).map(|d| d.timestamp()).map_err(|_| {
-        format!("`{t}` is not a date (2021-10-12), an RFC 3339 time or unix seconds")
-    })
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp())
+        .map_err(|_| format!("`{t}` is not a date (2021-10-12), an RFC 3339 time or unix seconds"))
 }
 
 /// Parses `+08:00` / `-05:30` / `Z` into a fixed offset.

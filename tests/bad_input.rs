@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::extract::Query;
 use common::*;
 use tasksync::plan::Window;
-use tasksync::row::StoredRow;
+use tasksync::row::{StoredRow, TaskRow};
 use tasksync::sync::{backfill_job_id, run_backfill};
 
 type Responder = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
@@ -19,14 +19,17 @@ type Responder = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
 async fn serve(respond: Responder) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    let app = axum::Router::new().route("/api/list_task", axum::routing::get(move |Query(q): Query<Vec<(String, String)>>| {
-        let (respond, h) = (respond.clone(), h.clone());
-        async move {
-            h.fetch_add(1, Ordering::SeqCst);
-            let offset = q.iter().find(|(k, _)| k == "start_num").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-            respond(offset)
-        }
-    }));
+    let app = axum::Router::new().route(
+        "/api/list_task",
+        axum::routing::get(move |Query(q): Query<Vec<(String, String)>>| {
+            let (respond, h) = (respond.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let offset = q.iter().find(|(k, _)| k == "start_num").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                respond(offset)
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     (url, hits, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
@@ -42,22 +45,19 @@ fn task(i: u64) -> serde_json::Value {
 }
 
 fn page(list: Vec<serde_json::Value>, total: u64) -> Vec<u8> {
-    serde_json::json!({ "code": 0, "msg": "success", "data": { "list": list, "num": 0, "total": total } }).to_string().into_bytes()
+    serde_json::json!({ "code": 0, "msg": "success", "data": { "list": list, "num": 0, "total": total } })
+        .to_string()
+        .into_bytes()
 }
 
 /// A partition of D0 written by an earlier run, which no bad response may damage.
 fn existing_rows(out: &std::path::Path) -> Vec<StoredRow> {
-    let sink = tasksync::sink::writer::Sink::open(out).unwrap();
     let rows = vec![StoredRow {
-        task: tasksync::row::TaskRow {
-            task_id: "kept".into(), status: Some("success".into()), err_code: Some(0), err_message: None, create_time: D0 + 50,
-            finish_time: Some(D0 + 60), src_bitrate: None, dst_bitrate: None, template_id: None, template_name: None, input: None,
-            output: None, objkey: None, input_url: None, output_url: None, bucket: None, region: None, region_type: None,
-        },
+        task: TaskRow { finish_time: Some(D0 + 60), ..TaskRow::example("kept", D0 + 50) },
         first_seen_at: 1,
         changed_at: 1,
     }];
-    sink.replace_partition("2021-10-01", &rows).unwrap();
+    write_partition(out, "2021-10-01", &rows);
     rows
 }
 
@@ -80,14 +80,20 @@ async fn case(name: &str, respond: Responder, extra_api: &str, expect: Expect) {
     let file = out.join("tasks/create_date=2021-10-01/part-0.parquet");
     let bytes_before = std::fs::read(&file).unwrap();
     let range = Window::new(D0, D0 + DAY);
-    let result = run_backfill(config(&url, dir.path(), SK, &format!("auth = \"none\"\nmax_retries = 2\n{extra_api}")), fixed(D0 + DAY), range).await;
+    let result = run_backfill(
+        config(&url, dir.path(), SK, &format!("auth = \"none\"\nmax_retries = 2\n{extra_api}")),
+        fixed(D0 + DAY),
+        range,
+    )
+    .await;
     server.abort();
     let state = tasksync::state::State::open(&dir.path().join("state/state.db")).unwrap();
     let done = state.done_intervals(&backfill_job_id(range)).unwrap();
     match expect {
         Expect::Tolerated(ids) => {
             result.unwrap_or_else(|e| panic!("{name}: expected to be tolerated, failed: {e}"));
-            let mut got: Vec<String> = stored(&out).into_iter().map(|(_, r)| r.task.task_id).filter(|id| id != "kept").collect();
+            let mut got: Vec<String> =
+                stored(&out).into_iter().map(|(_, r)| r.task.task_id).filter(|id| id != "kept").collect();
             got.sort();
             let mut ids = ids;
             ids.sort();
@@ -121,13 +127,33 @@ async fn every_malformed_response_is_tolerated_or_fails_the_window_cleanly() {
         ("negative_and_huge_numbers", corpus("negative_and_huge_numbers"), "", Expect::Tolerated(ids(&["n1", "n2"]))),
         ("duplicate_task_ids", corpus("duplicate_task_ids"), "", Expect::Tolerated(ids(&["d1"]))),
         ("undecodable_records", corpus("undecodable_records"), "", Expect::Tolerated(ids(&["r1"]))),
-        ("body_larger_than_the_cap", Arc::new(|_| page((0..200).map(task).collect(), 200)), "max_body_bytes = 4096", Expect::Fails("larger than api.max_body_bytes")),
-        ("page_larger_than_count", Arc::new(|_| page((0..3).map(task).collect(), 3)), "page_size = 2", Expect::Tolerated(ids(&["g0", "g1", "g2"]))),
-        ("total_changes_between_pages", Arc::new(|offset| match offset {
-            0 => page((0..100).map(task).collect(), 150),
-            _ => page((100..120).map(task).collect(), 120),
-        }), "", Expect::Tolerated((0..120).map(|i| format!("g{i}")).collect())),
-        ("total_larger_than_what_is_served", Arc::new(|offset| if offset == 0 { page((0..5).map(task).collect(), 8) } else { page(vec![], 8) }), "repage_attempts = 2", Expect::Fails("stayed incomplete")),
+        (
+            "body_larger_than_the_cap",
+            Arc::new(|_| page((0..200).map(task).collect(), 200)),
+            "max_body_bytes = 4096",
+            Expect::Fails("larger than api.max_body_bytes"),
+        ),
+        (
+            "page_larger_than_count",
+            Arc::new(|_| page((0..3).map(task).collect(), 3)),
+            "page_size = 2",
+            Expect::Tolerated(ids(&["g0", "g1", "g2"])),
+        ),
+        (
+            "total_changes_between_pages",
+            Arc::new(|offset| match offset {
+                0 => page((0..100).map(task).collect(), 150),
+                _ => page((100..120).map(task).collect(), 120),
+            }),
+            "",
+            Expect::Tolerated((0..120).map(|i| format!("g{i}")).collect()),
+        ),
+        (
+            "total_larger_than_what_is_served",
+            Arc::new(|offset| if offset == 0 { page((0..5).map(task).collect(), 8) } else { page(vec![], 8) }),
+            "repage_attempts = 2",
+            Expect::Fails("stayed incomplete"),
+        ),
     ];
     for (name, respond, extra, expect) in cases {
         case(name, respond, extra, expect).await;

@@ -53,7 +53,12 @@ fn a_bad_config_line_exits_2_with_one_sentence_naming_the_key() {
     let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
     let line = error_line(&out);
-    assert!(line.starts_with("tasksync: error: config file") && line.contains("page_size") && line.contains("tasksync.toml"), "{line}");
+    assert!(
+        line.starts_with("tasksync: error: config file")
+            && line.contains("page_size")
+            && line.contains("tasksync.toml"),
+        "{line}"
+    );
     assert_eq!(stderr(&out).lines().count(), 1, "exactly one line: {}", stderr(&out));
 }
 
@@ -72,7 +77,10 @@ fn sync_and_run_without_sync_start_are_config_errors_naming_the_file() {
 
 #[test]
 fn a_missing_config_file_is_named() {
-    let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(Path::new("/nonexistent/tasksync.toml")));
+    let out = tasksync(
+        &["sync", "--from", "2021-10-01", "--to", "2021-10-02"],
+        Some(Path::new("/nonexistent/tasksync.toml")),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(error_line(&out).contains("/nonexistent/tasksync.toml"), "{}", error_line(&out));
 }
@@ -92,7 +100,12 @@ fn a_backwards_or_malformed_range_is_a_usage_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
     let now = D0 + 2 * DAY;
-    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let options = SimOptions {
+        keys: Some((AK.into(), SK.into())),
+        faults: FaultSpec::quick(100),
+        unstable_order: true,
+        ..SimOptions::default()
+    };
     let mut data = spec(9, 6_000, 2);
     data.bad_per_million = 3_000; // rejects, whose raw records carry presigned URLs
     let sim = start_sim(data, options, now).await;
@@ -142,10 +155,14 @@ async fn a_second_process_on_the_same_state_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
     let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
     let _held = tasksync::lock::acquire(&state_db(dir.path())).unwrap();
-    let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
+    let out =
+        tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
     assert_eq!(out.status.code(), Some(1));
     let line = error_line(&out);
-    assert!(line.contains("another tasksync process") && line.contains(&format!("pid {}", std::process::id())), "{line}");
+    assert!(
+        line.contains("another tasksync process") && line.contains(&format!("pid {}", std::process::id())),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +170,8 @@ async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of the loopback.
     let path = config_file(dir.path(), "http://127.0.0.1:9", "max_retries = 1", "");
-    let out = tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
+    let out =
+        tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
     assert_eq!(out.status.code(), Some(1));
     let line = error_line(&out);
     assert!(line.contains("gave up on window [2021-10-01T00:00:00Z") && line.contains("could not connect"), "{line}");

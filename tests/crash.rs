@@ -16,9 +16,13 @@ use tasksync::state::State;
 
 fn sync(config: &Path, from: i64, to: i64) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
-    c.env("TEST_SK", SK).env_remove("TASKSYNC_CRASH_AT").arg("--config").arg(config)
+    c.env("TEST_SK", SK)
+        .env_remove("TASKSYNC_CRASH_AT")
+        .arg("--config")
+        .arg(config)
         .args(["sync", "--from", &from.to_string(), "--to", &to.to_string()])
-        .stdout(Stdio::null()).stderr(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
@@ -39,27 +43,44 @@ async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i
     let status = tokio::task::spawn_blocking({
         let config = config.to_path_buf();
         move || sync(&config, from - DAY, to).status().unwrap()
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
     assert!(status.success());
     let out = dir.join("out");
     assert_exact(&out, &sim.sim.truth(from - DAY, to, false));
     assert_eq!(State::open(&state_db(dir)).unwrap().integrity_check().unwrap(), "ok");
-    let top: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert!(top.iter().all(|n| ["tasks", "_staging", "_rejects"].contains(&n.as_str())), "stray entries in the output: {top:?}");
+    let top: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        top.iter().all(|n| ["tasks", "_staging", "_rejects"].contains(&n.as_str())),
+        "stray entries in the output: {top:?}"
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");
     let n = sim.sim.truth(from - DAY, to, false).len();
     let check = Command::new("python3").arg(script).arg(&out).arg(n.to_string()).output().unwrap();
-    assert!(check.status.success(), "DuckDB: {}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "DuckDB: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
     let days = 40;
     let now = D0 + (days + 2) * DAY;
-    let options = SimOptions { keys: Some((AK.into(), SK.into())), faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };
+    let options = SimOptions {
+        keys: Some((AK.into(), SK.into())),
+        faults: FaultSpec::quick(150),
+        unstable_order: true,
+        ..SimOptions::default()
+    };
     let sim = start_sim(spec(77, 60_000, days + 2), options, now).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
+    let config =
+        config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
     let mut rng = Rng::new(2024);
     let (mut kills, mut completed, mut job) = (0, 0, 0i64);
     let started = Instant::now();
@@ -81,7 +102,9 @@ async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
                     }
                 }
             }
-        }).await.unwrap();
+        })
+        .await
+        .unwrap();
         drop(c);
         match outcome {
             None => kills += 1,
@@ -105,14 +128,16 @@ async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
         let now = D0 + 6 * DAY;
         let sim = start_sim(spec(78, 12_000, 6), SimOptions::default(), now).await;
         let dir = tempfile::tempdir().unwrap();
-        let config = config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
+        let config =
+            config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
         let (from, to) = (D0 + DAY, D0 + 6 * DAY);
         // A first complete run over the last three days, so that the crashing runs both
         // replace existing files and write new partitions (which guarantees several hits).
         assert!(sync(&config, D0 + 3 * DAY, to).status().unwrap().success());
         sim.sim.set_now(now + 6 * 3600);
         for nth in [1, 2] {
-            let crashed = sync(&config, from - DAY, to).env("TASKSYNC_CRASH_AT", format!("{point}:{nth}")).status().unwrap();
+            let crashed =
+                sync(&config, from - DAY, to).env("TASKSYNC_CRASH_AT", format!("{point}:{nth}")).status().unwrap();
             assert!(!crashed.success(), "{point}:{nth} aborted the run");
             assert_consistent(&dir.path().join("out"));
         }

@@ -10,13 +10,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use tasksync::simulator::SimOptions;
 use tasksync::state::{INCREMENTAL, State};
-use tasksync::sync::incremental::plan;
+use tasksync::sync::incremental::{Reach, plan};
 use tasksync::sync::run_incremental;
 
 const SYNC: &str = "\n[sync]\nstart = \"2021-10-01\"\nsettle = \"2m\"\nlookback = \"1h\"\nreopen_max_age = \"3d\"\n";
 
 fn with_sync(mut cfg: tasksync::config::Config) -> tasksync::config::Config {
-    let parsed = tasksync::config::Config::parse(&format!("[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{SYNC}"), Path::new("t"), &|_| None).unwrap();
+    let parsed = tasksync::config::Config::parse(
+        &format!("[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{SYNC}"),
+        Path::new("t"),
+        &|_| None,
+    )
+    .unwrap();
     cfg.sync = parsed.sync;
     cfg
 }
@@ -29,22 +34,25 @@ async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_
     let out = dir.path().join("out");
     let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
 
-    run_incremental(cfg(), fixed(now1)).await.unwrap();
+    run_incremental(cfg(), fixed(now1), D0).await.unwrap();
     assert_exact(&out, &sim.sim.truth(D0, now1 - 120, false));
     let cursor1 = State::open(&dir.path().join("state/state.db")).unwrap().cursor(INCREMENTAL).unwrap();
     assert_eq!(cursor1, Some(now1 - 120), "the cursor is where the pass stopped");
-    let early_running: Vec<String> = stored(&out).into_iter()
+    let early_running: Vec<String> = stored(&out)
+        .into_iter()
         .filter(|(_, r)| !r.task.is_final() && r.task.create_time < now1 - 120 - 3600 - 3600)
-        .map(|(_, r)| r.task.task_id).collect();
+        .map(|(_, r)| r.task.task_id)
+        .collect();
     assert!(!early_running.is_empty(), "some tasks well before cursor - lookback were seen unfinished");
 
     let now2 = now1 + 6 * 3600;
     sim.sim.set_now(now2);
-    let totals = run_incremental(cfg(), fixed(now2)).await.unwrap();
+    let totals = run_incremental(cfg(), fixed(now2), D0).await.unwrap();
     assert!(totals.changed > 0 && totals.new > 0);
     let truth = sim.sim.truth(D0, now2 - 120, false);
     assert_exact(&out, &truth);
-    let now_final = stored(&out).into_iter().filter(|(_, r)| early_running.contains(&r.task.task_id) && r.task.is_final()).count();
+    let now_final =
+        stored(&out).into_iter().filter(|(_, r)| early_running.contains(&r.task.task_id) && r.task.is_final()).count();
     let truly_final = truth.iter().filter(|t| early_running.contains(&t.task_id) && t.is_final()).count();
     assert!(truly_final > 0);
     assert_eq!(now_final, truly_final, "every early task that finished is stored final");
@@ -56,24 +64,33 @@ async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_need
     let sim = start_sim(spec(32, 20_000, 3), SimOptions::default(), now).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
-    run_incremental(cfg(), fixed(now)).await.unwrap();
+    run_incremental(cfg(), fixed(now), D0).await.unwrap();
     // A pass past the simulator's "now" picks up the settle band; after it nothing is new.
-    run_incremental(cfg(), fixed(now + 600)).await.unwrap();
+    run_incremental(cfg(), fixed(now + 600), D0).await.unwrap();
     let stamps = file_stamps(&dir.path().join("out"));
 
     // The next pass, ten minutes later; nothing changed upstream.
     let later = now + 1200;
     let (cursor, all, due) = {
         let s = State::open(&dir.path().join("state/state.db")).unwrap();
-        (s.cursor(INCREMENTAL).unwrap(), s.unfinished_between(now - 3 * DAY, i64::MAX).unwrap(), s.unfinished_due(later - 3 * DAY, i64::MAX, later).unwrap())
+        (
+            s.cursor(INCREMENTAL).unwrap(),
+            s.unfinished_count().unwrap(),
+            s.unfinished_due(later - 3 * DAY, i64::MAX, later).unwrap(),
+        )
     };
-    let p = plan(later, cursor, D0, 120, 3600, &due);
-    let budget: u64 = p.forward.iter().chain(&p.recheck).map(|w| (sim.sim.visible(w.start, w.end, now).len() as u64).max(1).div_ceil(100)).sum();
+    let p = plan(later, cursor, Reach { start: D0, settle: 120, lookback: 3600 }, &due);
+    let budget: u64 = p
+        .forward
+        .iter()
+        .chain(&p.recheck)
+        .map(|w| (sim.sim.visible(w.start, w.end, now).len() as u64).max(1).div_ceil(100))
+        .sum();
     assert!(!p.recheck.is_empty() && p.recheck.len() < due.len(), "neighbouring re-checks are coalesced");
-    assert!(due.len() < all.len() / 2, "older unfinished tasks wait ({} of {} due)", due.len(), all.len());
+    assert!(due.len() < all as usize / 2, "older unfinished tasks wait ({} of {} due)", due.len(), all);
 
     let before = sim.sim.stats.requests.load(Ordering::SeqCst);
-    let quiet = run_incremental(cfg(), fixed(later)).await.unwrap();
+    let quiet = run_incremental(cfg(), fixed(later), D0).await.unwrap();
     let requests = sim.sim.stats.requests.load(Ordering::SeqCst) - before;
     assert_eq!((quiet.new, quiet.changed, quiet.files_written), (0, 0, 0));
     assert_eq!(file_stamps(&dir.path().join("out")), stamps, "no file was touched");
@@ -88,7 +105,7 @@ async fn unfinished_tasks_older_than_reopen_max_age_are_given_up_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let pass = |t: i64| {
         sim.sim.set_now(t);
-        run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(t))
+        run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(t), D0)
     };
     pass(now).await.unwrap();
     // A day later, within reopen_max_age: everything that could finish has, and is stored final.
@@ -101,7 +118,8 @@ async fn unfinished_tasks_older_than_reopen_max_age_are_given_up_and_counted() {
     // Five days later they are older than reopen_max_age (3d): given up, counted, not re-checked.
     pass(now + 5 * DAY).await.unwrap();
     let s = State::open(&dir.path().join("state/state.db")).unwrap();
-    let given_up: Vec<i64> = s.query("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL", |r| r.get(0)).unwrap();
+    let given_up: Vec<i64> =
+        s.query("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL", |r| r.get(0)).unwrap();
     assert_eq!(given_up[0], stuck);
     assert_eq!(s.unfinished_count().unwrap(), 0);
     let cfg = with_sync(config(&sim.url, dir.path(), SK, ""));
@@ -122,7 +140,8 @@ fn daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) ->
 }
 
 fn finished_passes(dir: &Path) -> i64 {
-    State::open(&state_db(dir)).ok()
+    State::open(&state_db(dir))
+        .ok()
         .and_then(|s| s.query("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL", |r| r.get::<_, i64>(0)).ok())
         .map_or(0, |v| v[0])
 }
@@ -159,7 +178,14 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (Option<i32>, 
 async fn live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
     let now = chrono::Utc::now().timestamp();
     let start = now - now.rem_euclid(DAY) - days * DAY;
-    let spec = tasksync::simulator::dataset::DatasetSpec { seed: 40, tasks, start, end: now - 60, hot_hour: None, bad_per_million: 0 };
+    let spec = tasksync::simulator::dataset::DatasetSpec {
+        seed: 40,
+        tasks,
+        start,
+        end: now - 60,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
     (start_sim(spec, SimOptions { keys: Some((AK.into(), SK.into())), ..SimOptions::default() }, now).await, start, now)
 }
 
@@ -170,7 +196,9 @@ async fn run_on_a_seconds_schedule_makes_several_passes_refuses_a_second_writer_
     let cfg = daemon_config(dir.path(), &sim.url, start, 10_000, "*/1 * * * * *");
     let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
     let d = dir.path().to_path_buf();
-    let passes = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || finished_passes(&d) >= 3)).await.unwrap();
+    let passes = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || finished_passes(&d) >= 3))
+        .await
+        .unwrap();
     if !passes {
         let _ = daemon.kill();
         let mut err = String::new();
@@ -192,7 +220,13 @@ async fn run_on_a_seconds_schedule_makes_several_passes_refuses_a_second_writer_
     assert_eq!(report["unfinished"].as_i64().unwrap(), unfinished_stored, "status counts the unfinished rows");
 
     sigterm(daemon.id());
-    let (code, took) = tokio::task::spawn_blocking(move || { let r = wait_exit(&mut daemon, Duration::from_secs(30)); (r, daemon) }).await.map(|(r, _)| r).unwrap();
+    let (code, took) = tokio::task::spawn_blocking(move || {
+        let r = wait_exit(&mut daemon, Duration::from_secs(30));
+        (r, daemon)
+    })
+    .await
+    .map(|(r, _)| r)
+    .unwrap();
     assert_eq!(code, Some(0));
     eprintln!("idle daemon stopped {took:?} after SIGTERM");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
@@ -210,7 +244,11 @@ async fn sigterm_in_the_middle_of_a_pass_exits_0_and_leaves_the_data_set_exact()
     let cfg = daemon_config(dir.path(), &sim.url, start, 100, "0 0 * * * *");
     let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::piped()).spawn().unwrap();
     let tasks = dir.path().join("out/tasks");
-    let started = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(30), || std::fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0) >= 1)).await.unwrap();
+    let started = tokio::task::spawn_blocking(move || {
+        wait_until(Duration::from_secs(30), || std::fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0) >= 1)
+    })
+    .await
+    .unwrap();
     assert!(started, "the first pass wrote a partition");
     sigterm(daemon.id());
     let (code, took, stderr) = tokio::task::spawn_blocking(move || {
@@ -218,9 +256,14 @@ async fn sigterm_in_the_middle_of_a_pass_exits_0_and_leaves_the_data_set_exact()
         let mut err = String::new();
         std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
         (code, took, err)
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(took < tasksync::daemon::SHUTDOWN_GRACE + Duration::from_secs(5), "stopped within the documented bound ({took:?})");
+    assert!(
+        took < tasksync::daemon::SHUTDOWN_GRACE + Duration::from_secs(5),
+        "stopped within the documented bound ({took:?})"
+    );
     assert!(stderr.contains("Stopping: no new windows") && stderr.contains("Daemon stopped"), "{stderr}");
     eprintln!("daemon stopped {took:?} after SIGTERM mid-pass");
 
@@ -244,9 +287,20 @@ async fn check_reports_accepted_refused_and_unreachable_plainly() {
     let cfg = daemon_config(dir.path(), &sim.url, start, 100, "0 */5 * * * *");
     let ok = bin().arg("--config").arg(&cfg).arg("check").output().unwrap();
     let text = String::from_utf8_lossy(&ok.stdout).into_owned();
-    assert!(ok.status.success() && text.contains("signed request accepted") && text.contains("tasks created in the last hour"), "{text}");
+    assert!(
+        ok.status.success()
+            && text.contains("signed request accepted")
+            && text.contains("tasks created in the last hour"),
+        "{text}"
+    );
 
-    let refused = bin().env("TEST_SK", "WrongSecretKey0123456789abcdefXY").arg("--config").arg(&cfg).arg("check").output().unwrap();
+    let refused = bin()
+        .env("TEST_SK", "WrongSecretKey0123456789abcdefXY")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     let line = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(line.contains("refused the credentials") && !line.contains("WrongSecret"), "{line}");

@@ -10,10 +10,20 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
     let stdout = String::from_utf8_lossy(&demo.stdout).into_owned();
     assert!(demo.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&demo.stderr));
     assert!(stdout.contains("exact") && stdout.contains("read_parquet("), "{stdout}");
-    let stored: usize = stdout.lines().find_map(|l| l.trim().strip_prefix("rows stored: ")).and_then(|l| l.split(';').next()).unwrap().parse().unwrap();
+    let stored: usize = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rows stored: "))
+        .and_then(|l| l.split(';').next())
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");
-    let check = Command::new("python3").arg(script).arg(dir.path().join("demo-data")).arg(stored.to_string()).output()
+    let check = Command::new("python3")
+        .arg(script)
+        .arg(dir.path().join("demo-data"))
+        .arg(stored.to_string())
+        .output()
         .expect("python3 runs");
     let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     assert!(!report.contains("No module named 'duckdb'"), "install DuckDB for Python first: pip install duckdb");

@@ -34,10 +34,24 @@ async fn every_report_matches_the_simulators_truth() {
     drop(truth_file);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/check_reports.py");
-    let out = Command::new("python3").arg(script).arg(dir.path().join("out")).arg(&truth_path).arg(now.to_string()).output().unwrap();
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir.path().join("out"))
+        .arg(&truth_path)
+        .arg(now.to_string())
+        .output()
+        .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{report}");
-    for name in ["success_rate_daily", "failures_top", "throughput_hourly", "throughput_daily", "turnaround_by_template", "bitrate_ratio_by_template", "stuck_tasks"] {
+    for name in [
+        "success_rate_daily",
+        "failures_top",
+        "throughput_hourly",
+        "throughput_daily",
+        "turnaround_by_template",
+        "bitrate_ratio_by_template",
+        "stuck_tasks",
+    ] {
         assert!(report.contains(&format!("{name}: ")), "{name} was not checked: {report}");
     }
     eprintln!("{report}");

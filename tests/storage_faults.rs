@@ -14,13 +14,27 @@ use tasksync::simulator::SimOptions;
 /// Runs `tasksync sync --from --to` under `bash -c PREFIX; exec tasksync ...`.
 fn sync_with(prefix: &str, config: &Path, from: i64, to: i64) -> Output {
     let script = format!("{prefix} exec \"$0\" --config \"$1\" sync --from {from} --to {to}");
-    let mut cmd = if prefix.contains("mount") { let mut c = Command::new("unshare"); c.args(["-m", "bash", "-c"]); c } else { let mut c = Command::new("bash"); c.arg("-c"); c };
+    let mut cmd = if prefix.contains("mount") {
+        let mut c = Command::new("unshare");
+        c.args(["-m", "bash", "-c"]);
+        c
+    } else {
+        let mut c = Command::new("bash");
+        c.arg("-c");
+        c
+    };
     cmd.arg(script).arg(env!("CARGO_BIN_EXE_tasksync")).arg(config).output().unwrap()
 }
 
 /// Every partition file's bytes, to prove nothing earlier was damaged.
 fn snapshot(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    file_stamps(out).into_iter().map(|(p, _)| { let b = std::fs::read(&p).unwrap(); (p, b) }).collect()
+    file_stamps(out)
+        .into_iter()
+        .map(|(p, _)| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
 }
 
 fn last_line(o: &Output) -> String {
@@ -35,28 +49,49 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
     let config = config_file(dir.path(), &sim.url, "auth = \"none\"", "");
     let out = dir.path().join("out");
     let from = D0;
-    let first = tokio::task::spawn_blocking({ let c = config.clone(); move || sync_with("", &c, from, D0 + 3 * DAY) }).await.unwrap();
+    let first = tokio::task::spawn_blocking({
+        let c = config.clone();
+        move || sync_with("", &c, from, D0 + 3 * DAY)
+    })
+    .await
+    .unwrap();
     assert!(first.status.success(), "{}", last_line(&first));
 
     let faults = [
         ("read-only output", format!("mount -o bind,ro {0} {0} &&", out.display()), "Read-only file system"),
-        ("read-only state", format!("mount -o bind,ro {0} {0} &&", dir.path().join("state").display()), "Read-only file system"),
+        (
+            "read-only state",
+            format!("mount -o bind,ro {0} {0} &&", dir.path().join("state").display()),
+            "Read-only file system",
+        ),
         ("full disk", "trap '' XFSZ; ulimit -f 200;".to_string(), "File too large"),
     ];
     for (i, (name, prefix, phrase)) in faults.iter().enumerate() {
         // Each fault meets a new job that reaches one day further: a partition to write.
         let before = snapshot(&out);
         let range_to = D0 + (4 + i as i64) * DAY;
-        let failed = tokio::task::spawn_blocking({ let (c, p) = (config.clone(), prefix.clone()); move || sync_with(&p, &c, from, range_to) }).await.unwrap();
+        let failed = tokio::task::spawn_blocking({
+            let (c, p) = (config.clone(), prefix.clone());
+            move || sync_with(&p, &c, from, range_to)
+        })
+        .await
+        .unwrap();
         assert_eq!(failed.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&failed.stderr));
         let line = last_line(&failed);
         assert_eq!(line.matches(phrase).count(), 1, "{name}: the cause is said once: {line}");
-        assert!(line.starts_with("tasksync: error: ") && line.contains(phrase) && line.contains(dir.path().to_str().unwrap()), "{name}: {line}");
+        assert!(
+            line.starts_with("tasksync: error: ")
+                && line.contains(phrase)
+                && line.contains(dir.path().to_str().unwrap()),
+            "{name}: {line}"
+        );
         eprintln!("{name}: {line}");
         // Earlier files are intact; whatever was replaced is complete; no job finished.
         let after = snapshot(&out);
         for (path, bytes) in &after {
-            if let Some((_, old)) = before.iter().find(|(p, _)| p == path) && old != bytes {
+            if let Some((_, old)) = before.iter().find(|(p, _)| p == path)
+                && old != bytes
+            {
                 assert!(name.contains("disk"), "{name}: {} changed although nothing could be written", path.display());
             }
         }
@@ -69,7 +104,12 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
         drop(state);
 
         // The fault gone, the same command finishes the job exactly.
-        let again = tokio::task::spawn_blocking({ let c = config.clone(); move || sync_with("", &c, from, range_to) }).await.unwrap();
+        let again = tokio::task::spawn_blocking({
+            let c = config.clone();
+            move || sync_with("", &c, from, range_to)
+        })
+        .await
+        .unwrap();
         assert!(again.status.success(), "{name}: {}", last_line(&again));
         assert_exact(&out, &sim.sim.truth(from, range_to, false));
     }

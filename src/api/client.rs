@@ -118,13 +118,16 @@ impl Client {
         let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
         self.limiter.until_ready().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.request(query).send().await.map_err(|e| TryError::Transient { reason: describe(&e), retry_after: None })?;
+        let response = self
+            .request(query)
+            .send()
+            .await
+            .map_err(|e| TryError::Transient { reason: describe(&e), retry_after: None })?;
         let status = response.status();
         if status != StatusCode::OK {
             return Err(classify_status(query, status, retry_after(&response)));
         }
         let body = self.read_capped(response).await?;
-        self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         match decode_page(&body, &self.decode) {
             Ok(Envelope::Page(page)) => {
                 self.stats.pages.fetch_add(1, Ordering::Relaxed);
@@ -149,7 +152,15 @@ impl Client {
             let date = sign::http_date((self.clock)());
             let nonce = format!("{:x}{:08x}", std::process::id(), self.nonce.fetch_add(1, Ordering::Relaxed));
             let headers = [("Date", date.as_str()), ("X-Wz-Nonce", nonce.as_str())];
-            let request = Request { method: "GET", content_md5: "", content_type: "", date: &date, headers: &headers, path: self.url.path(), query: &params };
+            let request = Request {
+                method: "GET",
+                content_md5: "",
+                content_type: "",
+                date: &date,
+                headers: &headers,
+                path: self.url.path(),
+                query: &params,
+            };
             let signature = sign::signature(secret.expose(), &sign::string_to_sign(*variant, &request));
             builder = builder
                 .header("Date", &date)
@@ -163,17 +174,28 @@ impl Client {
     async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TryError> {
         let cap = self.cfg.max_body_bytes;
         if response.content_length().is_some_and(|n| n as usize > cap) {
-            return Err(TryError::Transient { reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"), retry_after: None });
+            return Err(TryError::Transient {
+                reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"),
+                retry_after: None,
+            });
         }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
-                    return Err(TryError::Transient { reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"), retry_after: None });
+                    return Err(TryError::Transient {
+                        reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"),
+                        retry_after: None,
+                    });
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => return Ok(body),
-                Err(e) => return Err(TryError::Transient { reason: format!("the body broke off: {}", describe(&e)), retry_after: None }),
+                Err(e) => {
+                    return Err(TryError::Transient {
+                        reason: format!("the body broke off: {}", describe(&e)),
+                        retry_after: None,
+                    });
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use chrono::FixedOffset;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::field::Field;
+use super::field::{Field, Unusable};
 use crate::row::{TaskRow, strip_query};
 
 /// What the decoder needs to know besides the body.
@@ -45,6 +45,10 @@ pub struct Page {
 
 /// One element of `data.list`.
 #[derive(Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "tasks are nearly every record: boxing them would cost an allocation each"
+)]
 pub enum Record {
     Task(TaskRow),
     Reject(Reject),
@@ -175,11 +179,24 @@ impl<'a> RawTask<'a> {
     fn from_map(obj: &'a Map<String, Value>) -> RawTask<'a> {
         let f = |key: &str| Field::from(obj.get(key));
         RawTask {
-            task_id: f("task_id"), status: f("status"), err_code: f("err_code"), err_message: f("err_message"),
-            create_time: f("create_time"), finish_time: f("finish_time"), src_bitrate: f("src_bitrate"),
-            dst_bitrate: f("dst_bitrate"), template_id: f("template_id"), template_name: f("template_name"),
-            input: f("input"), output: f("output"), objkey: f("objkey"), input_url: f("input_url"),
-            output_url: f("output_url"), bucket: f("bucket"), region: f("region"), region_type: f("region_type"),
+            task_id: f("task_id"),
+            status: f("status"),
+            err_code: f("err_code"),
+            err_message: f("err_message"),
+            create_time: f("create_time"),
+            finish_time: f("finish_time"),
+            src_bitrate: f("src_bitrate"),
+            dst_bitrate: f("dst_bitrate"),
+            template_id: f("template_id"),
+            template_name: f("template_name"),
+            input: f("input"),
+            output: f("output"),
+            objkey: f("objkey"),
+            input_url: f("input_url"),
+            output_url: f("output_url"),
+            bucket: f("bucket"),
+            region: f("region"),
+            region_type: f("region_type"),
         }
     }
 }
@@ -210,7 +227,9 @@ pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelo
     let code = match Field::from(top.get("code")).int() {
         Ok(Some(c)) => c,
         Ok(None) => return Err(DecodeError::Malformed("`code` is missing".into())),
-        Err(()) => return Err(DecodeError::Malformed(format!("`code` is not a number: {}", short(top.get("code"))))),
+        Err(Unusable) => {
+            return Err(DecodeError::Malformed(format!("`code` is not a number: {}", short(top.get("code")))));
+        }
     };
     let data = top.get("data").filter(|d| !d.is_null());
     match code {
@@ -222,7 +241,9 @@ pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelo
             return Ok(Envelope::ApiError { code, msg });
         }
     }
-    let data = data.and_then(Value::as_object).ok_or_else(|| DecodeError::Malformed("`data` is missing or not an object although `code` is 0".into()))?;
+    let data = data
+        .and_then(Value::as_object)
+        .ok_or_else(|| DecodeError::Malformed("`data` is missing or not an object although `code` is 0".into()))?;
     let total = match Field::from(data.get("total")).int() {
         Ok(Some(t)) if t >= 0 => t as u64,
         _ => return Err(DecodeError::Malformed(format!("`data.total` is not a count: {}", short(data.get("total"))))),
@@ -230,7 +251,9 @@ pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelo
     let list = match data.get("list") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(a)) => a.as_slice(),
-        Some(other) => return Err(DecodeError::Malformed(format!("`data.list` is not an array: {}", short(Some(other))))),
+        Some(other) => {
+            return Err(DecodeError::Malformed(format!("`data.list` is not an array: {}", short(Some(other)))));
+        }
     };
     let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
     for raw in list {
@@ -269,7 +292,7 @@ fn redact(raw: &Value, opts: &DecodeOptions) -> Value {
 }
 
 /// Why a record cannot become a row.
-enum Unusable {
+enum Unplaceable {
     NoTaskId,
     NoCreateTime,
 }
@@ -277,25 +300,27 @@ enum Unusable {
 /// Decodes one task object; `Err` is the reject reason.
 pub fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
     task_from(&RawTask::from_map(obj), opts, nulled).map_err(|why| match why {
-        Unusable::NoTaskId => "no task_id".to_string(),
-        Unusable::NoCreateTime => format!("no usable create_time: {}", short(obj.get("create_time"))),
+        Unplaceable::NoTaskId => "no task_id".to_string(),
+        Unplaceable::NoCreateTime => format!("no usable create_time: {}", short(obj.get("create_time"))),
     })
 }
 
 /// The row of a task's fields; both paths end here.
-fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, Unusable> {
+fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, Unplaceable> {
     let task_id = match raw.task_id.string() {
         Ok(Some(id)) => id,
-        _ => return Err(Unusable::NoTaskId),
+        _ => return Err(Unplaceable::NoTaskId),
     };
     let create_time = match raw.create_time.time(opts.zone) {
         Ok(Some(t)) if t > 0 => t,
-        _ => return Err(Unusable::NoCreateTime),
+        _ => return Err(Unplaceable::NoCreateTime),
     };
     let mut s = |f: &Field| keep(f.string(), nulled);
     let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
-    let (status, err_message, template_id, template_name) = (s(&raw.status), s(&raw.err_message), s(&raw.template_id), s(&raw.template_name));
-    let (input, output, objkey, input_url, output_url) = (s(&raw.input), s(&raw.output), s(&raw.objkey), s(&raw.input_url), s(&raw.output_url));
+    let (status, err_message, template_id, template_name) =
+        (s(&raw.status), s(&raw.err_message), s(&raw.template_id), s(&raw.template_name));
+    let (input, output, objkey, input_url, output_url) =
+        (s(&raw.input), s(&raw.output), s(&raw.objkey), s(&raw.input_url), s(&raw.output_url));
     let (bucket, region, region_type) = (s(&raw.bucket), s(&raw.region), s(&raw.region_type));
     Ok(TaskRow {
         task_id,
@@ -320,8 +345,8 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<Ta
 }
 
 /// A field's value, or `None` (counted in `nulled`) when its type was unusable.
-fn keep<T>(value: Result<Option<T>, ()>, nulled: &mut u64) -> Option<T> {
-    value.unwrap_or_else(|()| {
+fn keep<T>(value: Result<Option<T>, Unusable>, nulled: &mut u64) -> Option<T> {
+    value.unwrap_or_else(|Unusable| {
         *nulled += 1;
         None
     })

@@ -25,7 +25,9 @@ fn task(record: serde_json::Value) -> TaskRow {
 
 #[test]
 fn numbers_may_come_as_numbers_floats_or_strings() {
-    let t = task(json!({"task_id": "a", "create_time": "1634020557", "finish_time": 1634020657.0, "err_code": "0", "src_bitrate": "3898.93", "dst_bitrate": 437.01}));
+    let t = task(
+        json!({"task_id": "a", "create_time": "1634020557", "finish_time": 1634020657.0, "err_code": "0", "src_bitrate": "3898.93", "dst_bitrate": 437.01}),
+    );
     assert_eq!(t.create_time, 1_634_020_557);
     assert_eq!(t.finish_time, Some(1_634_020_657));
     assert_eq!(t.duration_s(), Some(100));
@@ -35,7 +37,8 @@ fn numbers_may_come_as_numbers_floats_or_strings() {
 
 #[test]
 fn null_empty_and_missing_fields_are_none() {
-    let t = task(json!({"task_id": "a", "create_time": 1634020557, "status": null, "err_message": "", "finish_time": 0}));
+    let t =
+        task(json!({"task_id": "a", "create_time": 1634020557, "status": null, "err_message": "", "finish_time": 0}));
     assert_eq!((t.status, t.err_message, t.finish_time, t.template_id), (None, None, None, None));
 }
 
@@ -61,14 +64,18 @@ fn unknown_fields_and_statuses_are_tolerated() {
 
 #[test]
 fn presigned_queries_are_stripped_from_urls_only() {
-    let t = task(json!({"task_id": "a", "create_time": 1634020557, "input": "oss://b/x.mp4?v=1", "input_url": "https://b/x.mp4?Signature=abc&Expires=1"}));
+    let t = task(
+        json!({"task_id": "a", "create_time": 1634020557, "input": "oss://b/x.mp4?v=1", "input_url": "https://b/x.mp4?Signature=abc&Expires=1"}),
+    );
     assert_eq!(t.input_url.as_deref(), Some("https://b/x.mp4"));
     assert_eq!(t.input.as_deref(), Some("oss://b/x.mp4?v=1"));
 }
 
 #[test]
 fn a_field_of_an_unusable_type_becomes_null_and_is_counted() {
-    let p = page(json!({"code": 0, "data": {"list": [{"task_id": "a", "create_time": 1634020557, "err_code": {"x": 1}, "src_bitrate": "fast", "dst_bitrate": "NaN"}], "total": 1}}));
+    let p = page(
+        json!({"code": 0, "data": {"list": [{"task_id": "a", "create_time": 1634020557, "err_code": {"x": 1}, "src_bitrate": "fast", "dst_bitrate": "NaN"}], "total": 1}}),
+    );
     assert_eq!(p.nulled_fields, 3);
     let Record::Task(t) = &p.records[0] else { panic!("a task") };
     assert_eq!((t.err_code, t.src_bitrate, t.dst_bitrate), (None, None, None));
@@ -140,8 +147,18 @@ mod fast_and_value_paths {
     /// JSON texts of every kind a field may hold, quirks included.
     fn value_text() -> impl Strategy<Value = String> {
         const QUIRKS: [&str; 12] = [
-            "null", "true", "\"\"", "\"  \"", "\"2000-01-01 00:00:00\"", "\"2021-10-12 14:35:57\"",
-            "\"a\\\"b\\u00e9\"", "18446744073709551615", "-0", "1e3", "[1,{\"a\":2}]", "{\"x\":[]}",
+            "null",
+            "true",
+            "\"\"",
+            "\"  \"",
+            "\"2000-01-01 00:00:00\"",
+            "\"2021-10-12 14:35:57\"",
+            "\"a\\\"b\\u00e9\"",
+            "18446744073709551615",
+            "-0",
+            "1e3",
+            "[1,{\"a\":2}]",
+            "{\"x\":[]}",
         ];
         prop_oneof![
             // Weighted as one arm per literal, as when each was an arm of its own.
@@ -156,13 +173,23 @@ mod fast_and_value_paths {
 
     fn record_text() -> impl Strategy<Value = String> {
         let key = prop_oneof![
-            Just("task_id"), Just("create_time"), Just("finish_time"), Just("status"), Just("err_code"),
-            Just("src_bitrate"), Just("dst_bitrate"), Just("input_url"), Just("region"), Just("extra"),
+            Just("task_id"),
+            Just("create_time"),
+            Just("finish_time"),
+            Just("status"),
+            Just("err_code"),
+            Just("src_bitrate"),
+            Just("dst_bitrate"),
+            Just("input_url"),
+            Just("region"),
+            Just("extra"),
         ];
-        let object = proptest::collection::vec((key, value_text()), 0..8)
-            .prop_map(|pairs| format!("{{{}}}", pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",")));
-        let typical = (any::<u32>(), 1_600_000_000i64..1_700_000_000, value_text())
-            .prop_map(|(id, t, v)| format!("{{\"task_id\":\"t{id}\",\"create_time\":{t},\"status\":\"success\",\"src_bitrate\":{v}}}"));
+        let object = proptest::collection::vec((key, value_text()), 0..8).prop_map(|pairs| {
+            format!("{{{}}}", pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))
+        });
+        let typical = (any::<u32>(), 1_600_000_000i64..1_700_000_000, value_text()).prop_map(|(id, t, v)| {
+            format!("{{\"task_id\":\"t{id}\",\"create_time\":{t},\"status\":\"success\",\"src_bitrate\":{v}}}")
+        });
         prop_oneof![object, typical, value_text()]
     }
 

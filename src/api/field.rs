@@ -102,6 +102,11 @@ impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
     }
 }
 
+/// A value of a type the field cannot hold (an object for a number, say): the decoder
+/// stores null for it and counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unusable;
+
 impl Field<'_> {
     /// `null`, missing, or a string of only whitespace: "no value".
     fn is_blank(&self) -> bool {
@@ -114,7 +119,7 @@ impl Field<'_> {
 
     /// An integer from a number, an integral float or a numeric string; `Err` for any
     /// other type.
-    pub fn int(&self) -> Result<Option<i64>, ()> {
+    pub fn int(&self) -> Result<Option<i64>, Unusable> {
         if self.is_blank() {
             return Ok(None);
         }
@@ -130,12 +135,12 @@ impl Field<'_> {
         };
         match f {
             Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(Some(f as i64)),
-            _ => Err(()),
+            _ => Err(Unusable),
         }
     }
 
     /// A finite float from a number or a numeric string.
-    pub fn float(&self) -> Result<Option<f64>, ()> {
+    pub fn float(&self) -> Result<Option<f64>, Unusable> {
         if self.is_blank() {
             return Ok(None);
         }
@@ -146,11 +151,11 @@ impl Field<'_> {
             Field::Str(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
-        f.filter(|f| f.is_finite()).map(Some).ok_or(())
+        f.filter(|f| f.is_finite()).map(Some).ok_or(Unusable)
     }
 
     /// A string; numbers and booleans are kept in their JSON spelling, `""` is `None`.
-    pub fn string(&self) -> Result<Option<String>, ()> {
+    pub fn string(&self) -> Result<Option<String>, Unusable> {
         if self.is_blank() {
             return Ok(None);
         }
@@ -160,14 +165,14 @@ impl Field<'_> {
             Field::UInt(u) => Ok(Some(u.to_string())),
             Field::Float(f) => Ok(serde_json::Number::from_f64(*f).map(|n| n.to_string())),
             Field::Bool(b) => Ok(Some(b.to_string())),
-            _ => Err(()),
+            _ => Err(Unusable),
         }
     }
 
     /// Unix seconds from a number, a numeric string or a local `"YYYY-MM-DD hh:mm:ss"`.
     /// `0` and `"2000-01-01 00:00:00"` mean "not yet" (`None`). A 13-digit value is taken
     /// as milliseconds, which some of the vendor's services send.
-    pub fn time(&self, zone: FixedOffset) -> Result<Option<i64>, ()> {
+    pub fn time(&self, zone: FixedOffset) -> Result<Option<i64>, Unusable> {
         if let Ok(n) = self.int() {
             return Ok(match n {
                 None | Some(0) => None,
@@ -177,8 +182,8 @@ impl Field<'_> {
         }
         match self {
             Field::Str(s) if s.trim() == "2000-01-01 00:00:00" => Ok(None),
-            Field::Str(s) => crate::time::parse_local(s, zone).map(Some).ok_or(()),
-            _ => Err(()),
+            Field::Str(s) => crate::time::parse_local(s, zone).map(Some).ok_or(Unusable),
+            _ => Err(Unusable),
         }
     }
 }

@@ -36,7 +36,9 @@ impl std::fmt::Display for PageQuery {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Code 1003 or HTTP 401/403: stop at once.
-    #[error("the API refused the credentials for {query} (code {code}: \"{msg}\"); check api.access_key_id and the secret key")]
+    #[error(
+        "the API refused the credentials for {query} (code {code}: \"{msg}\"); check api.access_key_id and the secret key"
+    )]
     AuthRefused { query: PageQuery, code: i64, msg: String },
     /// The server will not serve this offset (code 1002 past the first page): split the window.
     #[error("the API refused the deep offset of {query} (code {code}: \"{msg}\")")]
@@ -58,8 +60,6 @@ pub struct ApiStats {
     pub retries: AtomicU64,
     /// Pages successfully decoded.
     pub pages: AtomicU64,
-    /// Response body bytes received.
-    pub bytes: AtomicU64,
     /// Fields stored as null because their value had an unusable type.
     pub nulled_fields: AtomicU64,
 }

@@ -6,30 +6,8 @@
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
-use md5::Digest;
 
-/// Which of the documented string-to-sign formulas to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// `VERB\nMD5\nTYPE\nDATE\nHEADERS\nRESOURCE` (the main page's formula).
-    Standard,
-    /// As `Standard`, plus a trailing `\n` (one worked example).
-    TrailingNewline,
-    /// `VERB&path&k=v&...` (an older page).
-    LegacyAmpersand,
-}
-
-impl Variant {
-    /// Parses the config spelling.
-    pub fn parse(text: &str) -> Option<Variant> {
-        match text {
-            "standard" => Some(Variant::Standard),
-            "trailing-newline" => Some(Variant::TrailingNewline),
-            "legacy-ampersand" => Some(Variant::LegacyAmpersand),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::Variant;
 
 /// What goes into a signature besides the secret.
 #[derive(Debug, Clone)]
@@ -75,7 +53,12 @@ pub fn string_to_sign(variant: Variant, r: &Request<'_>) -> String {
         Variant::Standard | Variant::TrailingNewline => {
             let mut s = format!(
                 "{}\n{}\n{}\n{}\n{}\n{}",
-                r.method, r.content_md5, r.content_type, r.date, canonical_headers(r.headers), resource
+                r.method,
+                r.content_md5,
+                r.content_type,
+                r.date,
+                canonical_headers(r.headers),
+                resource
             );
             if variant == Variant::TrailingNewline {
                 s.push('\n');
@@ -95,11 +78,6 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 /// The `Authorization` header value.
 pub fn authorization(access_key_id: &str, signature: &str) -> String {
     format!("Visionular AccessKeyId={access_key_id}, Signature={signature}")
-}
-
-/// Upper-case hex MD5 of a request body (for requests that have one).
-pub fn content_md5(body: &[u8]) -> String {
-    md5::Md5::digest(body).iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// The `Date` header for `unix_secs`, RFC 1123 in GMT.

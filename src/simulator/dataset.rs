@@ -18,17 +18,17 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(mix(seed))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(self.0)
     }
     /// Uniform in `[lo, hi)`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
+        lo + self.next_u64() % (hi - lo).max(1)
     }
     /// True with probability `per_mille / 1000`.
     pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.next() % 1000 < per_mille
+        self.next_u64() % 1000 < per_mille
     }
 }
 
@@ -79,15 +79,23 @@ pub struct SimTask {
 
 pub const STATUSES: [&str; 4] = ["pending", "downloading", "running", "uploading"];
 pub const TEMPLATES: [(&str, &str); 5] = [
-    ("tpl-h264-720p", "H.264 720p"), ("tpl-h264-1080p", "H.264 1080p"), ("tpl-h265-1080p", "H.265 1080p"),
-    ("tpl-av1-4k", "AV1 4K"), ("tpl-audio", "Audio only"),
+    ("tpl-h264-720p", "H.264 720p"),
+    ("tpl-h264-1080p", "H.264 1080p"),
+    ("tpl-h265-1080p", "H.265 1080p"),
+    ("tpl-av1-4k", "AV1 4K"),
+    ("tpl-audio", "Audio only"),
 ];
 pub const PLACES: [(&str, &str, &str); 4] = [
-    ("media-zjk", "cn-zhangjiakou", "oss"), ("media-sh", "cn-shanghai", "oss"),
-    ("vod-us", "us-west-2", "s3"), ("vod-hk", "ap-east-1", "obs"),
+    ("media-zjk", "cn-zhangjiakou", "oss"),
+    ("media-sh", "cn-shanghai", "oss"),
+    ("vod-us", "us-west-2", "s3"),
+    ("vod-hk", "ap-east-1", "obs"),
 ];
 pub const FAILURES: [(i64, &str); 4] = [
-    (4001, "source download failed"), (4002, "unsupported codec"), (5001, "encoder crashed"), (5003, "upload to bucket failed"),
+    (4001, "source download failed"),
+    (4002, "unsupported codec"),
+    (5001, "encoder crashed"),
+    (5003, "upload to bucket failed"),
 ];
 
 /// Generates the data set, sorted by (create_time, idx).
@@ -97,7 +105,8 @@ pub fn generate(spec: &DatasetSpec) -> Vec<SimTask> {
     let mut tasks = Vec::with_capacity((spec.tasks + spec.hot_hour.map_or(0, |h| h.1)) as usize);
     let hot = spec.hot_hour.unwrap_or((0, 0));
     for i in 0..(spec.tasks + hot.1) {
-        let create = if i < spec.tasks { spec.start + rng.range(0, width) as i64 } else { hot.0 + rng.range(0, 3600) as i64 };
+        let create =
+            if i < spec.tasks { spec.start + rng.range(0, width) as i64 } else { hot.0 + rng.range(0, 3600) as i64 };
         let id = mix(spec.seed ^ mix(spec.start as u64) ^ i);
         tasks.push(make_task(i as u32, id, create, &mut rng, spec.bad_per_million));
     }
@@ -127,7 +136,7 @@ fn make_task(idx: u32, id: u64, create: i64, rng: &mut Rng, bad_per_million: u64
         place: rng.range(0, PLACES.len() as u64) as u8,
         src_centi: rng.range(50_000, 1_200_000) as u32,
         ratio_pm: rng.range(80, 900) as u16,
-        quirks: rng.next(),
+        quirks: rng.next_u64(),
         bad: rng.range(0, 1_000_000) < bad_per_million,
     }
 }
@@ -179,7 +188,14 @@ impl SimTask {
         let src = f64::from(self.src_centi) / 100.0;
         let past_download = matches!(status, "running" | "uploading" | "success" | "fail");
         let host = format!("https://{bucket}.{region}.storage.example.com");
-        let presign = |path: &str| format!("{host}/{path}?AWSAccessKeyId=AKIDSIMULATED{:04}&Signature=sig{:x}%3D&Expires={}", self.idx % 10_000, mix(u64::from(self.idx) ^ 7), self.create + 7 * 86_400);
+        let presign = |path: &str| {
+            format!(
+                "{host}/{path}?AWSAccessKeyId=AKIDSIMULATED{:04}&Signature=sig{:x}%3D&Expires={}",
+                self.idx % 10_000,
+                mix(u64::from(self.idx) ^ 7),
+                self.create + 7 * 86_400
+            )
+        };
         TaskRow {
             task_id: id.clone(),
             status: Some(status.to_string()),
@@ -188,9 +204,10 @@ impl SimTask {
             create_time: self.create,
             finish_time: self.finish().filter(|f| now >= *f),
             src_bitrate: past_download.then_some(src),
-            dst_bitrate: (status == "success").then(|| (f64::from(self.src_centi) * f64::from(self.ratio_pm) / 1000.0).round() / 100.0),
-            template_id: (self.quirks % 97 != 0).then(|| tpl_id.to_string()),
-            template_name: (self.quirks % 89 != 0).then(|| tpl_name.to_string()),
+            dst_bitrate: (status == "success")
+                .then(|| (f64::from(self.src_centi) * f64::from(self.ratio_pm) / 1000.0).round() / 100.0),
+            template_id: (!self.quirks.is_multiple_of(97)).then(|| tpl_id.to_string()),
+            template_name: (!self.quirks.is_multiple_of(89)).then(|| tpl_name.to_string()),
             input: Some(format!("oss://{bucket}/in/{id}.mp4")),
             output: Some(format!("oss://{bucket}/out/{id}.mp4")),
             objkey: (status == "success").then(|| format!("out/{id}.mp4")),
@@ -208,14 +225,23 @@ mod tests {
     use super::*;
 
     fn spec() -> DatasetSpec {
-        DatasetSpec { seed: 7, tasks: 2000, start: 1_633_046_400, end: 1_633_046_400 + 86_400, hot_hour: Some((1_633_050_000, 500)), bad_per_million: 0 }
+        DatasetSpec {
+            seed: 7,
+            tasks: 2000,
+            start: 1_633_046_400,
+            end: 1_633_046_400 + 86_400,
+            hot_hour: Some((1_633_050_000, 500)),
+            bad_per_million: 0,
+        }
     }
 
     #[test]
     fn the_same_seed_gives_the_same_data() {
         let (a, b) = (generate(&spec()), generate(&spec()));
         assert_eq!(a.len(), 2500);
-        assert!(a.iter().zip(&b).all(|(x, y)| x.task_id() == y.task_id() && x.create == y.create && x.quirks == y.quirks));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.task_id() == y.task_id() && x.create == y.create && x.quirks == y.quirks)
+        );
         let other = generate(&DatasetSpec { seed: 8, ..spec() });
         assert!(a.iter().zip(&other).any(|(x, y)| x.create != y.create));
     }
@@ -223,7 +249,13 @@ mod tests {
     #[test]
     fn statuses_move_forward_to_a_final_state() {
         let tasks = generate(&spec());
-        let order = |s: &str| ["pending", "downloading", "running", "uploading", "success", "fail"].iter().position(|x| *x == s).unwrap().min(4);
+        let order = |s: &str| {
+            ["pending", "downloading", "running", "uploading", "success", "fail"]
+                .iter()
+                .position(|x| *x == s)
+                .unwrap()
+                .min(4)
+        };
         for t in tasks.iter().take(300) {
             let mut last = 0;
             for dt in (0..40_000).step_by(97) {

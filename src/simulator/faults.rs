@@ -45,7 +45,16 @@ pub enum Fault {
     Slow,
 }
 
-const KINDS: [Fault; 8] = [Fault::Html500, Fault::Unavailable, Fault::TooMany, Fault::Code1000, Fault::Code1005, Fault::Truncated, Fault::Reset, Fault::Slow];
+const KINDS: [Fault; 8] = [
+    Fault::Html500,
+    Fault::Unavailable,
+    Fault::TooMany,
+    Fault::Code1000,
+    Fault::Code1005,
+    Fault::Truncated,
+    Fault::Reset,
+    Fault::Slow,
+];
 
 /// The fault (if any) for request number `n`; deterministic in `seed` and `n`.
 pub fn pick(spec: &FaultSpec, seed: u64, n: u64) -> Option<Fault> {

@@ -52,13 +52,16 @@ pub struct SimStats {
 }
 
 /// The simulator: data, clock, behaviour, counters.
+/// A task's JSON and the status it was rendered at.
+type Rendered = (&'static str, Arc<str>);
+
 pub struct Simulator {
     /// Tasks sorted by (create_time, idx).
     tasks: Vec<SimTask>,
     /// Each task's JSON as last rendered, with the status it was rendered at: a task's
     /// record changes only with its status, so a page is mostly copied, not rendered, and
     /// the simulator stays far from being the bottleneck of a benchmark.
-    rendered: Vec<Mutex<Option<(&'static str, Arc<str>)>>>,
+    rendered: Vec<Mutex<Option<Rendered>>>,
     /// Simulated "now" in unix seconds; tasks created later are not visible yet.
     now: AtomicI64,
     pub options: SimOptions,
@@ -72,7 +75,14 @@ impl Simulator {
     pub fn new(spec: &DatasetSpec, options: SimOptions, now: i64) -> Arc<Simulator> {
         let tasks = generate(spec);
         let rendered = tasks.iter().map(|_| Mutex::new(None)).collect();
-        Arc::new(Simulator { tasks, rendered, now: AtomicI64::new(now), options, stats: SimStats::default(), seed: spec.seed })
+        Arc::new(Simulator {
+            tasks,
+            rendered,
+            now: AtomicI64::new(now),
+            options,
+            stats: SimStats::default(),
+            seed: spec.seed,
+        })
     }
 
     /// Task `i`'s `data.list` element at `now`, rendered again only if its status moved.

@@ -46,10 +46,18 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
         o.insert("task_id".into(), Value::String(row.task_id.clone()));
     }
     let strings = [
-        ("status", &row.status), ("err_message", &row.err_message), ("template_id", &row.template_id),
-        ("template_name", &row.template_name), ("input", &row.input), ("input_url", &row.input_url),
-        ("output", &row.output), ("output_url", &row.output_url), ("objkey", &row.objkey),
-        ("bucket", &row.bucket), ("region", &row.region), ("region_type", &row.region_type),
+        ("status", &row.status),
+        ("err_message", &row.err_message),
+        ("template_id", &row.template_id),
+        ("template_name", &row.template_name),
+        ("input", &row.input),
+        ("input_url", &row.input_url),
+        ("output", &row.output),
+        ("output_url", &row.output_url),
+        ("objkey", &row.objkey),
+        ("bucket", &row.bucket),
+        ("region", &row.region),
+        ("region_type", &row.region_type),
     ];
     for (key, value) in strings {
         match value {
@@ -101,7 +109,14 @@ mod tests {
 
     #[test]
     fn every_rendering_decodes_back_to_the_truth() {
-        let spec = DatasetSpec { seed: 3, tasks: 3000, start: 1_633_046_400, end: 1_633_132_800, hot_hour: None, bad_per_million: 0 };
+        let spec = DatasetSpec {
+            seed: 3,
+            tasks: 3000,
+            start: 1_633_046_400,
+            end: 1_633_132_800,
+            hot_hour: None,
+            bad_per_million: 0,
+        };
         let opts = DecodeOptions { zone: service_zone(), keep_url_query: true };
         let mut nulled = 0;
         for (i, t) in generate(&spec).iter().enumerate() {

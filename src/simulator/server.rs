@@ -19,10 +19,7 @@ use crate::api::sign;
 
 /// Serves the simulator on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/api/list_task", get(list_task))
-        .route("/_sim/stats", get(stats))
-        .with_state(sim);
+    let app = Router::new().route("/api/list_task", get(list_task)).route("/_sim/stats", get(stats)).with_state(sim);
     axum::serve(listener, app).await
 }
 
@@ -42,7 +39,11 @@ fn api(code: i64, msg: &str) -> Response {
     axum::Json(json!({ "code": code, "msg": msg, "data": null })).into_response()
 }
 
-async fn list_task(State(sim): State<Arc<Simulator>>, headers: HeaderMap, Query(pairs): Query<Vec<(String, String)>>) -> Response {
+async fn list_task(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
     let n = sim.stats.requests.fetch_add(1, Ordering::SeqCst);
     if let Some((ak, sk)) = &sim.options.keys
         && !signature_ok(&headers, &pairs, ak, sk)
@@ -54,9 +55,22 @@ async fn list_task(State(sim): State<Arc<Simulator>>, headers: HeaderMap, Query(
     if let Some(f) = fault {
         sim.stats.faults.fetch_add(1, Ordering::SeqCst);
         match f {
-            Fault::Html500 => return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response(),
+            Fault::Html500 => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                )
+                    .into_response();
+            }
             Fault::Unavailable => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-            Fault::TooMany => return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, sim.options.faults.retry_after_s.to_string())]).into_response(),
+            Fault::TooMany => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, sim.options.faults.retry_after_s.to_string())],
+                )
+                    .into_response();
+            }
             Fault::Code1000 => return api(1000, "internal error"),
             Fault::Code1005 => return api(1005, "operation fail"),
             Fault::Slow => tokio::time::sleep(sim.options.faults.slow).await,
@@ -68,10 +82,14 @@ async fn list_task(State(sim): State<Arc<Simulator>>, headers: HeaderMap, Query(
         Err(resp) => return resp,
     };
     match fault {
-        Some(Fault::Truncated) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body[..body.len() / 2].to_vec()).into_response(),
+        Some(Fault::Truncated) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body[..body.len() / 2].to_vec())
+                .into_response()
+        }
         Some(Fault::Reset) => {
             let half = bytes::Bytes::from(body[..body.len() / 2].to_vec());
-            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("simulated connection reset"))];
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+                vec![Ok(half), Err(std::io::Error::other("simulated connection reset"))];
             let mut resp = Body::from_stream(futures::stream::iter(chunks)).into_response();
             resp.headers_mut().insert(header::CONTENT_TYPE, "application/json".parse().expect("a valid header"));
             resp
@@ -85,6 +103,10 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The JSON answer to a well-formed, authorised request, or an API error response.
+#[allow(
+    clippy::result_large_err,
+    reason = "the simulator's error path is a ready response, built once per refused request"
+)]
 fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String, Response> {
     let int = |name: &str, default: Option<i64>| -> Result<i64, Response> {
         match param(pairs, name) {
@@ -101,17 +123,21 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String,
     }
     let now = sim.now();
     let status = param(pairs, "status").filter(|s| !s.is_empty());
-    let mut tasks: Vec<usize> = sim.visible_range(start, end, now).filter(|&i| status.is_none_or(|s| sim.tasks[i].status_at(now) == s)).collect();
+    let mut tasks: Vec<usize> = sim
+        .visible_range(start, end, now)
+        .filter(|&i| status.is_none_or(|s| sim.tasks[i].status_at(now) == s))
+        .collect();
     let total = tasks.len() as u64;
     if total == 0 || offset >= total {
         // The real service answers "empty result" (1004) sometimes and an empty list others.
-        return Err(if n % 2 == 0 { api(1004, "empty result") } else { empty(total) });
+        return Err(if n.is_multiple_of(2) { api(1004, "empty result") } else { empty(total) });
     }
     // Newest first, as list endpoints usually sort; ties broken by a key that, when the
     // order is unstable, changes every few requests.
     let epoch = if sim.options.unstable_order { n / 5 } else { 0 };
     tasks.sort_by_cached_key(|&i| (std::cmp::Reverse(sim.tasks[i].create), mix(u64::from(sim.tasks[i].idx) ^ epoch)));
-    let list: Vec<Arc<str>> = tasks.iter().skip(offset as usize).take(count as usize).map(|&i| sim.record_json(i, now)).collect();
+    let list: Vec<Arc<str>> =
+        tasks.iter().skip(offset as usize).take(count as usize).map(|&i| sim.record_json(i, now)).collect();
     let total_value = if n % 7 == 3 { format!("\"{total}\"") } else { total.to_string() };
     let mut body = String::with_capacity(list.iter().map(|r| r.len() + 1).sum::<usize>() + 96);
     body.push_str(r#"{"code":0,"data":{"list":["#);
@@ -134,14 +160,29 @@ fn signature_ok(headers: &HeaderMap, pairs: &[(String, String)], ak: &str, sk: &
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let Some((got_ak, got_sig)) = header("authorization").and_then(sign::parse_authorization) else { return false };
     let Some(date) = header("date") else { return false };
-    let wz: Vec<(&str, &str)> = headers.iter().filter(|(k, _)| k.as_str().starts_with("x-wz-")).filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+    let wz: Vec<(&str, &str)> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-wz-"))
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
     let query: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let request = sign::Request { method: "GET", content_md5: "", content_type: "", date, headers: &wz, path: "/api/list_task", query: &query };
+    let request = sign::Request {
+        method: "GET",
+        content_md5: "",
+        content_type: "",
+        date,
+        headers: &wz,
+        path: "/api/list_task",
+        query: &query,
+    };
     got_ak == ak && got_sig == sign::signature(sk, &sign::string_to_sign(sign::Variant::Standard, &request))
 }
 
 /// Binds `addr` (use `127.0.0.1:0` for a free port) and serves in a background task.
-pub async fn spawn(sim: Arc<Simulator>, addr: &str) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+pub async fn spawn(
+    sim: Arc<Simulator>,
+    addr: &str,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     Ok((local, tokio::spawn(serve(listener, sim))))

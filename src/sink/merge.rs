@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use crate::row::{StoredRow, TaskRow};
 
-/// The merged partition and what changed in it.
+/// The merged partition and what changed in it: the in-memory reference the tests check
+/// the streaming rewrite against.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct Merged {
     /// All rows of the partition, sorted by (create_time, task_id).
@@ -20,6 +22,7 @@ pub struct Merged {
     pub changed: usize,
 }
 
+#[cfg(test)]
 impl Merged {
     /// Whether the partition file must be rewritten.
     pub fn is_changed(&self) -> bool {
@@ -52,13 +55,17 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen_at: i64) -
     // A stable sort keeps repeated observations of a task in arrival order: the last wins.
     // Sorting positions rather than the rows themselves saves moving ~450-byte rows about.
     let mut order: Vec<usize> = (0..observations.len()).collect();
-    order.sort_by(|&a, &b| (observations[a].create_time, observations[a].task_id.as_str()).cmp(&(observations[b].create_time, observations[b].task_id.as_str())));
+    order.sort_by(|&a, &b| {
+        (observations[a].create_time, observations[a].task_id.as_str())
+            .cmp(&(observations[b].create_time, observations[b].task_id.as_str()))
+    });
     let mut slots: Vec<Option<TaskRow>> = observations.into_iter().map(Some).collect();
     let observations: Vec<TaskRow> = order.into_iter().map(|i| slots[i].take().expect("each position once")).collect();
     let mut out = Delta { rows: Vec::with_capacity(observations.len()), ..Delta::default() };
     let mut observations = observations.into_iter().peekable();
     while let Some(task) = observations.next() {
-        if observations.peek().is_some_and(|next| next.task_id == task.task_id && next.create_time == task.create_time) {
+        if observations.peek().is_some_and(|next| next.task_id == task.task_id && next.create_time == task.create_time)
+        {
             continue;
         }
         match stored.get(task.task_id.as_str()) {
@@ -113,7 +120,9 @@ impl<I: Iterator<Item = StoredRow>> Iterator for Overlay<I> {
 }
 
 /// Merges `observations` into `existing` (sorted by [`key`]), in memory: [`delta`] then
-/// [`overlay`]. The sync streams the same two steps through `sink::partition`.
+/// [`overlay`]. The sync streams the same two steps through `sink::partition`; tests
+/// check it against this.
+#[cfg(test)]
 pub fn merge(mut existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen_at: i64) -> Merged {
     existing.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
     let d = delta(&existing, observations, seen_at);

@@ -3,9 +3,10 @@ use proptest::prelude::*;
 
 fn task(id: &str, create: i64, status: &str) -> TaskRow {
     TaskRow {
-        task_id: id.into(), status: Some(status.into()), err_code: Some(0), err_message: None, create_time: create,
-        finish_time: None, src_bitrate: Some(1000.5), dst_bitrate: None, template_id: None, template_name: None,
-        input: None, output: None, objkey: None, input_url: None, output_url: None, bucket: None, region: None, region_type: None,
+        status: Some(status.into()),
+        finish_time: None,
+        src_bitrate: Some(1000.5),
+        ..TaskRow::example(id, create)
     }
 }
 
@@ -50,12 +51,14 @@ fn an_older_pass_never_overwrites_a_newer_one() {
 fn arb_tasks() -> impl Strategy<Value = Vec<TaskRow>> {
     // A task's create_time never changes (it decides the partition), so it is derived from
     // the id here; several ids share a create_time to exercise the tie on task_id.
-    proptest::collection::vec((0u8..20, prop_oneof!["running", "success", "fail"]), 0..40)
-        .prop_map(|v| {
-            // One observation per id: order-independence is about distinct tasks.
-            let mut seen = std::collections::HashSet::new();
-            v.into_iter().filter(|(id, _)| seen.insert(*id)).map(|(id, s)| task(&format!("t{id}"), i64::from(id / 3), &s)).collect()
-        })
+    proptest::collection::vec((0u8..20, prop_oneof!["running", "success", "fail"]), 0..40).prop_map(|v| {
+        // One observation per id: order-independence is about distinct tasks.
+        let mut seen = std::collections::HashSet::new();
+        v.into_iter()
+            .filter(|(id, _)| seen.insert(*id))
+            .map(|(id, s)| task(&format!("t{id}"), i64::from(id / 3), &s))
+            .collect()
+    })
 }
 
 proptest! {
@@ -104,6 +107,14 @@ fn a_delta_row_replaces_the_stored_row_with_the_same_key_and_new_rows_slot_in_or
     let base = merge(vec![], vec![task("a", 1, "running"), task("c", 3, "running")], 10).rows;
     let d = delta(&base, vec![task("c", 3, "success"), task("b", 2, "running")], 20);
     assert_eq!((d.new, d.changed), (1, 1));
-    let rows: Vec<_> = overlay(base.into_iter(), d.rows).map(|r| (r.task.task_id, r.task.status.unwrap(), r.changed_at)).collect();
-    assert_eq!(rows, vec![("a".into(), "running".into(), 10), ("b".into(), "running".into(), 20), ("c".into(), "success".into(), 20)]);
+    let rows: Vec<_> =
+        overlay(base.into_iter(), d.rows).map(|r| (r.task.task_id, r.task.status.unwrap(), r.changed_at)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("a".into(), "running".into(), 10),
+            ("b".into(), "running".into(), 20),
+            ("c".into(), "success".into(), 20)
+        ]
+    );
 }

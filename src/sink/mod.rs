@@ -1,8 +1,14 @@
-//! The Parquet sink: the Arrow schema of CONTRACT.md, the pure partition merge, the atomic
-//! partition replace (the durable write path), and the rejects file.
+//! The Parquet sink: the Arrow schema of CONTRACT.md ([`schema`]), the pure merge
+//! ([`merge`]), reading stored files ([`reader`]), writing and atomically replacing them
+//! (the durable write path, [`writer`]), the streaming rewrite of one partition that ties
+//! those together ([`partition`]), and the rejects file ([`rejects`]).
+//!
+//! Arrows run one way: `partition -> {merge, reader, writer}`, `reader -> {merge, schema}`,
+//! `writer -> schema`.
 
 pub mod merge;
 pub mod partition;
+pub mod reader;
 pub mod rejects;
 pub mod schema;
 pub mod writer;
@@ -17,7 +23,10 @@ pub enum SinkError {
 }
 
 impl SinkError {
-    pub(crate) fn io<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> SinkError + 'a {
+    pub(crate) fn io<'a>(
+        action: &'static str,
+        path: &'a std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> SinkError + 'a {
         move |source| SinkError::Io { action, path: path.to_path_buf(), source }
     }
 }

@@ -9,81 +9,14 @@
 //! A window that changes nothing writes nothing; the commit itself (rename, fsync) is the
 //! protocol of `writer.rs`, and the caller checkpoints only after [`PartitionMerge::finish`].
 
-use std::collections::VecDeque;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-
 use super::SinkError;
-use super::merge::{delta, key, overlay};
-use super::schema::from_batch;
+use super::merge::{delta, overlay};
+use super::reader::{BATCH_ROWS, StoredRows};
 use super::writer::{FileWriter, Sink, Staged};
 use crate::plan::Window;
 use crate::row::{StoredRow, TaskRow};
-
-/// Changed rows held before they are written out; also the size of a write batch.
-const BATCH_ROWS: usize = 4096;
-
-/// The rows of a stored partition file, streamed in file order, checked to be sorted.
-pub struct StoredRows {
-    path: PathBuf,
-    /// `None` once exhausted, or when the partition has no file.
-    batches: Option<ParquetRecordBatchReader>,
-    /// Decoded rows of the current batch not yet taken.
-    buffered: VecDeque<StoredRow>,
-    /// The key of the last row handed out, to check the file's order.
-    last: Option<(i64, String)>,
-    /// Whether there was a file at all.
-    opened: bool,
-}
-
-impl StoredRows {
-    /// Opens `path`; a missing file is an empty partition.
-    pub fn open(path: &Path) -> Result<StoredRows, SinkError> {
-        let perr = |e: parquet::errors::ParquetError| SinkError::Parquet { action: "read", path: path.to_path_buf(), message: e.to_string() };
-        let batches = match File::open(path) {
-            Ok(f) => Some(ParquetRecordBatchReaderBuilder::try_new(f).and_then(|b| b.with_batch_size(BATCH_ROWS).build()).map_err(perr)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
-        };
-        Ok(StoredRows { path: path.to_path_buf(), opened: batches.is_some(), batches, buffered: VecDeque::new(), last: None })
-    }
-
-    /// Whether the partition had a file when opened.
-    pub fn exists(&self) -> bool {
-        self.opened
-    }
-
-    /// The next row if its create_time is before `end`.
-    pub fn next_before(&mut self, end: i64) -> Result<Option<StoredRow>, SinkError> {
-        if self.buffered.is_empty() {
-            self.refill()?;
-        }
-        match self.buffered.front() {
-            Some(row) if row.task.create_time < end => Ok(self.buffered.pop_front()),
-            _ => Ok(None),
-        }
-    }
-
-    fn refill(&mut self) -> Result<(), SinkError> {
-        let perr = |message: String| SinkError::Parquet { action: "read", path: self.path.clone(), message };
-        let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
-            self.batches = None;
-            return Ok(());
-        };
-        let rows = from_batch(&batch.map_err(|e| perr(e.to_string()))?).map_err(perr)?;
-        for row in &rows {
-            if self.last.as_ref().is_some_and(|(t, id)| (*t, id.as_str()) >= key(row)) {
-                return Err(perr(format!("rows are not sorted by (create_time, task_id) at task_id {}", row.task.task_id)));
-            }
-            self.last = Some((row.task.create_time, row.task.task_id.clone()));
-        }
-        self.buffered.extend(rows);
-        Ok(())
-    }
-}
 
 /// What rewriting a partition did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -124,7 +57,16 @@ impl PartitionMerge {
     /// Starts merging into partition `date`, stamping changes with `seen_at` (µs).
     pub fn open(sink: Arc<Sink>, date: &str, seen_at: i64) -> Result<PartitionMerge, SinkError> {
         let compare = StoredRows::open(&sink.partition_file(date))?;
-        Ok(PartitionMerge { sink, date: date.to_string(), seen_at, compare, out: None, pending: Vec::new(), done_to: i64::MIN, outcome: Outcome::default() })
+        Ok(PartitionMerge {
+            sink,
+            date: date.to_string(),
+            seen_at,
+            compare,
+            out: None,
+            pending: Vec::new(),
+            done_to: i64::MIN,
+            outcome: Outcome::default(),
+        })
     }
 
     /// Merges the observations of one leaf. Leaves must come in time order and not overlap;
@@ -159,10 +101,12 @@ impl PartitionMerge {
         let out = self.out.as_mut().expect("opened above");
         let (copy, done_to) = (&mut out.copy, self.done_to);
         let mut failed = None;
-        let stored = std::iter::from_fn(|| copy.next_before(done_to).unwrap_or_else(|e| {
-            failed = Some(e);
-            None
-        }));
+        let stored = std::iter::from_fn(|| {
+            copy.next_before(done_to).unwrap_or_else(|e| {
+                failed = Some(e);
+                None
+            })
+        });
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         for row in overlay(stored, std::mem::take(&mut self.pending)) {
             batch.push(row);

@@ -1,14 +1,15 @@
 use super::*;
-use crate::sink::merge::merge;
+use crate::sink::merge::{key, merge};
 use proptest::prelude::*;
 
 const DAY: i64 = 1_633_046_400; // 2021-10-01
 
 fn task(id: u32, create: i64, status: &str) -> TaskRow {
     TaskRow {
-        task_id: format!("t{id:06}"), status: Some(status.into()), err_code: Some(0), err_message: None, create_time: create,
-        finish_time: None, src_bitrate: Some(1000.5), dst_bitrate: None, template_id: None, template_name: None,
-        input: None, output: None, objkey: None, input_url: None, output_url: None, bucket: None, region: None, region_type: None,
+        status: Some(status.into()),
+        finish_time: None,
+        src_bitrate: Some(1000.5),
+        ..TaskRow::example(&format!("t{id:06}"), create)
     }
 }
 
@@ -76,13 +77,23 @@ fn a_window_that_changes_nothing_writes_no_file() {
 fn a_day_larger_than_a_write_batch_streams_through_in_order() {
     let (_dir, sink) = sink();
     let n = (BATCH_ROWS * 2 + 500) as u32;
-    let obs: Vec<TaskRow> = (0..n).rev().map(|i| task(i, DAY + i64::from(i) * 86_400 / i64::from(n), "running")).collect();
+    let obs: Vec<TaskRow> =
+        (0..n).rev().map(|i| task(i, DAY + i64::from(i) * 86_400 / i64::from(n), "running")).collect();
     let day = Window::new(DAY, DAY + 86_400);
     let outcome = stream(&sink, &leaves_of(day, &[20_000, 40_000, 60_000]), &obs, 10);
     assert_eq!((outcome.new, outcome.written), (n as usize, true));
     // A later pass changes a few tasks in the middle of the day only.
-    let changed: Vec<TaskRow> = obs.iter().filter(|t| t.task_id.ends_with("77")).map(|t| TaskRow { status: Some("success".into()), ..t.clone() }).collect();
-    let outcome = stream(&sink, &leaves_of(Window::new(DAY + 30_000, DAY + 50_000), &[40_000]), &changed.iter().filter(|t| (DAY + 30_000..DAY + 50_000).contains(&t.create_time)).cloned().collect::<Vec<_>>(), 20);
+    let changed: Vec<TaskRow> = obs
+        .iter()
+        .filter(|t| t.task_id.ends_with("77"))
+        .map(|t| TaskRow { status: Some("success".into()), ..t.clone() })
+        .collect();
+    let outcome = stream(
+        &sink,
+        &leaves_of(Window::new(DAY + 30_000, DAY + 50_000), &[40_000]),
+        &changed.iter().filter(|t| (DAY + 30_000..DAY + 50_000).contains(&t.create_time)).cloned().collect::<Vec<_>>(),
+        20,
+    );
     assert!(outcome.changed > 0 && outcome.new == 0);
     let rows = sink.read_partition("2021-10-01").unwrap();
     assert_eq!(rows.len(), n as usize);
@@ -93,10 +104,17 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
 #[test]
 fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
     let (dir, sink) = sink();
-    let rows: Vec<StoredRow> = [2, 1].iter().map(|i| StoredRow { task: task(*i, DAY + i64::from(*i), "running"), first_seen_at: 1, changed_at: 1 }).collect();
+    let rows: Vec<StoredRow> = [2, 1]
+        .iter()
+        .map(|i| StoredRow { task: task(*i, DAY + i64::from(*i), "running"), first_seen_at: 1, changed_at: 1 })
+        .collect();
     sink.replace_partition("2021-10-01", &rows).unwrap();
     let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", 10).unwrap();
-    let err = m.add(Window::new(DAY, DAY + 10), vec![task(5, DAY + 5, "success")]).and_then(|()| m.finish().map(|_| ())).unwrap_err().to_string();
+    let err = m
+        .add(Window::new(DAY, DAY + 10), vec![task(5, DAY + 5, "success")])
+        .and_then(|()| m.finish().map(|_| ()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
 }

@@ -32,7 +32,11 @@ impl RejectLog {
         if guard.is_none() {
             let dir = self.path.parent().expect("the rejects file has a directory");
             std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(SinkError::io("open", &self.path))?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(SinkError::io("open", &self.path))?;
             *guard = Some(file);
         }
         let file = guard.as_mut().expect("opened above");

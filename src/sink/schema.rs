@@ -9,8 +9,19 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::row::{StoredRow, TaskRow};
 
 const STRING_COLUMNS: [&str; 13] = [
-    "status", "err_message", "template_id", "template_name", "input", "output", "objkey",
-    "input_url", "output_url", "bucket", "region", "region_type", "task_id",
+    "status",
+    "err_message",
+    "template_id",
+    "template_name",
+    "input",
+    "output",
+    "objkey",
+    "input_url",
+    "output_url",
+    "bucket",
+    "region",
+    "region_type",
+    "task_id",
 ];
 
 fn ts() -> DataType {
@@ -59,7 +70,9 @@ pub fn to_batch(rows: &[StoredRow]) -> Result<RecordBatch, arrow_schema::ArrowEr
         Arc::new(b.finish())
     };
     let ints = |f: fn(&StoredRow) -> Option<i64>| -> ArrayRef { Arc::new(rows.iter().map(f).collect::<Int64Array>()) };
-    let floats = |f: fn(&TaskRow) -> Option<f64>| -> ArrayRef { Arc::new(rows.iter().map(|r| f(&r.task)).collect::<Float64Array>()) };
+    let floats = |f: fn(&TaskRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(rows.iter().map(|r| f(&r.task)).collect::<Float64Array>())
+    };
     let times = |f: fn(&StoredRow) -> Option<i64>| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
     };

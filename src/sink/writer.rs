@@ -30,7 +30,6 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use super::SinkError;
-use super::partition::StoredRows;
 use super::schema::{schema, to_batch};
 use crate::row::StoredRow;
 
@@ -70,14 +69,18 @@ impl Sink {
     }
 
     /// The stored rows of one partition; empty when it does not exist yet.
+    #[cfg(test)]
     pub fn read_partition(&self, date: &str) -> Result<Vec<StoredRow>, SinkError> {
-        read_file(&self.partition_file(date))
+        super::reader::read_file(&self.partition_file(date))
     }
 
     /// Replaces one partition with `rows`, following the commit protocol above.
+    #[cfg(test)]
     pub fn replace_partition(&self, date: &str, rows: &[StoredRow]) -> Result<(), SinkError> {
         let staged = self.stage(date);
-        write_file(&staged.file, rows)?;
+        let mut writer = FileWriter::create(&staged.file)?;
+        writer.write(rows)?;
+        writer.finish()?;
         self.commit(date, staged)
     }
 
@@ -154,7 +157,8 @@ impl FileWriter {
     pub fn create(path: &Path) -> Result<FileWriter, SinkError> {
         let file = File::create(path).map_err(SinkError::io("create", path))?;
         let handle = file.try_clone().map_err(SinkError::io("open", path))?;
-        let writer = ArrowWriter::try_new(handle, schema(), Some(writer_properties())).map_err(|e| parquet_error("write", path, e))?;
+        let writer = ArrowWriter::try_new(handle, schema(), Some(writer_properties()))
+            .map_err(|e| parquet_error("write", path, e))?;
         Ok(FileWriter { path: path.to_path_buf(), file, writer })
     }
 
@@ -175,13 +179,6 @@ fn parquet_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -
     SinkError::Parquet { action, path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// Writes `rows` as one zstd Parquet file and fsyncs it.
-pub fn write_file(path: &Path, rows: &[StoredRow]) -> Result<(), SinkError> {
-    let mut writer = FileWriter::create(path)?;
-    writer.write(rows)?;
-    writer.finish()
-}
-
 /// The writer settings, chosen by measurement (examples/layout_experiment.rs, BENCHMARKS.md):
 /// zstd level 1 (level 3 spent 10-25 % more encoding time for 1 % more bytes in 8,192-row
 /// groups); no dictionary for columns (nearly) unique per task, bitrates included (a
@@ -189,12 +186,15 @@ pub fn write_file(path: &Path, rows: &[StoredRow]) -> Result<(), SinkError> {
 /// fallback); delta encoding for the time columns, which are sorted or close to each
 /// other. At 1M tasks: 80.7 bytes per row, DuckDB's own COPY 81.1.
 pub fn writer_properties() -> WriterProperties {
-    let mut b = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")));
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")));
     for column in ["task_id", "input", "output", "objkey", "input_url", "output_url", "src_bitrate", "dst_bitrate"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     for column in ["create_time", "finish_time", "duration_s", "first_seen_at", "changed_at"] {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(column), false).set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
     }
     // The writer buffers a whole row group, so the row group size bounds its memory
     // whatever the size of a day: 8,192 rows kept a 1M-task backfill's heap at 38 MB
@@ -205,17 +205,6 @@ pub fn writer_properties() -> WriterProperties {
 
 /// Rows per row group.
 pub const ROW_GROUP_ROWS: usize = 8_192;
-
-/// Reads a file written by [`write_file`]; a missing file is an empty partition.
-/// It goes through the same streaming reader as the merge, order check included.
-pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
-    let mut stored = StoredRows::open(path)?;
-    let mut rows = Vec::new();
-    while let Some(row) = stored.next_before(i64::MAX)? {
-        rows.push(row);
-    }
-    Ok(rows)
-}
 
 /// fsyncs a directory so that a rename or create inside it survives a crash.
 fn fsync_dir(dir: &Path) -> Result<(), SinkError> {
@@ -229,10 +218,15 @@ mod tests {
 
     fn row(id: &str) -> StoredRow {
         let task = TaskRow {
-            task_id: id.into(), status: Some("success".into()), err_code: Some(0), err_message: Some("ok".into()),
-            create_time: 1_633_046_400, finish_time: Some(1_633_046_460), src_bitrate: Some(3898.93), dst_bitrate: Some(437.01),
-            template_id: Some("t1".into()), template_name: None, input: Some("in".into()), output: None, objkey: None,
-            input_url: Some("https://x/y.mp4".into()), output_url: None, bucket: None, region: Some("cn".into()), region_type: Some("oss".into()),
+            err_message: Some("ok".into()),
+            src_bitrate: Some(3898.93),
+            dst_bitrate: Some(437.01),
+            template_id: Some("t1".into()),
+            input: Some("in".into()),
+            input_url: Some("https://x/y.mp4".into()),
+            region: Some("cn".into()),
+            region_type: Some("oss".into()),
+            ..TaskRow::example(id, 1_633_046_400)
         };
         StoredRow { task, first_seen_at: 1_633_046_500_000_000, changed_at: 1_633_046_600_000_000 }
     }
@@ -245,7 +239,11 @@ mod tests {
         sink.replace_partition("2021-10-01", &rows).unwrap();
         assert_eq!(sink.read_partition("2021-10-01").unwrap(), rows);
         assert!(sink.read_partition("2021-10-02").unwrap().is_empty());
-        assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0, "no staging file is left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("_staging")).unwrap().count(),
+            0,
+            "no staging file is left behind"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Checkpoint, Pass, SyncError, run_windows};
+use super::window::{Checkpoint, run_windows};
+use super::{Pass, SyncError};
 use crate::plan::{Progress, Window, pending_windows, recheck_windows};
 use crate::state::INCREMENTAL;
 
@@ -24,24 +25,34 @@ pub struct Plan {
     pub recheck: Vec<Window>,
 }
 
+/// Where an incremental pass may reach, in unix seconds and seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Reach {
+    /// `sync.start`: where the very first pass begins, and no pass goes before.
+    pub start: i64,
+    /// `sync.settle`: the newest seconds are never asked about.
+    pub settle: i64,
+    /// `sync.lookback`: re-scanned before the cursor on every pass.
+    pub lookback: i64,
+}
+
 /// Plans one pass; pure. `unfinished` are the create times of tasks still re-checked.
-pub fn plan(now: i64, cursor: Option<i64>, start: i64, settle: i64, lookback: i64, unfinished: &[i64]) -> Plan {
-    let upper = now - settle;
+pub fn plan(now: i64, cursor: Option<i64>, reach: Reach, unfinished: &[i64]) -> Plan {
+    let upper = now - reach.settle;
     let lower = match cursor {
-        Some(c) => (c - lookback).max(start).min(upper),
-        None => start.min(upper),
+        Some(c) => (c - reach.lookback).max(reach.start).min(upper),
+        None => reach.start.min(upper),
     };
     let forward = if lower < upper { pending_windows(lower, upper, &[]) } else { Vec::new() };
     let before: Vec<i64> = unfinished.iter().copied().filter(|t| *t < lower).collect();
     Plan { forward, recheck: recheck_windows(&before, RECHECK_GAP_S) }
 }
 
-/// Runs one incremental pass.
-pub async fn incremental(pass: &Pass<'_>) -> Result<(), SyncError> {
+/// Runs one incremental pass; `start` is `sync.start`.
+pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
     let ctx = pass.ctx;
     let cfg = &ctx.cfg.sync;
     let now = (ctx.clock)();
-    let start = cfg.start.ok_or_else(|| SyncError::Setup("an incremental sync needs `sync.start` in the config (where the first pass begins)".into()))?;
     let give_up_before = now - cfg.reopen_max_age.as_secs() as i64;
     let (cursor, unfinished, given_up) = ctx
         .with_state(move |s| {
@@ -52,7 +63,8 @@ pub async fn incremental(pass: &Pass<'_>) -> Result<(), SyncError> {
     if given_up > 0 {
         tracing::warn!(tasks = given_up, older_than = %crate::time::show(give_up_before), "Gave up re-checking unfinished tasks past sync.reopen_max_age");
     }
-    let p = plan(now, cursor, start, cfg.settle.as_secs() as i64, cfg.lookback.as_secs() as i64, &unfinished);
+    let reach = Reach { start, settle: cfg.settle.as_secs() as i64, lookback: cfg.lookback.as_secs() as i64 };
+    let p = plan(now, cursor, reach, &unfinished);
     tracing::info!(
         forward = p.forward.len(), recheck = p.recheck.len(), unfinished_due = unfinished.len(),
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
@@ -70,23 +82,31 @@ mod tests {
 
     const D0: i64 = 1_633_046_400;
 
+    fn reach(lookback: i64) -> Reach {
+        Reach { start: D0, settle: 120, lookback }
+    }
+
     #[test]
     fn the_first_pass_starts_at_sync_start_and_stops_short_of_settle() {
-        let p = plan(D0 + 3600, None, D0, 120, 3600, &[]);
+        let p = plan(D0 + 3600, None, reach(3600), &[]);
         assert_eq!(p.forward, vec![Window::new(D0, D0 + 3600 - 120)]);
         assert!(p.recheck.is_empty());
     }
 
     #[test]
     fn later_passes_rescan_lookback_and_recheck_older_unfinished_tasks() {
-        let p = plan(D0 + 10 * 3600, Some(D0 + 9 * 3600), D0, 120, 3600, &[D0 + 10, D0 + 15, D0 + 8 * 3600 + 5]);
+        let p = plan(D0 + 10 * 3600, Some(D0 + 9 * 3600), reach(3600), &[D0 + 10, D0 + 15, D0 + 8 * 3600 + 5]);
         assert_eq!(p.forward, vec![Window::new(D0 + 8 * 3600, D0 + 10 * 3600 - 120)]);
-        assert_eq!(p.recheck, vec![Window::new(D0 + 10, D0 + 16)], "tasks inside the forward range are not re-checked twice");
+        assert_eq!(
+            p.recheck,
+            vec![Window::new(D0 + 10, D0 + 16)],
+            "tasks inside the forward range are not re-checked twice"
+        );
     }
 
     #[test]
     fn a_pass_right_after_another_has_only_the_lookback_to_scan() {
-        let p = plan(D0 + 3600, Some(D0 + 3600 - 120), D0, 120, 600, &[]);
+        let p = plan(D0 + 3600, Some(D0 + 3600 - 120), reach(600), &[]);
         assert_eq!(p.forward, vec![Window::new(D0 + 3600 - 720, D0 + 3600 - 120)]);
     }
 }

@@ -26,6 +26,25 @@ pub struct Summary {
     started: std::time::Instant,
 }
 
+/// What one committed window did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowCounts {
+    /// Leaves it was walked in.
+    pub leaves: u64,
+    /// Leaves that unstable paging made page again.
+    pub repaged: u64,
+    /// Tasks received (one per task_id and leaf).
+    pub tasks: u64,
+    /// Tasks not stored before.
+    pub new: u64,
+    /// Stored tasks whose content changed.
+    pub changed: u64,
+    /// Whether its partition file was rewritten.
+    pub file_written: bool,
+    /// Records kept in the rejects file.
+    pub rejects: u64,
+}
+
 /// A snapshot of [`Summary`], as printed and stored in the `runs` table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Totals {
@@ -48,19 +67,31 @@ impl Summary {
     pub fn new(api: Arc<ApiStats>) -> Summary {
         let z = || AtomicU64::new(0);
         let api_base = api_counters(&api);
-        Summary { api, api_base, windows: z(), leaves: z(), repaged: z(), tasks: z(), new: z(), changed: z(), files_written: z(), rejects: z(), started: std::time::Instant::now() }
+        Summary {
+            api,
+            api_base,
+            windows: z(),
+            leaves: z(),
+            repaged: z(),
+            tasks: z(),
+            new: z(),
+            changed: z(),
+            files_written: z(),
+            rejects: z(),
+            started: std::time::Instant::now(),
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn window_done(&self, leaves: u64, repaged: u64, tasks: u64, new: u64, changed: u64, written: bool, rejects: u64) {
+    /// Adds one committed window's figures.
+    pub fn window_done(&self, c: &WindowCounts) {
         self.windows.fetch_add(1, Relaxed);
-        self.leaves.fetch_add(leaves, Relaxed);
-        self.repaged.fetch_add(repaged, Relaxed);
-        self.tasks.fetch_add(tasks, Relaxed);
-        self.new.fetch_add(new, Relaxed);
-        self.changed.fetch_add(changed, Relaxed);
-        self.files_written.fetch_add(u64::from(written), Relaxed);
-        self.rejects.fetch_add(rejects, Relaxed);
+        self.leaves.fetch_add(c.leaves, Relaxed);
+        self.repaged.fetch_add(c.repaged, Relaxed);
+        self.tasks.fetch_add(c.tasks, Relaxed);
+        self.new.fetch_add(c.new, Relaxed);
+        self.changed.fetch_add(c.changed, Relaxed);
+        self.files_written.fetch_add(u64::from(c.file_written), Relaxed);
+        self.rejects.fetch_add(c.rejects, Relaxed);
     }
 
     pub fn totals(&self) -> Totals {
@@ -93,7 +124,16 @@ impl std::fmt::Display for Totals {
         write!(
             f,
             "windows={} pages={} requests={} retries={} tasks={} new={} changed={} files_written={} rejects={} seconds={:.1}",
-            self.windows, self.pages, self.requests, self.retries, self.tasks, self.new, self.changed, self.files_written, self.rejects, self.seconds
+            self.windows,
+            self.pages,
+            self.requests,
+            self.retries,
+            self.tasks,
+            self.new,
+            self.changed,
+            self.files_written,
+            self.rejects,
+            self.seconds
         )
     }
 }

@@ -38,11 +38,15 @@ pub struct Leaf {
 pub enum WalkError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("window {window} holds {total} tasks within one second, more than offset paging reaches (api.max_offset = {max})")]
+    #[error(
+        "window {window} holds {total} tasks within one second, more than offset paging reaches (api.max_offset = {max})"
+    )]
     TooDense { window: Window, total: u64, max: u64 },
     #[error("the request for {query} stopped before it finished: {message}")]
     Task { query: PageQuery, message: String },
-    #[error("window {window} stayed incomplete after {attempts} pagings: {distinct} distinct records of the {total} the API reported")]
+    #[error(
+        "window {window} stayed incomplete after {attempts} pagings: {distinct} distinct records of the {total} the API reported"
+    )]
     Incomplete { window: Window, attempts: u32, distinct: usize, total: u64 },
 }
 
@@ -66,7 +70,7 @@ pub const LEAF_TASKS: u64 = 2_500;
 impl WalkLimits {
     /// The most tasks a leaf is paged with; a range holding more is split.
     pub fn leaf_tasks(&self) -> u64 {
-        self.max_offset.min(LEAF_TASKS).max(1)
+        self.max_offset.clamp(1, LEAF_TASKS)
     }
 }
 
@@ -118,7 +122,9 @@ impl<'c> Walk<'c> {
             }
             match page_leaf(self.client, w, first, self.limits).await {
                 Ok((got, repaged)) => return Ok(Some(self.leaf(w, got, repaged))),
-                Err(WalkError::Api(ApiError::DeepOffset { .. })) => split(w, total.max(2 * self.limits.leaf_tasks()), self.limits, &mut self.queue)?,
+                Err(WalkError::Api(ApiError::DeepOffset { .. })) => {
+                    split(w, total.max(2 * self.limits.leaf_tasks()), self.limits, &mut self.queue)?
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -146,7 +152,11 @@ impl<'c> Walk<'c> {
 /// so that the earliest is paged next. Splitting in one step wastes one probe page per
 /// window, where halving wasted one per level.
 fn split(w: Window, total: u64, limits: WalkLimits, queue: &mut Vec<Window>) -> Result<(), WalkError> {
-    let parts = w.split_into(total.div_ceil(limits.leaf_tasks())).ok_or(WalkError::TooDense { window: w, total, max: limits.max_offset })?;
+    let parts = w.split_into(total.div_ceil(limits.leaf_tasks())).ok_or(WalkError::TooDense {
+        window: w,
+        total,
+        max: limits.max_offset,
+    })?;
     tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
     queue.extend(parts.into_iter().rev());
     Ok(())
@@ -175,7 +185,12 @@ fn query(w: Window, offset: u64, count: u32) -> PageQuery {
 
 /// Pages one window that fits within `max_offset`; returns its records and whether it had
 /// to be paged again.
-async fn page_leaf(client: &Arc<Client>, w: Window, first: Page, limits: WalkLimits) -> Result<(Collected, bool), WalkError> {
+async fn page_leaf(
+    client: &Arc<Client>,
+    w: Window,
+    first: Page,
+    limits: WalkLimits,
+) -> Result<(Collected, bool), WalkError> {
     let mut total = first.total.unwrap_or(0);
     let mut got = Collected::default();
     let stride = got.add(first) as u64;
@@ -194,7 +209,12 @@ async fn page_leaf(client: &Arc<Client>, w: Window, first: Page, limits: WalkLim
     let mut attempts = 0;
     while (got.records.len() as u64) < total {
         if attempts >= limits.repage_attempts {
-            return Err(WalkError::Incomplete { window: w, attempts: attempts + 1, distinct: got.records.len(), total });
+            return Err(WalkError::Incomplete {
+                window: w,
+                attempts: attempts + 1,
+                distinct: got.records.len(),
+                total,
+            });
         }
         attempts += 1;
         tracing::debug!(window = %w, distinct = got.records.len(), total, attempt = attempts, "Paging a short window again");

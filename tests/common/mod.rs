@@ -68,14 +68,19 @@ state_db = "{state}"
         state = dir.join("state/state.db").display(),
     );
     // Keys in `extra_api` override the defaults above.
-    let overridden: Vec<&str> = extra_api.lines().filter_map(|l| l.split('=').next()).map(str::trim).filter(|k| !k.is_empty()).collect();
-    text.lines().filter(|l| !overridden.contains(&l.split('=').next().unwrap_or("").trim()) || extra_api.contains(l.trim())).map(|l| format!("{l}\n")).collect()
+    let overridden: Vec<&str> =
+        extra_api.lines().filter_map(|l| l.split('=').next()).map(str::trim).filter(|k| !k.is_empty()).collect();
+    text.lines()
+        .filter(|l| !overridden.contains(&l.split('=').next().unwrap_or("").trim()) || extra_api.contains(l.trim()))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// A parsed config (see [`config_text`]); the secret comes from an injected environment.
 pub fn config(url: &str, dir: &Path, secret: &str, extra_api: &str) -> Config {
     let secret = secret.to_string();
-    Config::parse(&config_text(url, dir, extra_api, ""), Path::new("test.toml"), &move |_| Some(secret.clone())).expect("the test config is valid")
+    Config::parse(&config_text(url, dir, extra_api, ""), Path::new("test.toml"), &move |_| Some(secret.clone()))
+        .expect("the test config is valid")
 }
 
 /// The same config as a file, `dir/tasksync.toml`, for the binary (which reads `TEST_SK`).
@@ -100,7 +105,7 @@ pub fn stored(out: &Path) -> Vec<(String, StoredRow)> {
         let date = dir.file_name().unwrap().to_string_lossy().trim_start_matches("create_date=").to_string();
         let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1, "one file per partition in {}", dir.display());
-        for row in tasksync::sink::writer::read_file(&files[0]).expect("a readable partition file") {
+        for row in tasksync::sink::reader::read_file(&files[0]).expect("a readable partition file") {
             rows.push((date.clone(), row));
         }
     }
@@ -113,7 +118,12 @@ pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
     let rows = stored(out);
     let mut by_id: HashMap<&str, &StoredRow> = HashMap::new();
     for (date, row) in &rows {
-        assert_eq!(date, &tasksync::time::utc_date(row.task.create_time), "task {} is in the wrong partition", row.task.task_id);
+        assert_eq!(
+            date,
+            &tasksync::time::utc_date(row.task.create_time),
+            "task {} is in the wrong partition",
+            row.task.task_id
+        );
         assert!(by_id.insert(&row.task.task_id, row).is_none(), "task {} is stored twice", row.task.task_id);
         assert!(row.first_seen_at <= row.changed_at);
     }
@@ -128,10 +138,13 @@ pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
 
 /// Modification times of every partition file, to prove a pass rewrote nothing.
 pub fn file_stamps(out: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
-    let mut v: Vec<_> = walk(&out.join("tasks")).into_iter().map(|p| {
-        let m = std::fs::metadata(&p).unwrap().modified().unwrap();
-        (p, m)
-    }).collect();
+    let mut v: Vec<_> = walk(&out.join("tasks"))
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, m)
+        })
+        .collect();
     v.sort();
     v
 }
@@ -141,7 +154,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries {
             let p = e.unwrap().path();
-            if p.is_dir() { out.extend(walk(&p)); } else { out.push(p); }
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
         }
     }
     out
@@ -150,4 +167,15 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// A clock fixed at `now`.
 pub fn fixed(now: i64) -> tasksync::time::Clock {
     Arc::new(move || now)
+}
+
+/// Writes `rows` as partition `date` under `out` through the sink's own commit protocol,
+/// as an earlier run would have left it.
+pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
+    let sink = tasksync::sink::writer::Sink::open(out).unwrap();
+    let staged = sink.stage(date);
+    let mut writer = tasksync::sink::writer::FileWriter::create(&staged.file).unwrap();
+    writer.write(rows).unwrap();
+    writer.finish().unwrap();
+    sink.commit(date, staged).unwrap();
 }

@@ -1,0 +1,104 @@
+//! Reading stored partition files: a stream of rows in file order, checked to be sorted
+//! by (create_time, task_id), and a whole-file read for tools and tests.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use super::SinkError;
+use super::merge::key;
+use super::schema::from_batch;
+use crate::row::StoredRow;
+
+/// Rows decoded from a stored file at a time; also the size of a write batch, so that a
+/// rewrite holds about one batch of each side.
+pub const BATCH_ROWS: usize = 4096;
+
+/// The rows of a stored partition file, streamed in file order, checked to be sorted.
+pub struct StoredRows {
+    path: PathBuf,
+    /// `None` once exhausted, or when the partition has no file.
+    batches: Option<ParquetRecordBatchReader>,
+    /// Decoded rows of the current batch not yet taken.
+    buffered: VecDeque<StoredRow>,
+    /// The key of the last row handed out, to check the file's order.
+    last: Option<(i64, String)>,
+    /// Whether there was a file at all.
+    opened: bool,
+}
+
+impl StoredRows {
+    /// Opens `path`; a missing file is an empty partition.
+    pub fn open(path: &Path) -> Result<StoredRows, SinkError> {
+        let perr = |e: parquet::errors::ParquetError| SinkError::Parquet {
+            action: "read",
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let batches = match File::open(path) {
+            Ok(f) => Some(
+                ParquetRecordBatchReaderBuilder::try_new(f)
+                    .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+                    .map_err(perr)?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+        };
+        Ok(StoredRows {
+            path: path.to_path_buf(),
+            opened: batches.is_some(),
+            batches,
+            buffered: VecDeque::new(),
+            last: None,
+        })
+    }
+
+    /// Whether the partition had a file when opened.
+    pub fn exists(&self) -> bool {
+        self.opened
+    }
+
+    /// The next row if its create_time is before `end`.
+    pub fn next_before(&mut self, end: i64) -> Result<Option<StoredRow>, SinkError> {
+        if self.buffered.is_empty() {
+            self.refill()?;
+        }
+        match self.buffered.front() {
+            Some(row) if row.task.create_time < end => Ok(self.buffered.pop_front()),
+            _ => Ok(None),
+        }
+    }
+
+    fn refill(&mut self) -> Result<(), SinkError> {
+        let perr = |message: String| SinkError::Parquet { action: "read", path: self.path.clone(), message };
+        let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
+            self.batches = None;
+            return Ok(());
+        };
+        let rows = from_batch(&batch.map_err(|e| perr(e.to_string()))?).map_err(perr)?;
+        for row in &rows {
+            if self.last.as_ref().is_some_and(|(t, id)| (*t, id.as_str()) >= key(row)) {
+                return Err(perr(format!(
+                    "rows are not sorted by (create_time, task_id) at task_id {}",
+                    row.task.task_id
+                )));
+            }
+            self.last = Some((row.task.create_time, row.task.task_id.clone()));
+        }
+        self.buffered.extend(rows);
+        Ok(())
+    }
+}
+
+/// Reads a whole partition file written by the sink; a missing file is an empty partition.
+/// It goes through the same streaming reader as the merge, order check included.
+pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
+    let mut stored = StoredRows::open(path)?;
+    let mut rows = Vec::new();
+    while let Some(row) = stored.next_before(i64::MAX)? {
+        rows.push(row);
+    }
+    Ok(rows)
+}

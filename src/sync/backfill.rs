@@ -1,0 +1,45 @@
+//! The one-off backfill of `[from, to)`: progress kept as completed intervals of its job,
+//! so the same command resumes where a crash or Ctrl-C left it. It never moves the
+//! incremental cursor.
+
+use std::sync::Arc;
+
+use super::window::{Checkpoint, run_windows};
+use super::{Pass, SyncError};
+use crate::plan::{Window, pending_windows};
+
+/// The job id of a backfill: the same `--from/--to` resumes the same job.
+pub fn backfill_job_id(range: Window) -> String {
+    format!("backfill:{}-{}", range.start, range.end)
+}
+
+/// A one-off backfill of `range`; resumable, it skips windows already done.
+pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
+    let job: Arc<str> = backfill_job_id(range).into();
+    let now = (pass.ctx.clock)();
+    let j = job.clone();
+    let done = pass
+        .ctx
+        .with_state(move |s| {
+            s.ensure_job(&j, "backfill", range, now)?;
+            s.done_intervals(&j)
+        })
+        .await?;
+    // A backfill never asks about the future: a window reaching past "now" keeps gaining
+    // tasks while it is paged and cannot be checked complete. What lies beyond is left
+    // undone in the job, for the same command later (or the incremental passes).
+    let reach = range.end.min(now);
+    let windows = if reach > range.start { pending_windows(range.start, reach, &done) } else { Vec::new() };
+    let skipped = (reach - range.start).max(0) - windows.iter().map(Window::width).sum::<i64>();
+    tracing::info!(range = %range, windows = windows.len(), skipped_s = skipped, "Backfill planned");
+    if reach < range.end {
+        tracing::info!(until = %crate::time::show(reach), "Backfill stops at now; run it again later for the rest of its range");
+    }
+    let all_planned = windows.len();
+    let checkpoint = Checkpoint::Backfill(job.clone());
+    let done_now = run_windows(pass, windows.into_iter().map(|w| (w, checkpoint.clone())).collect()).await?;
+    if done_now == all_planned && reach == range.end {
+        pass.ctx.with_state(move |s| s.finish_job(&job, now)).await?;
+    }
+    Ok(())
+}
