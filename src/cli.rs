@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// Validate the config and probe the API once (signed).
     Check,
+    /// Check every promise the data set makes to analysts (read-only).
+    Verify,
     /// Serve the built-in simulated list_task API.
     Simulate(crate::demo::SimulateArgs),
     /// Simulator + a real sync into ./demo-data, then a summary and a query to try.
@@ -51,7 +53,8 @@ pub enum Command {
 pub const DEFAULT_CONFIG: &str = "/etc/tasksync/tasksync.toml";
 
 /// Parses the command line, runs the command, returns the exit code: 0 success,
-/// 1 a failed run (API, disk, state), 2 a usage or configuration error.
+/// 1 a failed run (API, disk, state), 2 a usage or configuration error, 3 a `sync` that
+/// left ranges for the next run.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -65,14 +68,37 @@ pub fn run() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
-                2
-            } else {
-                1
-            };
+            let pinned =
+                matches!(e.downcast_ref::<crate::sync::SyncError>(), Some(crate::sync::SyncError::Pinned { .. }));
+            let code =
+                if pinned || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+                    2
+                } else if e.downcast_ref::<LeftBehind>().is_some() {
+                    3
+                } else {
+                    1
+                };
             fail(code, &one_sentence(&e))
         }
     }
+}
+
+/// A `sync` that committed every window it could and left some for the next run (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} finished but left {n} range(s) for the next run: {list}; run the same command again later (`tasksync status` shows why)",
+    n = .ranges.len(), list = .ranges.join("; ")
+)]
+pub struct LeftBehind {
+    /// "the backfill" or "the sync".
+    what: &'static str,
+    /// Each range with its reason.
+    ranges: Vec<String>,
+}
+
+/// `Ok` when nothing was left behind; else the exit-3 error naming what was.
+fn all_done(what: &'static str, totals: &crate::sync::summary::Totals) -> Result<(), LeftBehind> {
+    if totals.left_behind.is_empty() { Ok(()) } else { Err(LeftBehind { what, ranges: totals.left_behind.clone() }) }
 }
 
 /// A command-line value that cannot be used.
@@ -154,13 +180,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let cfg = load_config(cli.config)?;
             let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
             println!("Backfill done: {totals}");
-            Ok(())
+            Ok(all_done("the backfill", &totals)?)
         }
         Command::Sync { .. } => {
             let (cfg, start) = load_with_start(cli.config, "`sync` without --from/--to")?;
             let totals = crate::sync::run_incremental(cfg, system_clock(), start).await?;
             println!("Sync done: {totals}");
-            Ok(())
+            Ok(all_done("the sync", &totals)?)
         }
         Command::Run => {
             let (cfg, start) = load_with_start(cli.config, "`run`")?;
@@ -179,6 +205,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
             let cfg = Config::load(&path)?;
             crate::check::check(&cfg, &path.display().to_string(), system_clock()).await
+        }
+        Command::Verify => {
+            let cfg = load_config(cli.config)?;
+            let out = &cfg.storage.output_dir;
+            let findings = crate::verify::verify(out, crate::lock::writer_running(&cfg.storage.state_db));
+            print!("{findings}");
+            match findings.problems.len() {
+                0 => Ok(()),
+                n => Err(anyhow::anyhow!("verify found {n} problem(s) in {} (listed above)", out.display())),
+            }
         }
         Command::Simulate(args) => crate::demo::simulate(args).await,
         Command::Demo => crate::demo::demo(std::path::Path::new("demo-data")).await,

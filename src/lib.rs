@@ -21,6 +21,7 @@
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.
+//! - [`verify`]: `verify`: reads the whole data set and checks every promise made to analysts.
 //! - [`simulator`]: the built-in, seeded simulator of the upstream API, with its ground truth.
 //! - [`demo`]: `tasksync demo`, simulator plus a real sync into `./demo-data`.
 
@@ -40,3 +41,4 @@ pub mod state;
 pub mod status;
 pub mod sync;
 pub mod time;
+pub mod verify;

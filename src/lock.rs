@@ -59,6 +59,20 @@ pub fn acquire(state_db: &Path) -> Result<WriterLock, LockError> {
     Ok(WriterLock { _file: file })
 }
 
+/// Whether a process holds the lock beside `state_db`, found without taking it, opening
+/// nothing for writing and changing no byte: the kernel's table of file locks
+/// (`/proc/locks`) is searched for the lock file's device and inode. `false` where that
+/// table cannot be read.
+pub fn writer_running(state_db: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(lock_path(state_db)) else { return false };
+    let dev = meta.dev();
+    let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .is_ok_and(|table| table.lines().any(|l| l.split_whitespace().any(|w| w == id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +86,21 @@ mod tests {
         assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         drop(held);
         acquire(&db).expect("the lock is free again once dropped");
+    }
+
+    #[test]
+    fn a_running_writer_is_seen_without_touching_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        assert!(!writer_running(&db), "no lock file, no writer");
+        let held = acquire(&db).unwrap();
+        let before =
+            (std::fs::read(lock_path(&db)).unwrap(), std::fs::metadata(lock_path(&db)).unwrap().modified().unwrap());
+        assert!(writer_running(&db));
+        let after =
+            (std::fs::read(lock_path(&db)).unwrap(), std::fs::metadata(lock_path(&db)).unwrap().modified().unwrap());
+        assert_eq!(before, after, "the lock file is untouched");
+        drop(held);
+        assert!(!writer_running(&db), "released");
     }
 }

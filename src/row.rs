@@ -32,6 +32,9 @@ pub struct TaskRow {
     pub bucket: Option<String>,
     pub region: Option<String>,
     pub region_type: Option<String>,
+    /// The record's fields the decoder does not know, as a JSON object (keys sorted), so
+    /// that nothing the vendor adds is lost; `None` when there are none.
+    pub extra: Option<String>,
 }
 
 impl TaskRow {
@@ -63,6 +66,7 @@ impl TaskRow {
             bucket: None,
             region: None,
             region_type: None,
+            extra: None,
         }
     }
 
@@ -81,6 +85,10 @@ pub struct StoredRow {
     pub first_seen_at: i64,
     /// Microseconds since the epoch: the pass that last saw its content change.
     pub changed_at: i64,
+    /// The observation (a sequence of the state database, shared by every process on it)
+    /// that wrote this content: only a newer observation may replace it, whatever the wall
+    /// clock says. 0 in files written before the column existed.
+    pub observed_seq: i64,
 }
 
 /// Removes a presigned query string (and fragment) from a URL: those carry access keys

@@ -46,13 +46,48 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE unfinished ADD COLUMN given_up_at INTEGER;
 "#,
+    r#"
+    CREATE TABLE left_behind (
+        job_id TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, reason TEXT NOT NULL,
+        first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, attempts INTEGER NOT NULL,
+        PRIMARY KEY (job_id, start_ts, end_ts)
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, set_at INTEGER NOT NULL);
+    CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"#,
 ];
 
 /// The longest wait between two re-checks of an unfinished task.
 pub const RECHECK_MAX_INTERVAL_S: i64 = 6 * 3600;
 
 /// The incremental pass's cursor: everything before it (minus `lookback`) has been seen.
+/// Also the job id under which its forward windows are left behind.
 pub const INCREMENTAL: &str = "incremental";
+
+/// The sequence that orders observations (see [`State::next_sequence`]).
+pub const OBSERVATIONS: &str = "observations";
+
+/// The job id under which re-check windows are left behind.
+pub const RECHECK: &str = "recheck";
+
+/// A window (or part of one) that could not be committed exactly, kept for the next pass.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeftBehind {
+    /// The backfill job, [`INCREMENTAL`] or [`RECHECK`].
+    pub job_id: String,
+    /// The range not committed.
+    pub start: i64,
+    /// Its end (exclusive).
+    pub end: i64,
+    /// Why, in a sentence (the last attempt's).
+    pub reason: String,
+    /// When it was first left behind (unix seconds).
+    pub first_at: i64,
+    /// When it was last attempted.
+    pub last_at: i64,
+    /// How many passes have tried it.
+    pub attempts: i64,
+}
 
 /// What one checkpoint records about the tasks of a window.
 #[derive(Debug, Default)]
@@ -61,6 +96,24 @@ pub struct TaskChanges {
     pub unfinished: Vec<(String, i64, Option<String>)>,
     /// Task ids seen final: stop looking at them.
     pub finished: Vec<String>,
+}
+
+/// What one window's checkpoint records, in one transaction.
+#[derive(Debug)]
+pub struct WindowCheckpoint<'a> {
+    /// The backfill job, [`INCREMENTAL`] or [`RECHECK`]: whose progress this is.
+    pub job_id: &'a str,
+    /// Whether the job keeps completed intervals (backfills do; the incremental pass
+    /// keeps a cursor instead).
+    pub keeps_intervals: bool,
+    /// The window walked.
+    pub window: Window,
+    /// Parts of it not committed, each with its reason: left for the next pass.
+    pub left: &'a [(Window, String)],
+    /// The states of the tasks it committed.
+    pub tasks: &'a TaskChanges,
+    /// When its pages were fetched (unix seconds).
+    pub now: i64,
 }
 
 /// An open state database.
@@ -143,56 +196,126 @@ impl State {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// The commit point: records `window` of `job_id` as done and its tasks' states, in one
-    /// transaction. Call only once the window's partition files and rejects are durable.
-    /// `job_id` is the backfill job whose interval this completes (`None` for incremental
-    /// passes, whose cursor moves separately through [`State::advance_cursor`]).
-    pub fn complete_window(
-        &mut self,
-        job_id: Option<&str>,
-        window: Window,
-        tasks: &TaskChanges,
-        now: i64,
-    ) -> Result<(), StateError> {
-        self.complete_window_tx(job_id, window, tasks, now).map_err(|e| self.err(e))
+    /// The commit point: records what of `c.window` was committed and what was left
+    /// behind, and its tasks' states, in one transaction. Call only once the window's
+    /// partition file and rejects are durable (see `sync/commit.rs`). The incremental
+    /// cursor moves separately, through [`State::advance_cursor`].
+    pub fn complete_window(&mut self, c: &WindowCheckpoint<'_>) -> Result<(), StateError> {
+        self.complete_window_tx(c).map_err(|e| self.err(e))
     }
 
-    fn complete_window_tx(
-        &mut self,
-        job_id: Option<&str>,
-        window: Window,
-        tasks: &TaskChanges,
-        now: i64,
-    ) -> rusqlite::Result<()> {
+    fn complete_window_tx(&mut self, c: &WindowCheckpoint<'_>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        if let Some(job_id) = job_id {
+        let left: Vec<(i64, i64)> = c.left.iter().map(|(w, _)| (w.start, w.end)).collect();
+        if c.keeps_intervals {
             let mut intervals: Vec<(i64, i64)> = {
                 let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
-                stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+                stmt.query_map([c.job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
             };
-            intervals.push((window.start, window.end));
-            tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [job_id])?;
+            intervals.extend(crate::plan::subtract(c.window.start, c.window.end, &left));
+            tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [c.job_id])?;
             for (s, e) in coalesce(intervals) {
                 tx.execute(
                     "INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)",
-                    params![job_id, s, e],
+                    params![c.job_id, s, e],
                 )?;
             }
+        }
+        // Parts left behind by an earlier pass and committed now are cleared; parts left
+        // behind again count one more attempt.
+        let stale: Vec<(i64, i64)> = {
+            let mut stmt = tx.prepare(
+                "SELECT start_ts, end_ts FROM left_behind WHERE job_id = ?1 AND start_ts >= ?2 AND end_ts <= ?3",
+            )?;
+            let rows =
+                stmt.query_map(params![c.job_id, c.window.start, c.window.end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()?.into_iter().filter(|w| !left.contains(w)).collect()
+        };
+        for (s, e) in stale {
+            tx.execute(
+                "DELETE FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",
+                params![c.job_id, s, e],
+            )?;
+        }
+        for (w, reason) in c.left {
+            tx.execute(
+                "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+                 ON CONFLICT(job_id, start_ts, end_ts) DO UPDATE SET
+                   reason = excluded.reason, last_at = excluded.last_at, attempts = attempts + 1",
+                params![c.job_id, w.start, w.end, reason, c.now],
+            )?;
         }
         {
             let mut upsert = tx.prepare(
                 "INSERT INTO unfinished (task_id, create_time, status, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
                  ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, last_seen_at = excluded.last_seen_at",
             )?;
-            for (id, create_time, status) in &tasks.unfinished {
-                upsert.execute(params![id, create_time, status, now])?;
+            for (id, create_time, status) in &c.tasks.unfinished {
+                upsert.execute(params![id, create_time, status, c.now])?;
             }
             let mut delete = tx.prepare("DELETE FROM unfinished WHERE task_id = ?1")?;
-            for id in &tasks.finished {
+            for id in &c.tasks.finished {
                 delete.execute([id])?;
             }
         }
         tx.commit()
+    }
+
+    /// The windows left behind, of one job or of all, oldest range first.
+    pub fn left_behind(&self, job_id: Option<&str>) -> Result<Vec<LeftBehind>, StateError> {
+        let query = || -> rusqlite::Result<Vec<LeftBehind>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT job_id, start_ts, end_ts, reason, first_at, last_at, attempts FROM left_behind
+                 WHERE ?1 IS NULL OR job_id = ?1 ORDER BY start_ts, job_id",
+            )?;
+            let rows = stmt.query_map([job_id], |r| {
+                Ok(LeftBehind {
+                    job_id: r.get(0)?,
+                    start: r.get(1)?,
+                    end: r.get(2)?,
+                    reason: r.get(3)?,
+                    first_at: r.get(4)?,
+                    last_at: r.get(5)?,
+                    attempts: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        };
+        query().map_err(|e| self.err(e))
+    }
+
+    /// The value a setting that decides a task's identity or partition had at first use,
+    /// recording `value` if it is the first; `Err` names both values when they differ.
+    pub fn pin_setting(&self, key: &str, value: &str, now: i64) -> Result<Result<(), String>, StateError> {
+        let query = || -> rusqlite::Result<Option<(String, i64)>> {
+            self.conn.execute(
+                "INSERT INTO settings (key, value, set_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
+                params![key, value, now],
+            )?;
+            self.conn
+                .query_row("SELECT value, set_at FROM settings WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        };
+        match query().map_err(|e| self.err(e))? {
+            Some((pinned, set_at)) if pinned != value => {
+                Ok(Err(format!("{pinned} (recorded {})", crate::time::show(set_at))))
+            }
+            _ => Ok(Ok(())),
+        }
+    }
+
+    /// The next number of a sequence shared by every process on this database: strictly
+    /// greater than any it returned before, whatever the wall clock does.
+    pub fn next_sequence(&self, name: &str) -> Result<i64, StateError> {
+        self.conn
+            .query_row(
+                "INSERT INTO sequences (name, value) VALUES (?1, 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// The tracked (unfinished or given-up) task ids created inside `window`.

@@ -1,14 +1,20 @@
 use super::*;
 
+/// Records `window` of backfill job `job` (or a re-check when `None`) as wholly committed.
+fn commit(s: &mut State, job: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) {
+    let (job_id, keeps_intervals) = job.map_or((RECHECK, false), |j| (j, true));
+    s.complete_window(&WindowCheckpoint { job_id, keeps_intervals, window, left: &[], tasks, now }).unwrap();
+}
+
 #[test]
 fn completed_windows_are_coalesced_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let mut s = State::open(&path).unwrap();
     s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
-    s.complete_window(Some("j"), Window::new(0, 100), &TaskChanges::default(), 2).unwrap();
-    s.complete_window(Some("j"), Window::new(200, 300), &TaskChanges::default(), 2).unwrap();
-    s.complete_window(Some("j"), Window::new(100, 200), &TaskChanges::default(), 2).unwrap();
+    commit(&mut s, Some("j"), Window::new(0, 100), &TaskChanges::default(), 2);
+    commit(&mut s, Some("j"), Window::new(200, 300), &TaskChanges::default(), 2);
+    commit(&mut s, Some("j"), Window::new(100, 200), &TaskChanges::default(), 2);
     drop(s);
     let s = State::open(&path).unwrap();
     assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 300)]);
@@ -24,10 +30,10 @@ fn unfinished_tasks_are_tracked_until_seen_final() {
         unfinished: vec![("a".into(), 5, Some("running".into())), ("b".into(), 6, None)],
         finished: vec![],
     };
-    s.complete_window(Some("j"), Window::new(0, 100), &seen, 2).unwrap();
+    commit(&mut s, Some("j"), Window::new(0, 100), &seen, 2);
     assert_eq!(s.unfinished_count().unwrap(), 2);
     let done = TaskChanges { unfinished: vec![], finished: vec!["a".into()] };
-    s.complete_window(Some("j"), Window::new(0, 100), &done, 3).unwrap();
+    commit(&mut s, Some("j"), Window::new(0, 100), &done, 3);
     assert_eq!(s.unfinished_count().unwrap(), 1);
     assert_eq!(s.unfinished_between(0, 10).unwrap(), vec![6]);
     assert_eq!(s.give_up_before(7, 4).unwrap(), 1);
@@ -45,7 +51,7 @@ fn old_unfinished_tasks_are_rechecked_less_often() {
         unfinished: vec![("young".into(), 10 * day - 600, None), ("old".into(), 9 * day, None)],
         finished: vec![],
     };
-    s.complete_window(None, Window::new(0, 1), &seen, 10 * day).unwrap();
+    commit(&mut s, None, Window::new(0, 1), &seen, 10 * day);
     assert_eq!(
         s.unfinished_due(0, i64::MAX, 10 * day + 60).unwrap(),
         vec![10 * day - 600],
@@ -87,4 +93,54 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
     Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let err = State::open(&path).err().unwrap().to_string();
     assert!(err.contains("schema version 99") && err.contains("state.db"), "{err}");
+}
+
+#[test]
+fn parts_left_behind_are_recorded_counted_and_cleared_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = State::open(&dir.path().join("state.db")).unwrap();
+    s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
+    let left = [(Window::new(100, 150), "incomplete".to_string())];
+    let tasks = TaskChanges::default();
+    let c = |now| WindowCheckpoint {
+        job_id: "j",
+        keeps_intervals: true,
+        window: Window::new(0, 300),
+        left: &left,
+        tasks: &tasks,
+        now,
+    };
+    s.complete_window(&c(5)).unwrap();
+    s.complete_window(&c(9)).unwrap();
+    assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 100), (150, 300)], "the part left behind is not done");
+    let lb = s.left_behind(None).unwrap();
+    assert_eq!(
+        (lb.len(), lb[0].start, lb[0].end, lb[0].attempts, lb[0].first_at, lb[0].last_at),
+        (1, 100, 150, 2, 5, 9)
+    );
+    commit(&mut s, Some("j"), Window::new(100, 150), &TaskChanges::default(), 12);
+    assert!(s.left_behind(Some("j")).unwrap().is_empty(), "committed now, no longer left behind");
+    assert_eq!(s.done_intervals("j").unwrap(), vec![(0, 300)]);
+}
+
+#[test]
+fn a_pinned_setting_refuses_another_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = State::open(&dir.path().join("state.db")).unwrap();
+    assert_eq!(s.pin_setting("api.local_time_zone", "+08:00", 1).unwrap(), Ok(()));
+    assert_eq!(s.pin_setting("api.local_time_zone", "+08:00", 2).unwrap(), Ok(()));
+    let refused = s.pin_setting("api.local_time_zone", "+00:00", 3).unwrap().unwrap_err();
+    assert!(refused.starts_with("+08:00 (recorded 1970-01-01"), "{refused}");
+    drop(s);
+    let reopened = State::open(&dir.path().join("state.db")).unwrap();
+    assert!(reopened.pin_setting("api.local_time_zone", "+00:00", 4).unwrap().is_err(), "it survives reopening");
+}
+
+#[test]
+fn the_sequence_only_grows_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (a, b) = (State::open(&path).unwrap(), State::open(&path).unwrap());
+    let seq = [a.next_sequence("obs").unwrap(), b.next_sequence("obs").unwrap(), a.next_sequence("obs").unwrap()];
+    assert_eq!(seq, [1, 2, 3]);
 }

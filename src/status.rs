@@ -20,8 +20,29 @@ pub struct Report {
     pub oldest_unfinished: Option<String>,
     pub given_up: i64,
     pub rejects: i64,
+    /// Ranges that could not be committed exactly, retried first by the next pass.
+    pub left_behind: Vec<LeftBehindReport>,
     pub jobs: Vec<JobReport>,
     pub passes: Vec<PassReport>,
+}
+
+/// One range left for the next pass.
+#[derive(Debug, Serialize)]
+pub struct LeftBehindReport {
+    /// The backfill job, `incremental` (a forward window: the cursor waits before it) or
+    /// `recheck` (a re-check of unfinished tasks).
+    pub job_id: String,
+    /// Its start (UTC).
+    pub from: String,
+    /// Its end (exclusive).
+    pub to: String,
+    /// Why, in the last attempt's words.
+    pub reason: String,
+    /// Passes that tried it.
+    pub attempts: i64,
+    /// When it was first and last tried.
+    pub first_at: String,
+    pub last_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,13 +103,26 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         })?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
-        writer_running: matches!(crate::lock::acquire(path), Err(crate::lock::LockError::Held { .. })),
+        writer_running: crate::lock::writer_running(path),
         cursor: cursor.map(show),
         lag_s: cursor.map(|c| now - c),
         unfinished: s.unfinished_count()?,
         oldest_unfinished: one("SELECT min(create_time) FROM unfinished WHERE given_up_at IS NULL")?.map(show),
         given_up: one("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL")?.unwrap_or(0),
         rejects: one("SELECT coalesce(sum(json_extract(summary, '$.rejects')), 0) FROM runs")?.unwrap_or(0),
+        left_behind: s
+            .left_behind(None)?
+            .into_iter()
+            .map(|l| LeftBehindReport {
+                job_id: l.job_id,
+                from: show(l.start),
+                to: show(l.end),
+                reason: l.reason,
+                attempts: l.attempts,
+                first_at: show(l.first_at),
+                last_at: show(l.last_at),
+            })
+            .collect(),
         jobs,
         passes,
     }))
@@ -118,6 +152,16 @@ impl std::fmt::Display for Report {
             self.given_up
         )?;
         writeln!(f, "rejects:    {}", self.rejects)?;
+        if self.left_behind.is_empty() {
+            writeln!(f, "left:       none (every window planned so far was committed)")?;
+        }
+        for l in &self.left_behind {
+            writeln!(
+                f,
+                "left:       {} [{}, {}) tried {}x since {}, last {}: {}",
+                l.job_id, l.from, l.to, l.attempts, l.first_at, l.last_at, l.reason
+            )?;
+        }
         for j in &self.jobs {
             writeln!(
                 f,

@@ -64,6 +64,20 @@ pub fn parse_local(text: &str, zone: FixedOffset) -> Option<i64> {
     zone.from_local_datetime(&naive).single().map(|d| d.timestamp())
 }
 
+/// A zone other than `zone` in which local-time strings read as `times` (first, last;
+/// read in `zone`) would all fall inside `window` (start, end; the end second included):
+/// the nearest such whole hour, else half or quarter hour. `None` when no zone fits.
+pub fn zone_that_fits(zone: FixedOffset, times: (i64, i64), window: (i64, i64)) -> Option<FixedOffset> {
+    // Read in zone z' instead of z, a local time L gives L - z' = t + (z - z'): a shift d.
+    let (lo, hi) = (window.0 - times.0, window.1 - times.1);
+    let z = i64::from(zone.local_minus_utc());
+    [3600, 1800, 900].into_iter().find_map(|step| {
+        let mut shifts: Vec<i64> = (-28..=28).map(|k| k * step).filter(|d| *d != 0 && lo <= *d && *d <= hi).collect();
+        shifts.sort_by_key(|d| d.abs());
+        shifts.into_iter().find_map(|d| FixedOffset::east_opt(i32::try_from(z - d).ok()?))
+    })
+}
+
 /// Formats unix seconds in the vendor's local-time form (the simulator speaks it too).
 pub fn format_local(secs: i64, zone: FixedOffset) -> String {
     zone.timestamp_opt(secs, 0).single().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
@@ -111,6 +125,16 @@ mod tests {
         assert_eq!(format_local(1_633_996_800, cn), "2021-10-12 08:00:00");
         assert!(parse_offset("8").is_err());
         assert_eq!(parse_offset("-05:30").unwrap().local_minus_utc(), -(5 * 3600 + 1800));
+    }
+
+    #[test]
+    fn the_zone_that_local_times_fit_is_found() {
+        let cn = parse_offset("+08:00").unwrap();
+        // Times written in UTC, read as +08:00: eight hours early for a window of 10:00-11:00.
+        let (start, end) = (1_633_996_800 + 10 * 3600, 1_633_996_800 + 11 * 3600);
+        let times = (start - 8 * 3600 + 60, end - 8 * 3600 - 60);
+        assert_eq!(zone_that_fits(cn, times, (start, end)), Some(parse_offset("+00:00").unwrap()));
+        assert_eq!(zone_that_fits(cn, (start, end + 5 * 3600), (start, end)), None, "a spread wider than the window");
     }
 
     #[test]

@@ -176,3 +176,92 @@ async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
     let line = error_line(&out);
     assert!(line.contains("gave up on window [2021-10-01T00:00:00Z") && line.contains("could not connect"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_leaves_a_window_behind_exits_3_with_one_line_naming_it() {
+    let now = D0 + 3 * DAY;
+    let options = SimOptions { broken: Some((D0 + DAY, D0 + 2 * DAY)), ..SimOptions::default() };
+    let sim = start_sim(spec(45, 3_000, 3), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), &sim.url, "", "");
+    let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-04"].map(String::from).to_vec();
+    let out = tasksync_async(args.clone(), path.clone()).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let line = error_line(&out);
+    assert!(
+        line.starts_with("tasksync: error: the backfill finished but left 1 range(s) for the next run: [2021-10-02T00:00:00Z, 2021-10-03T00:00:00Z) (")
+            && line.contains("code 1001")
+            && line.ends_with("run the same command again later (`tasksync status` shows why)"),
+        "{line}"
+    );
+    let mut expected = sim.sim.truth(D0, D0 + DAY, false);
+    expected.extend(sim.sim.truth(D0 + 2 * DAY, D0 + 3 * DAY, false));
+    assert_exact(&dir.path().join("out"), &expected);
+
+    let status = tasksync_async(vec!["status".into()], path.clone()).await;
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        text.contains("left:       backfill:")
+            && text.contains("[2021-10-02T00:00:00Z, 2021-10-03T00:00:00Z) tried 1x"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_local_time_zone_is_refused_with_exit_2_naming_the_key() {
+    let now = D0 + DAY;
+    let sim = start_sim(spec(46, 500, 1), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec();
+    let path = config_file(dir.path(), &sim.url, "local_time_zone = \"+08:00\"", "");
+    assert_eq!(tasksync_async(args.clone(), path).await.status.code(), Some(0));
+    let stamps = file_stamps(&dir.path().join("out"));
+
+    let path = config_file(dir.path(), &sim.url, "local_time_zone = \"+00:00\"", "");
+    let out = tasksync_async(args, path).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let line = error_line(&out);
+    assert!(
+        line.contains("`api.local_time_zone` is +00:00 in the config")
+            && line.contains("recorded +08:00")
+            && line.contains("Changing api.local_time_zone"),
+        "{line}"
+    );
+    assert_eq!(file_stamps(&dir.path().join("out")), stamps, "nothing was touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_on_synced_data_and_names_a_duplicate_planted_on_purpose() {
+    let now = D0 + 2 * DAY;
+    let sim = start_sim(spec(48, 2_000, 2), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), &sim.url, "", "");
+    let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
+    assert_eq!(tasksync_async(args, path.clone()).await.status.code(), Some(0));
+    let state = std::fs::read(state_db(dir.path())).unwrap();
+
+    let ok = tasksync_async(vec!["verify".into()], path.clone()).await;
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    let rows = sim.sim.truth(D0, D0 + 2 * DAY, false).len();
+    assert!(text.contains(&format!("read 2 partition files, {rows} rows")) && text.contains("ok: "), "{text}");
+    assert_eq!(std::fs::read(state_db(dir.path())).unwrap(), state, "verify changes no byte of the state database");
+
+    // A copy of day one planted as day three: every task of it is there twice.
+    let tasks = dir.path().join("out/tasks");
+    std::fs::create_dir(tasks.join("create_date=2021-10-03")).unwrap();
+    std::fs::copy(
+        tasks.join("create_date=2021-10-01/part-0.parquet"),
+        tasks.join("create_date=2021-10-03/part-0.parquet"),
+    )
+    .unwrap();
+    let bad = tasksync_async(vec!["verify".into()], path).await;
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout).into_owned();
+    assert!(
+        text.contains("problem: ") && text.contains("was created on 2021-10-01 (UTC), not in this partition"),
+        "{text}"
+    );
+    assert!(text.contains("appears 2 times: in "), "{text}");
+    assert!(error_line(&bad).starts_with("tasksync: error: verify found ") && error_line(&bad).contains("problem(s)"));
+}

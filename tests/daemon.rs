@@ -13,19 +13,6 @@ use tasksync::state::{INCREMENTAL, State};
 use tasksync::sync::incremental::{Reach, plan};
 use tasksync::sync::run_incremental;
 
-const SYNC: &str = "\n[sync]\nstart = \"2021-10-01\"\nsettle = \"2m\"\nlookback = \"1h\"\nreopen_max_age = \"3d\"\n";
-
-fn with_sync(mut cfg: tasksync::config::Config) -> tasksync::config::Config {
-    let parsed = tasksync::config::Config::parse(
-        &format!("[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{SYNC}"),
-        Path::new("t"),
-        &|_| None,
-    )
-    .unwrap();
-    cfg.sync = parsed.sync;
-    cfg
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_cursor() {
     let now1 = D0 + 2 * DAY + 3 * 3600;
@@ -85,7 +72,9 @@ async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_need
         .iter()
         .chain(&p.recheck)
         .map(|w| (sim.sim.visible(w.start, w.end, now).len() as u64).max(1).div_ceil(100))
-        .sum();
+        .sum::<u64>()
+        + 1; // a new process asks once for the API's clock
+
     assert!(!p.recheck.is_empty() && p.recheck.len() < due.len(), "neighbouring re-checks are coalesced");
     assert!(due.len() < all as usize / 2, "older unfinished tasks wait ({} of {} due)", due.len(), all);
 

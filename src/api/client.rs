@@ -8,7 +8,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::BackoffBuilder;
@@ -45,13 +45,28 @@ pub struct Client {
     nonce: AtomicU64,
     /// Counters for the run summary.
     pub stats: Arc<ApiStats>,
+    /// The server's `Date` minus our clock at its last response ([`NO_OFFSET`] before
+    /// one): windows are never planned past the API's own "now".
+    server_offset: AtomicI64,
 }
+
+/// [`Client::server_offset`] before any response carried a `Date`.
+const NO_OFFSET: i64 = i64::MIN;
 
 /// One try's failure, before the retry policy decides.
 enum TryError {
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     Fatal(ApiError),
-    UnknownCode { code: i64, msg: String },
+    UnknownCode {
+        code: i64,
+        msg: String,
+    },
+    /// A body that is not a `list_task` response: retried like a transient failure, but
+    /// when it persists it is this window's problem, not the API's as a whole.
+    Undecodable(String),
 }
 
 impl Client {
@@ -76,7 +91,36 @@ impl Client {
             clock,
             nonce: AtomicU64::new(0),
             stats: Arc::new(ApiStats::default()),
+            server_offset: AtomicI64::new(NO_OFFSET),
         })
+    }
+
+    /// `api.local_time_zone`, in which local-time strings are read.
+    pub fn zone(&self) -> chrono::FixedOffset {
+        self.cfg.local_time_zone
+    }
+
+    /// The API's own "now", from the `Date` header of its last response, projected to the
+    /// client clock's `now`; `None` before any response carried one.
+    pub fn api_now(&self, now: i64) -> Option<i64> {
+        let offset = self.server_offset.load(Ordering::Relaxed);
+        (offset != NO_OFFSET).then(|| now.saturating_add(offset))
+    }
+
+    /// The API's own "now" (see [`Client::api_now`]), asking with one small request when
+    /// no response has told it yet. One try, no retry: a failure only means the caller
+    /// plans by its own clock and the windows meet the failure themselves, except refused
+    /// credentials, which stop everything at once.
+    pub async fn probe_clock(&self, now: i64) -> Result<Option<i64>, ApiError> {
+        if self.api_now(now).is_none() {
+            let probe = PageQuery { start: now - 60, end: now, offset: 0, count: 1 };
+            match self.try_once(probe).await {
+                Err(TryError::Fatal(e @ ApiError::AuthRefused { .. })) => return Err(e),
+                Err(_) => tracing::debug!("Could not ask the API for its clock; planning by ours"),
+                Ok(_) => {}
+            }
+        }
+        Ok(self.api_now((self.clock)()))
     }
 
     /// The configured page size (`count`).
@@ -93,19 +137,28 @@ impl Client {
             .with_max_times(self.cfg.max_retries)
             .build();
         let mut attempts = 0;
+        // Whether every try so far got an answer that could not be decoded.
+        let mut undecodable = true;
         loop {
             attempts += 1;
-            let (reason, retry_after) = match self.try_once(query).await {
-                Ok(page) => return Ok(page),
+            let result = self.try_once(query).await;
+            undecodable &= matches!(result, Err(TryError::Undecodable(_)));
+            let (reason, retry_after) = match result {
+                Ok(page) => {
+                    self.stats.pages.fetch_add(1, Ordering::Relaxed);
+                    self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
+                    return Ok(page);
+                }
                 Err(TryError::Fatal(e)) => return Err(e),
                 Err(TryError::UnknownCode { code, msg }) if attempts >= UNKNOWN_CODE_TRIES => {
                     return Err(ApiError::Permanent { query, code, msg });
                 }
                 Err(TryError::UnknownCode { code, msg }) => (format!("API code {code}: \"{msg}\""), None),
                 Err(TryError::Transient { reason, retry_after }) => (reason, retry_after),
+                Err(TryError::Undecodable(reason)) => (reason, None),
             };
             let Some(delay) = delays.next() else {
-                return Err(ApiError::Exhausted { query, attempts, last: reason });
+                return Err(ApiError::Exhausted { query, attempts, last: reason, undecodable });
             };
             let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
             tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
@@ -123,19 +176,24 @@ impl Client {
             .send()
             .await
             .map_err(|e| TryError::Transient { reason: describe(&e), retry_after: None })?;
+        self.note_server_date(&response);
         let status = response.status();
         if status != StatusCode::OK {
             return Err(classify_status(query, status, retry_after(&response)));
         }
         let body = self.read_capped(response).await?;
         match decode_page(&body, &self.decode) {
-            Ok(Envelope::Page(page)) => {
-                self.stats.pages.fetch_add(1, Ordering::Relaxed);
-                self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
-                Ok(page)
-            }
+            Ok(Envelope::Page(page)) => Ok(page),
             Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
-            Err(e) => Err(TryError::Transient { reason: e.to_string(), retry_after: None }),
+            Err(e) => Err(TryError::Undecodable(e.to_string())),
+        }
+    }
+
+    /// Keeps the offset of the server's `Date` header from our clock.
+    fn note_server_date(&self, response: &reqwest::Response) {
+        let date = response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
+        if let Some(server) = date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()) {
+            self.server_offset.store(server.timestamp() - (self.clock)(), Ordering::Relaxed);
         }
     }
 
@@ -174,19 +232,15 @@ impl Client {
     async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TryError> {
         let cap = self.cfg.max_body_bytes;
         if response.content_length().is_some_and(|n| n as usize > cap) {
-            return Err(TryError::Transient {
-                reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"),
-                retry_after: None,
-            });
+            return Err(TryError::Undecodable(format!("the body is larger than api.max_body_bytes ({cap} bytes)")));
         }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
-                    return Err(TryError::Transient {
-                        reason: format!("the body is larger than api.max_body_bytes ({cap} bytes)"),
-                        retry_after: None,
-                    });
+                    return Err(TryError::Undecodable(format!(
+                        "the body is larger than api.max_body_bytes ({cap} bytes)"
+                    )));
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => return Ok(body),

@@ -41,6 +41,9 @@ pub struct Page {
     pub records: Vec<Record>,
     /// Fields whose value had an unusable type and were stored as null.
     pub nulled_fields: u64,
+    /// Tasks whose `create_time` came as a local-time string, read in the configured
+    /// zone: when such a task falls outside its window, the zone is the likely culprit.
+    pub local_times: u64,
 }
 
 /// One element of `data.list`.
@@ -125,79 +128,141 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastRecord<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a task object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                RawTask::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(FastRecord)
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut raw = RawTask::default();
+                let mut seen = 0u32;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match raw.slot(&key) {
+                        // A repeated known key: the Value path decides (its last one wins).
+                        Some((bit, _)) if seen & bit != 0 => return Err(serde::de::Error::custom("duplicate field")),
+                        Some((bit, slot)) => {
+                            seen |= bit;
+                            *slot = map.next_value()?;
+                        }
+                        // Parsed as the Value path parses it, so that both keep the same
+                        // text, and refuse the same bodies (a number beyond f64).
+                        None => {
+                            let value: Value = map.next_value()?;
+                            raw.extra.get_or_insert_with(Map::new).insert(key.into_owned(), value);
+                        }
+                    }
+                }
+                Ok(FastRecord(raw))
             }
         }
         d.deserialize_map(ObjectOnly(std::marker::PhantomData))
     }
 }
 
-/// The fields of a task record that become columns, borrowed from the body.
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// An object key, borrowed from the body unless it holds escapes.
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The columns a task record's known fields become, in the order of [`RawTask`]'s fields.
+const KNOWN_FIELDS: [&str; 18] = [
+    "task_id",
+    "status",
+    "err_code",
+    "err_message",
+    "create_time",
+    "finish_time",
+    "src_bitrate",
+    "dst_bitrate",
+    "template_id",
+    "template_name",
+    "input",
+    "output",
+    "objkey",
+    "input_url",
+    "output_url",
+    "bucket",
+    "region",
+    "region_type",
+];
+
+/// The fields of a task record, borrowed from the body: the known ones that become
+/// columns, and the rest, kept whole for the `extra` column.
+#[derive(Default)]
 struct RawTask<'a> {
-    #[serde(borrow)]
     task_id: Field<'a>,
-    #[serde(borrow)]
     status: Field<'a>,
-    #[serde(borrow)]
     err_code: Field<'a>,
-    #[serde(borrow)]
     err_message: Field<'a>,
-    #[serde(borrow)]
     create_time: Field<'a>,
-    #[serde(borrow)]
     finish_time: Field<'a>,
-    #[serde(borrow)]
     src_bitrate: Field<'a>,
-    #[serde(borrow)]
     dst_bitrate: Field<'a>,
-    #[serde(borrow)]
     template_id: Field<'a>,
-    #[serde(borrow)]
     template_name: Field<'a>,
-    #[serde(borrow)]
     input: Field<'a>,
-    #[serde(borrow)]
     output: Field<'a>,
-    #[serde(borrow)]
     objkey: Field<'a>,
-    #[serde(borrow)]
     input_url: Field<'a>,
-    #[serde(borrow)]
     output_url: Field<'a>,
-    #[serde(borrow)]
     bucket: Field<'a>,
-    #[serde(borrow)]
     region: Field<'a>,
-    #[serde(borrow)]
     region_type: Field<'a>,
+    /// Fields no column is made of; `None` when there are none.
+    extra: Option<Map<String, Value>>,
 }
 
 impl<'a> RawTask<'a> {
+    /// The known field named `key` and its bit among [`KNOWN_FIELDS`]; `None` for others.
+    fn slot(&mut self, key: &str) -> Option<(u32, &mut Field<'a>)> {
+        let i = KNOWN_FIELDS.iter().position(|k| *k == key)?;
+        let slot = match i {
+            0 => &mut self.task_id,
+            1 => &mut self.status,
+            2 => &mut self.err_code,
+            3 => &mut self.err_message,
+            4 => &mut self.create_time,
+            5 => &mut self.finish_time,
+            6 => &mut self.src_bitrate,
+            7 => &mut self.dst_bitrate,
+            8 => &mut self.template_id,
+            9 => &mut self.template_name,
+            10 => &mut self.input,
+            11 => &mut self.output,
+            12 => &mut self.objkey,
+            13 => &mut self.input_url,
+            14 => &mut self.output_url,
+            15 => &mut self.bucket,
+            16 => &mut self.region,
+            _ => &mut self.region_type,
+        };
+        Some((1 << i, slot))
+    }
+
+    /// The same fields from a record parsed into a `Value` map.
     fn from_map(obj: &'a Map<String, Value>) -> RawTask<'a> {
-        let f = |key: &str| Field::from(obj.get(key));
-        RawTask {
-            task_id: f("task_id"),
-            status: f("status"),
-            err_code: f("err_code"),
-            err_message: f("err_message"),
-            create_time: f("create_time"),
-            finish_time: f("finish_time"),
-            src_bitrate: f("src_bitrate"),
-            dst_bitrate: f("dst_bitrate"),
-            template_id: f("template_id"),
-            template_name: f("template_name"),
-            input: f("input"),
-            output: f("output"),
-            objkey: f("objkey"),
-            input_url: f("input_url"),
-            output_url: f("output_url"),
-            bucket: f("bucket"),
-            region: f("region"),
-            region_type: f("region_type"),
+        let mut raw = RawTask::default();
+        for (key, value) in obj {
+            match raw.slot(key) {
+                Some((_, slot)) => *slot = Field::from(Some(value)),
+                None => {
+                    raw.extra.get_or_insert_with(Map::new).insert(key.clone(), value.clone());
+                }
+            }
         }
+        raw
     }
 }
 
@@ -212,9 +277,10 @@ fn fast_page(body: &[u8], opts: &DecodeOptions) -> Option<Page> {
         _ => return None,
     };
     let list = data.list.unwrap_or_default();
-    let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
+    let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), ..Page::default() };
     for FastRecord(fields) in &list {
-        page.records.push(Record::Task(task_from(fields, opts, &mut page.nulled_fields).ok()?));
+        let task = task_from(fields, opts, &mut page.nulled_fields, &mut page.local_times).ok()?;
+        page.records.push(Record::Task(task));
     }
     Some(page)
 }
@@ -255,20 +321,20 @@ pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelo
             return Err(DecodeError::Malformed(format!("`data.list` is not an array: {}", short(Some(other)))));
         }
     };
-    let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), nulled_fields: 0 };
+    let mut page = Page { total: Some(total), records: Vec::with_capacity(list.len()), ..Page::default() };
     for raw in list {
-        let record = decode_record(raw, opts, &mut page.nulled_fields);
+        let record = decode_record(raw, opts, &mut page);
         page.records.push(record);
     }
     Ok(Envelope::Page(page))
 }
 
 /// One element of `data.list`, through `Value`.
-fn decode_record(raw: &Value, opts: &DecodeOptions, nulled: &mut u64) -> Record {
+fn decode_record(raw: &Value, opts: &DecodeOptions, page: &mut Page) -> Record {
     match raw.as_object() {
-        Some(obj) => decode_task(obj, opts, nulled)
+        Some(obj) => task_from(&RawTask::from_map(obj), opts, &mut page.nulled_fields, &mut page.local_times)
             .map(Record::Task)
-            .unwrap_or_else(|reason| Record::Reject(Reject { reason, raw: redact(raw, opts) })),
+            .unwrap_or_else(|why| Record::Reject(Reject { reason: why.reason(obj), raw: redact(raw, opts) })),
         None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: raw.clone() }),
     }
 }
@@ -297,16 +363,24 @@ enum Unplaceable {
     NoCreateTime,
 }
 
-/// Decodes one task object; `Err` is the reject reason.
-pub fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
-    task_from(&RawTask::from_map(obj), opts, nulled).map_err(|why| match why {
-        Unplaceable::NoTaskId => "no task_id".to_string(),
-        Unplaceable::NoCreateTime => format!("no usable create_time: {}", short(obj.get("create_time"))),
-    })
+impl Unplaceable {
+    /// The reject reason, in a phrase.
+    fn reason(&self, obj: &Map<String, Value>) -> String {
+        match self {
+            Unplaceable::NoTaskId => "no task_id".to_string(),
+            Unplaceable::NoCreateTime => format!("no usable create_time: {}", short(obj.get("create_time"))),
+        }
+    }
 }
 
-/// The row of a task's fields; both paths end here.
-fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, Unplaceable> {
+/// Decodes one task object; `Err` is the reject reason.
+pub fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
+    task_from(&RawTask::from_map(obj), opts, nulled, &mut 0).map_err(|why| why.reason(obj))
+}
+
+/// The row of a task's fields; both paths end here. Counts nulled fields and local-time
+/// create times.
+fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut u64) -> Result<TaskRow, Unplaceable> {
     let task_id = match raw.task_id.string() {
         Ok(Some(id)) => id,
         _ => return Err(Unplaceable::NoTaskId),
@@ -315,6 +389,8 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<Ta
         Ok(Some(t)) if t > 0 => t,
         _ => return Err(Unplaceable::NoCreateTime),
     };
+    // Not a number, yet a time: a "YYYY-MM-DD hh:mm:ss" string read in `opts.zone`.
+    *local += u64::from(raw.create_time.int().is_err());
     let mut s = |f: &Field| keep(f.string(), nulled);
     let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
     let (status, err_message, template_id, template_name) =
@@ -341,6 +417,7 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64) -> Result<Ta
         bucket,
         region,
         region_type,
+        extra: raw.extra.as_ref().and_then(|fields| serde_json::to_string(fields).ok()),
     })
 }
 

@@ -60,6 +60,38 @@ fn unknown_fields_and_statuses_are_tolerated() {
     assert_eq!(t.task_id, "42");
     assert_eq!(t.status.as_deref(), Some("paused"));
     assert!(!t.is_final());
+    assert_eq!(t.extra.as_deref(), Some(r#"{"shiny_new_field":{"x":1}}"#), "kept whole, not dropped");
+}
+
+#[test]
+fn unknown_fields_of_every_type_are_kept_as_one_json_object_with_sorted_keys() {
+    let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/unknown_fields.body")).unwrap();
+    let Ok(Envelope::Page(page)) = decode_page(&body, &opts()) else { panic!("a page") };
+    let extras: Vec<Option<String>> = page
+        .records
+        .into_iter()
+        .map(|r| match r {
+            Record::Task(t) => t.extra,
+            Record::Reject(r) => panic!("rejected: {}", r.reason),
+        })
+        .collect();
+    let u1 = r#"{"gpu":{"count":2,"model":"T4"},"note":null,"priority":3,"tags":["a","b"]}"#;
+    assert_eq!(extras, vec![Some(u1.to_string()), None]);
+}
+
+#[test]
+fn a_record_without_unknown_fields_has_no_extra() {
+    assert_eq!(task(json!({"task_id": "a", "create_time": 1634020557})).extra, None);
+}
+
+#[test]
+fn a_number_beyond_f64_in_an_unknown_field_refuses_the_page_on_both_paths() {
+    let body =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/unknown_field_beyond_f64.body")).unwrap();
+    let fast = decode_page(&body, &opts());
+    assert_eq!(fast, decode_page_via_value(&body, &opts()));
+    let err = fast.unwrap_err().to_string();
+    assert!(err.contains("not JSON") && err.contains("number out of range"), "{err}");
 }
 
 #[test]
@@ -146,7 +178,7 @@ mod fast_and_value_paths {
 
     /// JSON texts of every kind a field may hold, quirks included.
     fn value_text() -> impl Strategy<Value = String> {
-        const QUIRKS: [&str; 12] = [
+        const QUIRKS: [&str; 19] = [
             "null",
             "true",
             "\"\"",
@@ -159,10 +191,17 @@ mod fast_and_value_paths {
             "1e3",
             "[1,{\"a\":2}]",
             "{\"x\":[]}",
+            "7.7e308",
+            "-1e400",
+            "1.7976931348623157e308",
+            "123456789012345678901234567890",
+            "-9223372036854775809",
+            "5e-324",
+            "{\"deep\":[1e308,{\"y\":null}]}",
         ];
         prop_oneof![
             // Weighted as one arm per literal, as when each was an arm of its own.
-            12 => proptest::sample::select(&QUIRKS[..]).prop_map(str::to_string),
+            19 => proptest::sample::select(&QUIRKS[..]).prop_map(str::to_string),
             1 => any::<i64>().prop_map(|i| i.to_string()),
             1 => (0i64..2_000_000_000_000).prop_map(|i| i.to_string()),
             1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::to_string(&f).unwrap()),
@@ -183,6 +222,8 @@ mod fast_and_value_paths {
             Just("input_url"),
             Just("region"),
             Just("extra"),
+            Just("dst_bitra01"),
+            Just("priority"),
         ];
         let object = proptest::collection::vec((key, value_text()), 0..8).prop_map(|pairs| {
             format!("{{{}}}", pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))

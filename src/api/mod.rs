@@ -48,7 +48,14 @@ pub enum ApiError {
     Permanent { query: PageQuery, code: i64, msg: String },
     /// Transient failures did not stop within the retry budget.
     #[error("gave up on {query} after {attempts} tries; the last failure: {last}")]
-    Exhausted { query: PageQuery, attempts: usize, last: String },
+    Exhausted {
+        query: PageQuery,
+        attempts: usize,
+        last: String,
+        /// Whether every try was answered with a body that could not be decoded (a page
+        /// the API keeps breaking) rather than the API being unreachable.
+        undecodable: bool,
+    },
 }
 
 /// Counters every request updates; read for the run summary and `status`.

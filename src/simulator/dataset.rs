@@ -216,7 +216,18 @@ impl SimTask {
             bucket: Some(bucket.to_string()),
             region: Some(region.to_string()),
             region_type: Some(region_type.to_string()),
+            extra: self.unknown_fields().map(|f| serde_json::Value::Object(f).to_string()),
         }
+    }
+
+    /// Fields the vendor added that the decoder does not know, for one task in five.
+    pub fn unknown_fields(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        (self.quirks >> 20).is_multiple_of(5).then(|| {
+            let mut fields = serde_json::Map::new();
+            fields.insert("priority".into(), serde_json::json!(mix(self.quirks) % 10));
+            fields.insert("extra".into(), serde_json::json!({ "node": format!("enc-{}", self.quirks % 16) }));
+            fields
+        })
     }
 }
 

@@ -10,7 +10,7 @@ mod server;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dataset::{DatasetSpec, SimTask, generate};
+use dataset::{DatasetSpec, SimTask, generate, mix};
 pub use faults::FaultSpec;
 pub use server::{serve, spawn};
 
@@ -30,11 +30,25 @@ pub struct SimOptions {
     /// Shuffle tasks created in the same second differently every few requests, as an
     /// unstable sort on the server would.
     pub unstable_order: bool,
+    /// Answer code 1001 for every request whose `start_time` falls in `[start, end)`: a
+    /// range the API fails on permanently.
+    pub broken: Option<(i64, i64)>,
+    /// List each task only some seconds after its create_time (up to this many, fixed per
+    /// task), as a service whose index lags its writes does; 0 lists it at once.
+    pub late_s: i64,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { max_count: 100, max_offset: 10_000, keys: None, faults: FaultSpec::none(), unstable_order: false }
+        SimOptions {
+            max_count: 100,
+            max_offset: 10_000,
+            keys: None,
+            faults: FaultSpec::none(),
+            unstable_order: false,
+            late_s: 0,
+            broken: None,
+        }
     }
 }
 
@@ -64,6 +78,8 @@ pub struct Simulator {
     rendered: Vec<Mutex<Option<Rendered>>>,
     /// Simulated "now" in unix seconds; tasks created later are not visible yet.
     now: AtomicI64,
+    /// Seconds every request moves `now` on (see [`Simulator::advance_per_request`]).
+    advance: AtomicI64,
     pub options: SimOptions,
     pub stats: SimStats,
     /// Seeds fault and ordering decisions.
@@ -79,6 +95,7 @@ impl Simulator {
             tasks,
             rendered,
             now: AtomicI64::new(now),
+            advance: AtomicI64::new(0),
             options,
             stats: SimStats::default(),
             seed: spec.seed,
@@ -122,6 +139,14 @@ impl Simulator {
         self.tasks.partition_point(|t| t.create < start)..self.tasks.partition_point(|t| t.create <= end)
     }
 
+    /// Whether task `i` is listed at `now` (see [`SimOptions::late_s`]). The ground truth
+    /// ignores the lag: it is what the API lists once it has caught up.
+    fn listed(&self, i: usize, now: i64) -> bool {
+        let late = self.options.late_s;
+        late == 0
+            || self.tasks[i].create + (mix(self.seed ^ u64::from(self.tasks[i].idx)) % (late as u64 + 1)) as i64 <= now
+    }
+
     /// The simulated time.
     pub fn now(&self) -> i64 {
         self.now.load(Ordering::SeqCst)
@@ -130,6 +155,18 @@ impl Simulator {
     /// Moves the simulated clock (forward in practice: statuses then progress).
     pub fn set_now(&self, now: i64) {
         self.now.store(now, Ordering::SeqCst);
+    }
+
+    /// Makes every request move the clock on by `seconds` (0 stops it): a clock that
+    /// runs while a window is paged, the same on every machine.
+    pub fn advance_per_request(&self, seconds: i64) {
+        self.advance.store(seconds, Ordering::SeqCst);
+    }
+
+    /// The clock for one request: its time now, then moved on if it runs per request.
+    pub fn tick(&self) -> i64 {
+        let step = self.advance.load(Ordering::SeqCst);
+        if step == 0 { self.now() } else { self.now.fetch_add(step, Ordering::SeqCst) }
     }
 
     /// Tasks created in `[start, end]` (both inclusive, as the API treats them) and visible at `now`.

@@ -5,7 +5,6 @@
 use chrono::FixedOffset;
 use serde_json::{Map, Value, json};
 
-use super::dataset::mix;
 use crate::row::TaskRow;
 use crate::time::format_local;
 
@@ -83,9 +82,8 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
             None => put_absent(&mut o, key),
         }
     }
-    if bits(quirks, 20, 5) == 0 {
-        o.insert("priority".into(), json!(mix(quirks) % 10));
-        o.insert("extra".into(), json!({ "node": format!("enc-{}", quirks % 16) }));
+    if let Some(Ok(Value::Object(unknown))) = row.extra.as_deref().map(serde_json::from_str::<Value>) {
+        o.extend(unknown);
     }
     Value::Object(o)
 }

@@ -39,11 +39,23 @@ fn api(code: i64, msg: &str) -> Response {
     axum::Json(json!({ "code": code, "msg": msg, "data": null })).into_response()
 }
 
+/// Every answer carries the simulator's own clock in `Date`, as a real server's carries its
+/// own (which may lag the client's).
 async fn list_task(
     State(sim): State<Arc<Simulator>>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    let now = sim.tick();
+    let mut response = respond(&sim, &headers, pairs).await;
+    if let Ok(date) = sign::http_date(now).parse() {
+        response.headers_mut().insert(header::DATE, date);
+    }
+    response
+}
+
+async fn respond(sim: &Arc<Simulator>, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Response {
+    let (sim, headers) = (sim.clone(), headers.clone());
     let n = sim.stats.requests.fetch_add(1, Ordering::SeqCst);
     if let Some((ak, sk)) = &sim.options.keys
         && !signature_ok(&headers, &pairs, ak, sk)
@@ -115,6 +127,9 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String,
         }
     };
     let (start, end) = (int("start_time", None)?, int("end_time", None)?);
+    if sim.options.broken.is_some_and(|(from, to)| from <= start && start < to) {
+        return Err(api(1001, "lack param: region"));
+    }
     let offset = int("start_num", Some(0))?.max(0) as u64;
     let count = (int("count", Some(50))?.max(1) as u64).min(sim.options.max_count);
     if offset + count > sim.options.max_offset && offset > 0 {
@@ -125,7 +140,7 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String,
     let status = param(pairs, "status").filter(|s| !s.is_empty());
     let mut tasks: Vec<usize> = sim
         .visible_range(start, end, now)
-        .filter(|&i| status.is_none_or(|s| sim.tasks[i].status_at(now) == s))
+        .filter(|&i| sim.listed(i, now) && status.is_none_or(|s| sim.tasks[i].status_at(now) == s))
         .collect();
     let total = tasks.len() as u64;
     if total == 0 || offset >= total {

@@ -39,6 +39,27 @@ pub struct Delta {
     pub new: usize,
     /// Task ids whose content differs from what was stored.
     pub changed: usize,
+    /// Task ids whose stored row came from a newer observation than this one: left as
+    /// they are, and the caller must not record this observation's state of them.
+    pub stale: Vec<String>,
+}
+
+/// When and in which order a set of observations was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// Microseconds since the epoch, by the wall clock: the stamp of `first_seen_at` and
+    /// `changed_at`, never used to order observations.
+    pub at: i64,
+    /// The state database's observation sequence: what orders them.
+    pub seq: i64,
+}
+
+/// Tests stamp a pass with one number: its time and its place in the sequence alike.
+#[cfg(test)]
+impl From<i64> for Observed {
+    fn from(n: i64) -> Observed {
+        Observed { at: n, seq: n }
+    }
 }
 
 /// The sort key of a partition file.
@@ -47,10 +68,11 @@ pub fn key(row: &StoredRow) -> (i64, &str) {
 }
 
 /// Compares `observations` (newest last when a task_id repeats) with `existing`, the stored
-/// rows of the same range, and returns only what must change, stamped with `seen_at`
-/// (microseconds). Unchanged tasks produce nothing, so a re-scan that finds nothing new
-/// leaves the partition untouched.
-pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen_at: i64) -> Delta {
+/// rows of the same range, and returns only what must change, stamped with `seen`.
+/// Unchanged tasks produce nothing, so a re-scan that finds nothing new leaves the
+/// partition untouched. A stored row from a newer observation (a higher sequence) is never
+/// replaced; the wall clock orders nothing, and `changed_at` never moves back.
+pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed) -> Delta {
     let stored: HashMap<&str, &StoredRow> = existing.iter().map(|r| (r.task.task_id.as_str(), r)).collect();
     // A stable sort keeps repeated observations of a task in arrival order: the last wins.
     // Sorting positions rather than the rows themselves saves moving ~450-byte rows about.
@@ -70,15 +92,15 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen_at: i64) -
         }
         match stored.get(task.task_id.as_str()) {
             Some(old) if old.task == task => {}
-            // Only an observation from a pass at least as recent may replace the row.
-            Some(old) if seen_at >= old.changed_at => {
+            Some(old) if seen.seq < old.observed_seq => out.stale.push(task.task_id),
+            Some(old) => {
                 out.changed += 1;
-                out.rows.push(StoredRow { task, first_seen_at: old.first_seen_at, changed_at: seen_at });
+                let changed_at = seen.at.max(old.changed_at);
+                out.rows.push(StoredRow { task, first_seen_at: old.first_seen_at, changed_at, observed_seq: seen.seq });
             }
-            Some(_) => {}
             None => {
                 out.new += 1;
-                out.rows.push(StoredRow { task, first_seen_at: seen_at, changed_at: seen_at });
+                out.rows.push(StoredRow { task, first_seen_at: seen.at, changed_at: seen.at, observed_seq: seen.seq });
             }
         }
     }
@@ -123,9 +145,9 @@ impl<I: Iterator<Item = StoredRow>> Iterator for Overlay<I> {
 /// [`overlay`]. The sync streams the same two steps through `sink::partition`; tests
 /// check it against this.
 #[cfg(test)]
-pub fn merge(mut existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen_at: i64) -> Merged {
+pub fn merge(mut existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen: impl Into<Observed>) -> Merged {
     existing.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
-    let d = delta(&existing, observations, seen_at);
+    let d = delta(&existing, observations, seen.into());
     let (new, changed) = (d.new, d.changed);
     Merged { rows: overlay(existing.into_iter(), d.rows).collect(), new, changed }
 }

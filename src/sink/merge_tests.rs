@@ -48,6 +48,27 @@ fn an_older_pass_never_overwrites_a_newer_one() {
     assert_eq!(m.rows, newer);
 }
 
+#[test]
+fn a_newer_observation_wins_even_when_the_clock_stepped_back() {
+    let first = merge(vec![], vec![task("a", 5, "running")], Observed { at: 300, seq: 1 }).rows;
+    let m = merge(first, vec![task("a", 5, "success")], Observed { at: 200, seq: 2 });
+    assert_eq!(m.changed, 1, "the later observation is applied although its clock reads earlier");
+    assert_eq!(m.rows[0].task.status.as_deref(), Some("success"));
+    assert_eq!(
+        (m.rows[0].first_seen_at, m.rows[0].changed_at, m.rows[0].observed_seq),
+        (300, 300, 2),
+        "no stamp moves back"
+    );
+}
+
+#[test]
+fn an_older_observation_is_reported_stale_not_applied() {
+    let newer = merge(vec![], vec![task("a", 5, "success")], Observed { at: 100, seq: 7 }).rows;
+    let d = delta(&newer, vec![task("a", 5, "running")], Observed { at: 900, seq: 6 });
+    assert!(d.rows.is_empty());
+    assert_eq!(d.stale, vec!["a".to_string()]);
+}
+
 fn arb_tasks() -> impl Strategy<Value = Vec<TaskRow>> {
     // A task's create_time never changes (it decides the partition), so it is derived from
     // the id here; several ids share a create_time to exercise the tie on task_id.
@@ -94,7 +115,7 @@ proptest! {
     #[test]
     fn a_delta_laid_over_the_stored_rows_is_the_merge(existing in arb_tasks(), obs in arb_tasks()) {
         let base = merge(vec![], existing, 10).rows;
-        let d = delta(&base, obs.clone(), 20);
+        let d = delta(&base, obs.clone(), 20.into());
         prop_assert!(d.rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "the delta is sorted");
         let merged = merge(base.clone(), obs, 20);
         prop_assert_eq!((d.new, d.changed), (merged.new, merged.changed));
@@ -105,7 +126,7 @@ proptest! {
 #[test]
 fn a_delta_row_replaces_the_stored_row_with_the_same_key_and_new_rows_slot_in_order() {
     let base = merge(vec![], vec![task("a", 1, "running"), task("c", 3, "running")], 10).rows;
-    let d = delta(&base, vec![task("c", 3, "success"), task("b", 2, "running")], 20);
+    let d = delta(&base, vec![task("c", 3, "success"), task("b", 2, "running")], 20.into());
     assert_eq!((d.new, d.changed), (1, 1));
     let rows: Vec<_> =
         overlay(base.into_iter(), d.rows).map(|r| (r.task.task_id, r.task.status.unwrap(), r.changed_at)).collect();

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::SinkError;
-use super::merge::{delta, overlay};
+use super::merge::{Observed, delta, overlay};
 use super::reader::{BATCH_ROWS, StoredRows};
 use super::writer::{FileWriter, Sink, Staged};
 use crate::plan::Window;
@@ -41,8 +41,8 @@ struct Output {
 pub struct PartitionMerge {
     sink: Arc<Sink>,
     date: String,
-    /// Microseconds: the stamp of new and changed rows.
-    seen_at: i64,
+    /// When and in which order this window's observations were made.
+    seen: Observed,
     compare: StoredRows,
     /// Opened at the first flush; `None` while nothing has changed.
     out: Option<Output>,
@@ -54,13 +54,13 @@ pub struct PartitionMerge {
 }
 
 impl PartitionMerge {
-    /// Starts merging into partition `date`, stamping changes with `seen_at` (µs).
-    pub fn open(sink: Arc<Sink>, date: &str, seen_at: i64) -> Result<PartitionMerge, SinkError> {
+    /// Starts merging into partition `date`, stamping changes with `seen`.
+    pub fn open(sink: Arc<Sink>, date: &str, seen: Observed) -> Result<PartitionMerge, SinkError> {
         let compare = StoredRows::open(&sink.partition_file(date))?;
         Ok(PartitionMerge {
             sink,
             date: date.to_string(),
-            seen_at,
+            seen,
             compare,
             out: None,
             pending: Vec::new(),
@@ -70,15 +70,16 @@ impl PartitionMerge {
     }
 
     /// Merges the observations of one leaf. Leaves must come in time order and not overlap;
-    /// every row of `rows` must lie in `leaf`.
-    pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<(), SinkError> {
+    /// every row of `rows` must lie in `leaf`. Returns the task ids a newer observation had
+    /// already stored, which this one left alone.
+    pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<Vec<String>, SinkError> {
         debug_assert!(leaf.start >= self.done_to, "leaves come in time order");
         while self.compare.next_before(leaf.start)?.is_some() {}
         let mut stored = Vec::new();
         while let Some(row) = self.compare.next_before(leaf.end)? {
             stored.push(row);
         }
-        let d = delta(&stored, rows, self.seen_at);
+        let d = delta(&stored, rows, self.seen);
         self.outcome.new += d.new;
         self.outcome.changed += d.changed;
         self.pending.extend(d.rows);
@@ -87,7 +88,7 @@ impl PartitionMerge {
         if self.pending.len() >= BATCH_ROWS || (!self.compare.exists() && !self.pending.is_empty()) {
             self.flush()?;
         }
-        Ok(())
+        Ok(d.stale)
     }
 
     /// Writes every stored row before `done_to`, with the pending changes laid over them.

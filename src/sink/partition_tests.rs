@@ -21,7 +21,7 @@ fn sink() -> (tempfile::TempDir, Arc<Sink>) {
 
 /// Streams `obs` into the partition through `leaves` (each leaf gets the rows inside it).
 fn stream(sink: &Arc<Sink>, leaves: &[Window], obs: &[TaskRow], seen_at: i64) -> Outcome {
-    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at).unwrap();
+    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
     for leaf in leaves {
         m.add(*leaf, obs.iter().filter(|t| leaf.contains(t.create_time)).cloned().collect()).unwrap();
     }
@@ -106,13 +106,18 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
     let (dir, sink) = sink();
     let rows: Vec<StoredRow> = [2, 1]
         .iter()
-        .map(|i| StoredRow { task: task(*i, DAY + i64::from(*i), "running"), first_seen_at: 1, changed_at: 1 })
+        .map(|i| StoredRow {
+            task: task(*i, DAY + i64::from(*i), "running"),
+            first_seen_at: 1,
+            changed_at: 1,
+            observed_seq: 1,
+        })
         .collect();
     sink.replace_partition("2021-10-01", &rows).unwrap();
-    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", 10).unwrap();
+    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", 10.into()).unwrap();
     let err = m
         .add(Window::new(DAY, DAY + 10), vec![task(5, DAY + 5, "success")])
-        .and_then(|()| m.finish().map(|_| ()))
+        .and_then(|_stale| m.finish().map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");

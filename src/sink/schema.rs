@@ -53,6 +53,8 @@ pub fn schema() -> SchemaRef {
         s("region_type"),
         Field::new("first_seen_at", ts(), false),
         Field::new("changed_at", ts(), false),
+        s("extra"),
+        Field::new("observed_seq", DataType::Int64, false),
     ]))
 }
 
@@ -98,6 +100,8 @@ pub fn to_batch(rows: &[StoredRow]) -> Result<RecordBatch, arrow_schema::ArrowEr
         strings(|t| t.region_type.as_deref()),
         times(|r| Some(r.first_seen_at)),
         times(|r| Some(r.changed_at)),
+        strings(|t| t.extra.as_deref()),
+        ints(|r| Some(r.observed_seq)),
     ];
     RecordBatch::try_new(schema(), columns)
 }
@@ -109,6 +113,11 @@ impl<'a> Columns<'a> {
     fn get<T: 'static>(&self, name: &str) -> Result<&'a T, String> {
         let column = self.0.column_by_name(name).ok_or_else(|| format!("column `{name}` is missing"))?;
         column.as_any().downcast_ref::<T>().ok_or_else(|| format!("column `{name}` has type {}", column.data_type()))
+    }
+
+    /// A column added after the first files were written: `None` where it is absent.
+    fn optional<T: 'static>(&self, name: &str) -> Result<Option<&'a T>, String> {
+        if self.0.column_by_name(name).is_none() { Ok(None) } else { self.get::<T>(name).map(Some) }
     }
 }
 
@@ -130,6 +139,10 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<StoredRow>, String> {
     let finish = c.get::<TimestampMicrosecondArray>("finish_time")?;
     let first = c.get::<TimestampMicrosecondArray>("first_seen_at")?;
     let changed = c.get::<TimestampMicrosecondArray>("changed_at")?;
+    // Files written before these columns existed: no unknown fields were kept, and they
+    // hold the oldest observations of all.
+    let extra = c.optional::<StringArray>("extra")?;
+    let observed = c.optional::<Int64Array>("observed_seq")?;
     let secs = |a: &TimestampMicrosecondArray, i: usize| opt(a, i, |a, i| a.value(i).div_euclid(1_000_000));
     (0..batch.num_rows())
         .map(|i| {
@@ -152,10 +165,12 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<StoredRow>, String> {
                 bucket: s("bucket", i),
                 region: s("region", i),
                 region_type: s("region_type", i),
+                extra: extra.and_then(|a| opt(a, i, |a, i| a.value(i).to_string())),
             };
             let first_seen_at = opt(first, i, |a, i| a.value(i)).ok_or("a first_seen_at is null")?;
             let changed_at = opt(changed, i, |a, i| a.value(i)).ok_or("a changed_at is null")?;
-            Ok(StoredRow { task, first_seen_at, changed_at })
+            let observed_seq = observed.map_or(0, |a| a.value(i));
+            Ok(StoredRow { task, first_seen_at, changed_at, observed_seq })
         })
         .collect()
 }

@@ -8,6 +8,10 @@ use super::window::{Checkpoint, run_windows};
 use super::{Pass, SyncError};
 use crate::plan::{Window, pending_windows};
 
+/// A backfill whose windows all end this long before our "now" does not ask for the API's
+/// clock: no API lags by days.
+const API_CLOCK_HORIZON_S: i64 = crate::time::DAY;
+
 /// The job id of a backfill: the same `--from/--to` resumes the same job.
 pub fn backfill_job_id(range: Window) -> String {
     format!("backfill:{}-{}", range.start, range.end)
@@ -18,18 +22,27 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     let job: Arc<str> = backfill_job_id(range).into();
     let now = (pass.ctx.clock)();
     let j = job.clone();
-    let done = pass
+    let (done, left) = pass
         .ctx
         .with_state(move |s| {
             s.ensure_job(&j, "backfill", range, now)?;
-            s.done_intervals(&j)
+            Ok((s.done_intervals(&j)?, s.left_behind(Some(&j))?))
         })
         .await?;
-    // A backfill never asks about the future: a window reaching past "now" keeps gaining
-    // tasks while it is paged and cannot be checked complete. What lies beyond is left
-    // undone in the job, for the same command later (or the incremental passes).
-    let reach = range.end.min(now);
-    let windows = if reach > range.start { pending_windows(range.start, reach, &done) } else { Vec::new() };
+    // A backfill never asks about the future, ours or the API's: a window reaching past
+    // "now" keeps gaining tasks while it is paged and cannot be checked complete. What lies
+    // beyond is left undone in the job, for the same command later (or the incremental passes).
+    let pending =
+        |reach: i64| if reach > range.start { pending_windows(range.start, reach, &done) } else { Vec::new() };
+    let mut reach = range.end.min(now);
+    let mut windows = pending(reach);
+    // Only a backfill with something to do near now asks the API for its clock.
+    if windows.last().is_some_and(|w| w.end > now - API_CLOCK_HORIZON_S) {
+        reach = reach.min(pass.ctx.planning_now().await?);
+        windows = pending(reach);
+    }
+    // What an earlier run left behind is retried first.
+    windows.sort_by_key(|w| !left.iter().any(|l| l.start < w.end && w.start < l.end));
     let skipped = (reach - range.start).max(0) - windows.iter().map(Window::width).sum::<i64>();
     tracing::info!(range = %range, windows = windows.len(), skipped_s = skipped, "Backfill planned");
     if reach < range.end {

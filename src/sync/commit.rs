@@ -9,10 +9,11 @@
 //!    partition's lock. A window that changed nothing writes nothing here.
 //! 3. The partition's lock is released: the file is final, other windows may rewrite it.
 //! 4. **The commit point**: one SQLite transaction records the window (the backfill job's
-//!    interval) and its tasks' states (unfinished ones to re-check, final ones to forget).
-//! 5. For a forward window of an incremental pass, the cursor moves past the unbroken run
-//!    of committed windows (a transaction of its own; losing it only means a longer
-//!    re-scan next time).
+//!    interval, less any part left behind), the parts left behind with their reasons, and
+//!    its tasks' states (unfinished ones to re-check, final ones to forget).
+//! 5. For a forward window of an incremental pass committed whole, the cursor moves past
+//!    the unbroken run of such windows (a transaction of its own; losing it only means a
+//!    longer re-scan next time). A window with a part left behind never moves it.
 //!
 //! A crash before step 4 replays the window on the next run, and the merge makes that
 //! replay change nothing already written; a crash after it loses nothing. So the state
@@ -26,7 +27,7 @@ use super::context::Context;
 use crate::api::decode::Reject;
 use crate::plan::{Progress, Window};
 use crate::sink::partition::{Outcome, PartitionMerge};
-use crate::state::{INCREMENTAL, TaskChanges};
+use crate::state::{INCREMENTAL, RECHECK, TaskChanges, WindowCheckpoint};
 
 /// What completing a window records besides its tasks' states.
 #[derive(Clone)]
@@ -37,6 +38,37 @@ pub enum Checkpoint {
     Forward(Arc<Mutex<Progress>>),
     /// A re-check of unfinished tasks: nothing but their states.
     Recheck,
+}
+
+impl Checkpoint {
+    /// The job whose progress (and windows left behind) this records.
+    pub fn job_id(&self) -> &str {
+        match self {
+            Checkpoint::Backfill(job) => job,
+            Checkpoint::Forward(_) => INCREMENTAL,
+            Checkpoint::Recheck => RECHECK,
+        }
+    }
+
+    /// The state database's record of this window with nothing committed: all of it left
+    /// behind for `reason`, after a failure that belongs to the window alone.
+    pub async fn leave_behind(&self, ctx: &Context, window: Window, reason: String) -> Result<(), SyncError> {
+        let (job_id, keeps_intervals) = (self.job_id().to_string(), matches!(self, Checkpoint::Backfill(_)));
+        let now = (ctx.clock)();
+        ctx.with_state(move |s| {
+            let left = [(window, reason)];
+            let tasks = TaskChanges::default();
+            s.complete_window(&WindowCheckpoint {
+                job_id: &job_id,
+                keeps_intervals,
+                window,
+                left: &left,
+                tasks: &tasks,
+                now,
+            })
+        })
+        .await
+    }
 }
 
 /// One walked window, ready to be committed.
@@ -51,6 +83,9 @@ pub struct WindowCommit {
     pub rejects: Vec<Reject>,
     /// When its pages were fetched (unix seconds).
     pub seen_at: i64,
+    /// Its parts that did not settle, each with its reason: recorded in the same
+    /// transaction, not committed; the cursor does not pass the window.
+    pub left: Vec<(Window, String)>,
 }
 
 impl WindowCommit {
@@ -61,20 +96,30 @@ impl WindowCommit {
         merge: PartitionMerge,
         held: tokio::sync::OwnedMutexGuard<()>,
     ) -> Result<Outcome, SyncError> {
-        let WindowCommit { window, checkpoint, changes, rejects, seen_at } = self;
+        let WindowCommit { window, checkpoint, changes, rejects, seen_at, left } = self;
         let (log, label) = (ctx.rejects.clone(), window.to_string());
         ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
         let outcome = ctx.blocking(move || merge.finish()).await?;
         drop(held);
 
         crate::crash::point("before_checkpoint");
-        let job = match &checkpoint {
-            Checkpoint::Backfill(job) => Some(job.to_string()),
-            _ => None,
-        };
-        ctx.with_state(move |s| s.complete_window(job.as_deref(), window, &changes, seen_at)).await?;
+        let (job_id, keeps_intervals) =
+            (checkpoint.job_id().to_string(), matches!(checkpoint, Checkpoint::Backfill(_)));
+        let complete = left.is_empty();
+        ctx.with_state(move |s| {
+            let c = WindowCheckpoint {
+                job_id: &job_id,
+                keeps_intervals,
+                window,
+                left: &left,
+                tasks: &changes,
+                now: seen_at,
+            };
+            s.complete_window(&c)
+        })
+        .await?;
 
-        if let Checkpoint::Forward(progress) = &checkpoint {
+        if let (Checkpoint::Forward(progress), true) = (&checkpoint, complete) {
             let cursor = progress.lock().expect("never poisoned").done(window);
             if let Some(cursor) = cursor {
                 ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;

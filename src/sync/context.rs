@@ -33,6 +33,18 @@ pub struct Context {
     /// Keeps other processes out of this state database and output. Shared with every
     /// background write, so it is released only after the last one has finished.
     lock: Arc<crate::lock::WriterLock>,
+    /// Whether the API's clock was asked for already (it may send no `Date` at all).
+    probed: std::sync::atomic::AtomicBool,
+}
+
+/// Records, at first use, the settings that decide a task's create time and so its
+/// partition; refuses a config that contradicts them.
+fn pin_settings(state: &State, cfg: &Config, now: i64) -> Result<(), SyncError> {
+    let (key, configured) = ("api.local_time_zone", cfg.api.local_time_zone.to_string());
+    match state.pin_setting(key, &configured, now)? {
+        Ok(()) => Ok(()),
+        Err(pinned) => Err(SyncError::Pinned { key, configured, pinned, state: cfg.storage.state_db.clone() }),
+    }
 }
 
 impl Context {
@@ -40,6 +52,7 @@ impl Context {
     pub fn open(cfg: Config, clock: Clock) -> Result<Context, SyncError> {
         let lock = crate::lock::acquire(&cfg.storage.state_db)?;
         let state = State::open(&cfg.storage.state_db)?;
+        pin_settings(&state, &cfg, clock())?;
         let sink = Sink::open(&cfg.storage.output_dir)?;
         let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone()).map_err(SyncError::Setup)?;
         let now = clock();
@@ -52,6 +65,7 @@ impl Context {
             cfg,
             partition_locks: Mutex::new(HashMap::new()),
             lock: Arc::new(lock),
+            probed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -68,6 +82,23 @@ impl Context {
     pub fn partition_lock(&self, date: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.partition_locks.lock().expect("never poisoned");
         locks.entry(date.to_string()).or_default().clone()
+    }
+
+    /// "Now" for planning: our clock, or the API's own when it is behind ours (from the
+    /// `Date` of its responses; one small request asks for it, once per process, when none
+    /// has come yet), so that no window reaches past what the API can already list.
+    pub async fn planning_now(&self) -> Result<i64, SyncError> {
+        let now = (self.clock)();
+        let api_now = if self.probed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.client.api_now(now)
+        } else {
+            self.client.probe_clock(now).await.map_err(super::walker::WalkError::from)?
+        };
+        let api_now = api_now.unwrap_or(now);
+        if api_now < now - 1 {
+            tracing::warn!(behind_s = now - api_now, api_now = %crate::time::show(api_now), "The API's clock is behind ours; planning no further than its now");
+        }
+        Ok(now.min(api_now))
     }
 
     /// Runs `f` on the state database off the async threads.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use super::window::{Checkpoint, run_windows};
 use super::{Pass, SyncError};
 use crate::plan::{Progress, Window, pending_windows, recheck_windows};
-use crate::state::INCREMENTAL;
+use crate::state::{INCREMENTAL, RECHECK};
 
 /// Unfinished tasks closer than this share one re-check window.
 const RECHECK_GAP_S: i64 = 15 * 60;
@@ -54,24 +54,33 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
     let cfg = &ctx.cfg.sync;
     let now = (ctx.clock)();
     let give_up_before = now - cfg.reopen_max_age.as_secs() as i64;
-    let (cursor, unfinished, given_up) = ctx
+    let (cursor, unfinished, given_up, left) = ctx
         .with_state(move |s| {
             let given_up = s.give_up_before(give_up_before, now)?;
-            Ok((s.cursor(INCREMENTAL)?, s.unfinished_due(give_up_before, i64::MAX, now)?, given_up))
+            let unfinished = s.unfinished_due(give_up_before, i64::MAX, now)?;
+            Ok((s.cursor(INCREMENTAL)?, unfinished, given_up, s.left_behind(None)?))
         })
         .await?;
     if given_up > 0 {
         tracing::warn!(tasks = given_up, older_than = %crate::time::show(give_up_before), "Gave up re-checking unfinished tasks past sync.reopen_max_age");
     }
     let reach = Reach { start, settle: cfg.settle.as_secs() as i64, lookback: cfg.lookback.as_secs() as i64 };
-    let p = plan(now, cursor, reach, &unfinished);
+    let p = plan(ctx.planning_now().await?, cursor, reach, &unfinished);
     tracing::info!(
         forward = p.forward.len(), recheck = p.recheck.len(), unfinished_due = unfinished.len(),
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
     );
     let progress = Arc::new(Mutex::new(Progress::new(&p.forward)));
-    let mut windows: Vec<(Window, Checkpoint)> = p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)).collect();
-    windows.extend(p.forward.into_iter().map(|w| (w, Checkpoint::Forward(progress.clone()))));
+    // What earlier passes left behind goes first: re-checks left behind, then the forward
+    // windows holding a part left behind (the cursor waits before those).
+    let holds = |w: &Window| left.iter().any(|l| l.job_id == INCREMENTAL && l.start < w.end && w.start < l.end);
+    let mut forward = p.forward;
+    forward.sort_by_key(|w| !holds(w));
+    let retried =
+        left.iter().filter(|l| l.job_id == RECHECK).map(|l| (Window::new(l.start, l.end), Checkpoint::Recheck));
+    let mut windows: Vec<(Window, Checkpoint)> = retried.collect();
+    windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Forward(progress.clone()))));
+    windows.extend(p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)));
     run_windows(pass, windows).await?;
     Ok(())
 }

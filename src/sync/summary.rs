@@ -17,11 +17,14 @@ pub struct Summary {
     windows: AtomicU64,
     leaves: AtomicU64,
     repaged: AtomicU64,
+    unsettled: AtomicU64,
     tasks: AtomicU64,
     new: AtomicU64,
     changed: AtomicU64,
     files_written: AtomicU64,
     rejects: AtomicU64,
+    /// The ranges left for the next pass, each with its reason.
+    left_behind: std::sync::Mutex<Vec<String>>,
     /// When the run started, for the `seconds` figure.
     started: std::time::Instant,
 }
@@ -33,6 +36,8 @@ pub struct WindowCounts {
     pub leaves: u64,
     /// Leaves that unstable paging made page again.
     pub repaged: u64,
+    /// Ranges split because their `total` kept growing while paged.
+    pub unsettled: u64,
     /// Tasks received (one per task_id and leaf).
     pub tasks: u64,
     /// Tasks not stored before.
@@ -45,12 +50,19 @@ pub struct WindowCounts {
     pub rejects: u64,
 }
 
+/// One range left for the next pass, as the pass summary names it.
+pub fn left_behind_label(window: crate::plan::Window, reason: &str) -> String {
+    format!("{window} ({reason})")
+}
+
 /// A snapshot of [`Summary`], as printed and stored in the `runs` table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Totals {
     pub windows: u64,
     pub leaves: u64,
     pub repaged: u64,
+    /// Ranges split because their `total` kept growing while paged.
+    pub unsettled: u64,
     pub pages: u64,
     pub requests: u64,
     pub retries: u64,
@@ -60,6 +72,8 @@ pub struct Totals {
     pub files_written: u64,
     pub rejects: u64,
     pub nulled_fields: u64,
+    /// The ranges left for the next pass, each with its reason (see `status`).
+    pub left_behind: Vec<String>,
     pub seconds: f64,
 }
 
@@ -73,11 +87,13 @@ impl Summary {
             windows: z(),
             leaves: z(),
             repaged: z(),
+            unsettled: z(),
             tasks: z(),
             new: z(),
             changed: z(),
             files_written: z(),
             rejects: z(),
+            left_behind: std::sync::Mutex::new(Vec::new()),
             started: std::time::Instant::now(),
         }
     }
@@ -87,11 +103,17 @@ impl Summary {
         self.windows.fetch_add(1, Relaxed);
         self.leaves.fetch_add(c.leaves, Relaxed);
         self.repaged.fetch_add(c.repaged, Relaxed);
+        self.unsettled.fetch_add(c.unsettled, Relaxed);
         self.tasks.fetch_add(c.tasks, Relaxed);
         self.new.fetch_add(c.new, Relaxed);
         self.changed.fetch_add(c.changed, Relaxed);
         self.files_written.fetch_add(u64::from(c.file_written), Relaxed);
         self.rejects.fetch_add(c.rejects, Relaxed);
+    }
+
+    /// Records a range left for the next pass.
+    pub fn left_behind(&self, window: crate::plan::Window, reason: &str) {
+        self.left_behind.lock().expect("never poisoned").push(left_behind_label(window, reason));
     }
 
     pub fn totals(&self) -> Totals {
@@ -101,6 +123,7 @@ impl Summary {
             windows: self.windows.load(Relaxed),
             leaves: self.leaves.load(Relaxed),
             repaged: self.repaged.load(Relaxed),
+            unsettled: self.unsettled.load(Relaxed),
             pages,
             requests,
             retries,
@@ -110,6 +133,7 @@ impl Summary {
             files_written: self.files_written.load(Relaxed),
             rejects: self.rejects.load(Relaxed),
             nulled_fields,
+            left_behind: self.left_behind.lock().expect("never poisoned").clone(),
             seconds: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }
@@ -123,7 +147,7 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} files_written={} rejects={} seconds={:.1}",
+            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} files_written={} rejects={} left_behind={} seconds={:.1}",
             self.windows,
             self.pages,
             self.requests,
@@ -133,6 +157,7 @@ impl std::fmt::Display for Totals {
             self.changed,
             self.files_written,
             self.rejects,
+            self.left_behind.len(),
             self.seconds
         )
     }

@@ -7,8 +7,19 @@
 //! received (servers clamp `count`); after the first page the rest are fetched
 //! concurrently. The union of distinct records must reach `total`; paging is unstable, so a
 //! short window is paged again, sequentially, adding to what it already has.
+//!
+//! A range that still does not settle (its `total` keeps growing: records listed late, or
+//! an API whose clock runs behind ours) is split and its parts walked; a part that does not
+//! settle at [`SMALLEST_UNSETTLED_S`] is handed over as [`Step::LeftBehind`], so that what
+//! did settle can be committed and the rest waits for the next pass.
+//!
+//! The API is asked for `[start, end]`, both ends inclusive. A record at the end second
+//! belongs to the next range; any other record outside the range is an error naming the
+//! window and the likely cause, never dropped in silence.
 
 use std::collections::{HashMap, HashSet};
+
+use chrono::FixedOffset;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -33,6 +44,31 @@ pub struct Leaf {
     pub repaged: bool,
 }
 
+/// What the walker hands over next, in time order.
+#[derive(Debug)]
+pub enum Step {
+    /// A range paged completely.
+    Leaf(Leaf),
+    /// A range that did not settle at the smallest width: left for the next pass.
+    LeftBehind {
+        /// The range.
+        window: Window,
+        /// Why, in a sentence.
+        reason: String,
+    },
+}
+
+/// A range narrower than this that still does not settle is left for the next pass
+/// instead of being split again: a minute of tasks costs a few pages to re-walk.
+pub const SMALLEST_UNSETTLED_S: i64 = 60;
+
+/// Parts a range that does not settle is split into.
+const UNSETTLED_PARTS: u64 = 4;
+
+/// Splits of unsettled ranges one window may make: enough to narrow a day to a minute at
+/// its growing edge (six levels), and to bound the requests when it grows everywhere.
+const UNSETTLED_SPLITS: u32 = 12;
+
 /// Why a window could not be walked; every message names the window.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
@@ -47,7 +83,20 @@ pub enum WalkError {
     #[error(
         "window {window} stayed incomplete after {attempts} pagings: {distinct} distinct records of the {total} the API reported"
     )]
-    Incomplete { window: Window, attempts: u32, distinct: usize, total: u64 },
+    Incomplete {
+        window: Window,
+        attempts: u32,
+        distinct: usize,
+        total: u64,
+        /// Whether `total` grew while the window was paged (records still arriving), as
+        /// opposed to a total the API never serves.
+        grew: bool,
+    },
+    #[error(
+        "window {window}: the API returned task {task_id} created at {}, outside the window it was asked for; {cause}",
+        crate::time::show(*create_time)
+    )]
+    OutsideWindow { window: Window, task_id: String, create_time: i64, cause: String },
 }
 
 /// Limits the walker works within.
@@ -77,13 +126,18 @@ impl WalkLimits {
 /// Records collected for one leaf window, keyed by identity, newest last.
 #[derive(Default)]
 struct Collected {
+    /// identity -> (arrival number, record).
     records: HashMap<String, (u64, Record)>,
+    /// Records received so far, for the arrival numbers.
     seq: u64,
+    /// Tasks whose create_time came as a local-time string.
+    local_times: u64,
 }
 
 impl Collected {
     fn add(&mut self, page: Page) -> usize {
         let n = page.records.len();
+        self.local_times += page.local_times;
         for record in page.records {
             self.seq += 1;
             self.records.insert(record.identity(), (self.seq, record));
@@ -100,18 +154,36 @@ pub struct Walk<'c> {
     queue: Vec<Window>,
     /// Rejects already handed over: a reject has no create_time to place it in one leaf.
     rejects_seen: HashSet<String>,
+    /// `api.local_time_zone`, named when a record falls outside its window.
+    zone: FixedOffset,
+    /// Splits of ranges that do not settle still allowed in this window.
+    unsettled_splits: u32,
+}
+
+impl Walk<'_> {
+    /// Ranges split so far because they did not settle.
+    pub fn unsettled_splits(&self) -> u64 {
+        u64::from(UNSETTLED_SPLITS - self.unsettled_splits)
+    }
 }
 
 impl<'c> Walk<'c> {
     pub fn new(client: &'c Arc<Client>, window: Window, limits: WalkLimits) -> Walk<'c> {
-        Walk { client, limits, queue: vec![window], rejects_seen: HashSet::new() }
+        let zone = client.zone();
+        Walk {
+            client,
+            limits,
+            queue: vec![window],
+            rejects_seen: HashSet::new(),
+            zone,
+            unsettled_splits: UNSETTLED_SPLITS,
+        }
     }
 
-    /// The next leaf in time order, or `None` when the window is done. A range whose
-    /// `total` is beyond `max_offset` (or whose deep pages are refused) is split first.
-    /// Rows outside the leaf (the API's bounds are inclusive) are dropped: the next leaf
-    /// or window has them.
-    pub async fn next_leaf(&mut self) -> Result<Option<Leaf>, WalkError> {
+    /// The next step in time order, or `None` when the window is done. A range whose
+    /// `total` is beyond `max_offset` (or whose deep pages are refused) is split first; one
+    /// that does not settle is split, then left behind.
+    pub async fn next_step(&mut self) -> Result<Option<Step>, WalkError> {
         while let Some(w) = self.queue.pop() {
             let first = fetch(self.client, query(w, 0, self.client.page_size())).await?;
             let total = first.total.unwrap_or(0);
@@ -121,31 +193,69 @@ impl<'c> Walk<'c> {
                 continue;
             }
             match page_leaf(self.client, w, first, self.limits).await {
-                Ok((got, repaged)) => return Ok(Some(self.leaf(w, got, repaged))),
+                Ok((got, repaged)) => return self.leaf(w, got, repaged).map(|leaf| Some(Step::Leaf(leaf))),
                 Err(WalkError::Api(ApiError::DeepOffset { .. })) => {
                     split(w, total.max(2 * self.limits.leaf_tasks()), self.limits, &mut self.queue)?
                 }
+                Err(e @ WalkError::Incomplete { grew, .. }) => match w.split_into(UNSETTLED_PARTS) {
+                    // Only a range still gaining records is narrowed: a total the API never
+                    // serves stays short however narrow the range, so it is left whole. The
+                    // budget bounds the requests when records arrive everywhere at once.
+                    Some(parts) if grew && w.width() > SMALLEST_UNSETTLED_S && self.unsettled_splits > 0 => {
+                        self.unsettled_splits -= 1;
+                        tracing::debug!(window = %w, reason = %e, "Splitting a range that does not settle");
+                        self.queue.extend(parts.into_iter().rev());
+                    }
+                    _ => return Ok(Some(Step::LeftBehind { window: w, reason: e.to_string() })),
+                },
                 Err(e) => return Err(e),
             }
         }
         Ok(None)
     }
 
-    fn leaf(&mut self, window: Window, got: Collected, repaged: bool) -> Leaf {
+    /// The leaf of `window`: one row per task inside it; a record at its end second goes
+    /// to the next range, any other record outside it is an error.
+    fn leaf(&mut self, window: Window, got: Collected, repaged: bool) -> Result<Leaf, WalkError> {
         let mut leaf = Leaf { window, rows: Vec::with_capacity(got.records.len()), rejects: Vec::new(), repaged };
         let mut rejects = Vec::new();
+        let mut strays = Vec::new();
         for (identity, (seq, record)) in got.records {
             match record {
                 Record::Task(t) if window.contains(t.create_time) => leaf.rows.push(t),
-                Record::Task(_) => {}
+                Record::Task(t) if t.create_time == window.end => {}
+                Record::Task(t) => strays.push(t),
                 Record::Reject(r) if self.rejects_seen.insert(identity) => rejects.push((seq, r)),
                 Record::Reject(_) => {}
             }
         }
+        if !strays.is_empty() {
+            return Err(outside(window, &strays, got.local_times, self.zone));
+        }
         rejects.sort_unstable_by_key(|(seq, _)| *seq);
         leaf.rejects = rejects.into_iter().map(|(_, r)| r).collect();
-        leaf
+        Ok(leaf)
     }
+}
+
+/// The error for tasks found outside `window`, naming the first and the likely cause:
+/// when the page's times came as local-time strings, the zone they were read in, and the
+/// nearest zone in which every stray would fall inside the window.
+fn outside(window: Window, strays: &[TaskRow], local_times: u64, zone: FixedOffset) -> WalkError {
+    let first = strays.iter().min_by_key(|t| (t.create_time, &t.task_id)).expect("at least one stray");
+    let cause = if local_times > 0 {
+        let times = strays.iter().map(|t| t.create_time);
+        let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)));
+        let fits = crate::time::zone_that_fits(zone, (lo, hi), (window.start, window.end));
+        format!(
+            "{} such tasks; their times came as local-time strings read in api.local_time_zone = {zone}, which is likely wrong{}",
+            strays.len(),
+            fits.map(|z| format!(" (read in {z} they would fall inside the window)")).unwrap_or_default()
+        )
+    } else {
+        format!("{} such tasks; the API seems to filter on something other than create_time", strays.len())
+    };
+    WalkError::OutsideWindow { window, task_id: first.task_id.clone(), create_time: first.create_time, cause }
 }
 
 /// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two), queued
@@ -192,6 +302,7 @@ async fn page_leaf(
     limits: WalkLimits,
 ) -> Result<(Collected, bool), WalkError> {
     let mut total = first.total.unwrap_or(0);
+    let first_total = total;
     let mut got = Collected::default();
     let stride = got.add(first) as u64;
     if stride > 0 && stride < total {
@@ -214,6 +325,7 @@ async fn page_leaf(
                 attempts: attempts + 1,
                 distinct: got.records.len(),
                 total,
+                grew: total > first_total,
             });
         }
         attempts += 1;

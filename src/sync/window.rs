@@ -9,11 +9,13 @@ use futures::{StreamExt, TryStreamExt};
 pub use super::commit::Checkpoint;
 use super::commit::WindowCommit;
 use super::summary::WindowCounts;
-use super::{Pass, SyncError, walker};
+use super::walker::{self, Step};
+use super::{Pass, SyncError};
 use crate::plan::Window;
 use crate::row::TaskRow;
+use crate::sink::merge::Observed;
 use crate::sink::partition::PartitionMerge;
-use crate::state::TaskChanges;
+use crate::state::{OBSERVATIONS, TaskChanges};
 use crate::time::{micros_from_secs, utc_date};
 
 /// Windows walked at once. Each pages `api.concurrency` requests at a time, so two keep
@@ -22,52 +24,96 @@ use crate::time::{micros_from_secs, utc_date};
 /// 1M-task backfill (BENCHMARKS.md): four took 74 MB at the same speed as two at 53-60 MB.
 const WINDOWS_IN_FLIGHT: usize = 2;
 
-/// Processes windows concurrently (the client bounds requests in flight); stops at the
-/// first error, and starts no new window once `stop` is set. Returns how many completed.
+/// Processes windows concurrently (the client bounds requests in flight), and starts no
+/// new window once `stop` is set. A window that fails for its own reasons is left for the
+/// next pass and the others go on; a failure of the pass (credentials, disk, state
+/// database, an unreachable API) stops it. Returns how many windows were committed whole.
 pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) -> Result<usize, SyncError> {
     let parallel = pass.ctx.cfg.api.concurrency.clamp(1, WINDOWS_IN_FLIGHT);
     futures::stream::iter(windows)
         .take_while(|_| std::future::ready(!pass.stop.load(Ordering::SeqCst)))
-        .map(|(w, c)| process_window(pass, w, c))
+        .map(|(w, c)| run_window(pass, w, c))
         .buffer_unordered(parallel)
-        .try_fold(0, |n, ()| std::future::ready(Ok(n + 1)))
+        .try_fold(0, |n, whole| std::future::ready(Ok(n + usize::from(whole))))
         .await
 }
 
+/// One window, its own failures recorded as left behind; `Ok(true)` when committed whole.
+async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<bool, SyncError> {
+    match process_window(pass, window, checkpoint.clone()).await {
+        Ok(whole) => Ok(whole),
+        Err(e) if e.is_window_failure() => {
+            let reason = e.to_string();
+            tracing::warn!(window = %window, reason = %reason, "Leaving a window for the next pass");
+            pass.summary.left_behind(window, &reason);
+            checkpoint.leave_behind(pass.ctx, window, reason).await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// One window: walk it leaf by leaf, streaming each leaf into its partition's rewrite;
-/// then commit it (rejects, partition file, checkpoint, in that order).
-async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<(), SyncError> {
+/// then commit it (rejects, partition file, checkpoint, in that order). Parts that do not
+/// settle are left behind in the same checkpoint; `Ok(true)` when there were none.
+async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<bool, SyncError> {
     let ctx = pass.ctx;
     let started = std::time::Instant::now();
     let date = utc_date(window.start);
     let held = ctx.partition_lock(&date).lock_owned().await;
     let seen_at = (ctx.clock)();
-    let tracked = ctx.with_state(move |s| s.unfinished_ids(window)).await?;
+    let (tracked, seq) =
+        ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence(OBSERVATIONS)?))).await?;
     let (sink, d) = (ctx.sink.clone(), date.clone());
-    let mut merge = ctx.blocking(move || PartitionMerge::open(sink, &d, micros_from_secs(seen_at))).await?;
+    let seen = Observed { at: micros_from_secs(seen_at), seq };
+    let mut merge = ctx.blocking(move || PartitionMerge::open(sink, &d, seen)).await?;
     let mut walk = walker::Walk::new(&ctx.client, window, ctx.limits());
     let mut tally = Tally::default();
-    while let Some(leaf) = walk.next_leaf().await? {
+    while let Some(step) = walk.next_step().await? {
+        let leaf = match step {
+            Step::Leaf(leaf) => leaf,
+            Step::LeftBehind { window: part, reason } => {
+                tracing::warn!(window = %part, reason = %reason, "Leaving a range that does not settle for the next pass");
+                match tally.left.last_mut() {
+                    // Neighbours are one range to retry, under the first one's reason.
+                    Some((last, _)) if last.end == part.start => last.end = part.end,
+                    _ => tally.left.push((part, reason)),
+                }
+                continue;
+            }
+        };
         tally.counts.leaves += 1;
         tally.counts.repaged += u64::from(leaf.repaged);
         tally.counts.tasks += leaf.rows.len() as u64;
         note_changes(&leaf.rows, &tracked, &mut tally.changes);
         tally.rejects.extend(leaf.rejects);
         let (w, rows) = (leaf.window, leaf.rows);
-        merge = ctx.blocking(move || merge.add(w, rows).map(|()| merge)).await?;
+        let (next, stale) = ctx.blocking(move || merge.add(w, rows).map(|stale| (merge, stale))).await?;
+        merge = next;
+        tally.stale.extend(stale);
     }
-    let Tally { mut counts, changes, rejects } = tally;
+    let Tally { mut counts, mut changes, rejects, left, stale } = tally;
+    // The state database records only what the merge applied.
+    if !stale.is_empty() {
+        changes.unfinished.retain(|(id, _, _)| !stale.contains(id));
+        changes.finished.retain(|id| !stale.contains(id));
+    }
+    counts.unsettled = walk.unsettled_splits();
+    for (part, reason) in &left {
+        pass.summary.left_behind(*part, reason);
+    }
     counts.rejects = rejects.len() as u64;
-    let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at };
+    let whole = left.is_empty();
+    let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
     let outcome = commit.commit(ctx, merge, held).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
     pass.summary.window_done(&counts);
     tracing::info!(
         window = %window, partition = %date, tasks = counts.tasks, new = counts.new, changed = counts.changed,
-        file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves,
+        file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves, whole,
         ms = started.elapsed().as_millis() as u64, "Window done"
     );
-    Ok(())
+    Ok(whole)
 }
 
 /// What a window gathers while its leaves are walked.
@@ -79,6 +125,10 @@ struct Tally {
     changes: TaskChanges,
     /// Its undecodable records.
     rejects: Vec<crate::api::decode::Reject>,
+    /// Its parts that did not settle, with their reasons.
+    left: Vec<(Window, String)>,
+    /// Tasks a newer observation (another process's) had already stored.
+    stale: HashSet<String>,
 }
 
 /// Which tasks to keep looking at (unfinished) and which to stop looking at: final tasks

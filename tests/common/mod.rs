@@ -76,6 +76,20 @@ state_db = "{state}"
         .collect()
 }
 
+const SYNC: &str = "\n[sync]\nstart = \"2021-10-01\"\nsettle = \"2m\"\nlookback = \"1h\"\nreopen_max_age = \"3d\"\n";
+
+/// `cfg` with a `[sync]` section: start 2021-10-01, settle 2m, lookback 1h, reopen 3d.
+pub fn with_sync(mut cfg: tasksync::config::Config) -> tasksync::config::Config {
+    let parsed = tasksync::config::Config::parse(
+        &format!("[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{SYNC}"),
+        Path::new("t"),
+        &|_| None,
+    )
+    .unwrap();
+    cfg.sync = parsed.sync;
+    cfg
+}
+
 /// A parsed config (see [`config_text`]); the secret comes from an injected environment.
 pub fn config(url: &str, dir: &Path, secret: &str, extra_api: &str) -> Config {
     let secret = secret.to_string();

@@ -1,0 +1,254 @@
+//! `tasksync verify`: reads the whole data set and checks every promise the README makes
+//! to analysts, naming each problem (file, task_id). Read-only: it opens files for reading
+//! and nothing else.
+//!
+//! It reads only the columns it needs (`task_id`, `create_time`) and keeps one 8-byte hash
+//! per row for the duplicate check; a second pass over the files names the task_ids of
+//! the rare hashes seen twice.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::sink::schema::schema;
+use crate::sink::writer::PART_FILE;
+use crate::time::utc_date;
+
+/// Columns added after the first files were written: a file without them is noted, not
+/// failed (it is rewritten with them the next time its rows change).
+const ADDED_COLUMNS: [&str; 2] = ["extra", "observed_seq"];
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Partition files read.
+    pub files: usize,
+    /// Rows read.
+    pub rows: u64,
+    /// First and last partition date.
+    pub dates: Option<(String, String)>,
+    /// Each broken promise, in a sentence naming the file or task_id.
+    pub problems: Vec<String>,
+    /// Things worth knowing that break no promise.
+    pub notes: Vec<String>,
+}
+
+/// Checks the data set under `output_dir`. `writer_running` says whether a writer may be
+/// mid-write, in which case `_staging/` is not expected to be empty.
+pub fn verify(output_dir: &Path, writer_running: bool) -> Findings {
+    let mut f = Findings::default();
+    let tasks = output_dir.join("tasks");
+    let files = partition_files(&tasks, &mut f);
+    let mut hashes: Vec<(u64, u32)> = Vec::new();
+    for (i, (date, path)) in files.iter().enumerate() {
+        f.files += 1;
+        if let Err(problem) = check_file(path, date, i as u32, &mut hashes, &mut f) {
+            f.problems.push(format!("{}: {problem}", path.display()));
+        }
+    }
+    f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
+    name_duplicates(&files, hashes, &mut f);
+    check_staging(output_dir, writer_running, &mut f);
+    f
+}
+
+/// The partition files under `tasks/`, sorted by date; anything else there is a problem.
+fn partition_files(tasks: &Path, f: &mut Findings) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(tasks) else {
+        f.problems.push(format!("{} does not exist or cannot be read", tasks.display()));
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let date = name.strip_prefix("create_date=").filter(|d| crate::time::parse_instant(d).is_ok());
+        let Some(date) = date.filter(|_| path.is_dir()) else {
+            f.problems
+                .push(format!("{}: stray entry under tasks/ (not a create_date=YYYY-MM-DD directory)", path.display()));
+            continue;
+        };
+        for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            if inner.file_name() != PART_FILE {
+                f.problems.push(format!("{}: stray entry in a partition", inner.path().display()));
+            }
+        }
+        match path.join(PART_FILE) {
+            file if file.is_file() => files.push((date.to_string(), file)),
+            file => f.problems.push(format!("{}: the partition has no {PART_FILE}", file.display())),
+        }
+    }
+    files.sort();
+    files
+}
+
+/// One file: readable, schema as documented, sorted, every row in its partition's day.
+/// Adds one (hash, file index) per row to `hashes`.
+fn check_file(
+    path: &Path,
+    date: &str,
+    index: u32,
+    hashes: &mut Vec<(u64, u32)>,
+    f: &mut Findings,
+) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let found = builder.schema().clone();
+    for field in schema().fields() {
+        match found.field_with_name(field.name()) {
+            Ok(have) if have.data_type() == field.data_type() => {}
+            Ok(have) => {
+                return Err(format!(
+                    "column `{}` has type {}, not {}",
+                    field.name(),
+                    have.data_type(),
+                    field.data_type()
+                ));
+            }
+            Err(_) if ADDED_COLUMNS.contains(&field.name().as_str()) => f.notes.push(format!(
+                "{}: written by an older tasksync, without column `{}`",
+                path.display(),
+                field.name()
+            )),
+            Err(_) => return Err(format!("column `{}` is missing", field.name())),
+        }
+    }
+    let roots = ["task_id", "create_time"].map(|c| found.index_of(c).expect("checked above"));
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).build().map_err(|e| format!("cannot read: {e}"))?;
+    let start = crate::time::parse_instant(date).map_err(|e| format!("the partition's date: {e}"))?;
+    let day = (start, start + crate::time::DAY);
+    let mut scan = Scan { day, index, last: None, unsorted: None, misplaced: 0, first_misplaced: None };
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("cannot read: {e}"))?;
+        scan.batch(&batch, hashes)?;
+        f.rows += batch.num_rows() as u64;
+    }
+    let name = path.display();
+    if let Some(id) = scan.unsorted {
+        f.problems.push(format!("{name}: not sorted by (create_time, task_id) at task_id {id}"));
+    }
+    if let Some((id, day)) = scan.first_misplaced {
+        let n = scan.misplaced;
+        f.problems
+            .push(format!("{name}: task_id {id} was created on {day} (UTC), not in this partition ({n} such rows)"));
+    }
+    Ok(())
+}
+
+/// One file's rows as they stream by; every row is hashed even after a problem, so that
+/// duplicates are still found.
+struct Scan {
+    /// The partition's day, `[start, end)` in unix seconds.
+    day: (i64, i64),
+    /// The file's index, kept with each hash.
+    index: u32,
+    /// The key of the last row seen.
+    last: Option<(i64, String)>,
+    /// The task_id where the order first broke.
+    unsorted: Option<String>,
+    /// Rows of another day.
+    misplaced: u64,
+    /// The first of them, and its day.
+    first_misplaced: Option<(String, String)>,
+}
+
+impl Scan {
+    fn batch(&mut self, batch: &RecordBatch, hashes: &mut Vec<(u64, u32)>) -> Result<(), String> {
+        let ids = batch.column(0).as_any().downcast_ref::<StringArray>().ok_or("task_id is not a string column")?;
+        let times =
+            batch.column(1).as_any().downcast_ref::<TimestampMicrosecondArray>().ok_or("create_time has no µs type")?;
+        let carried = self.last.take();
+        let mut previous = carried.as_ref().map(|(t, id)| (*t, id.as_str()));
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) || times.is_null(i) {
+                return Err(format!("row {i} of a batch has a null task_id or create_time"));
+            }
+            let (id, secs) = (ids.value(i), times.value(i).div_euclid(1_000_000));
+            if self.unsorted.is_none() && previous.is_some_and(|p| p >= (secs, id)) {
+                self.unsorted = Some(id.to_string());
+            }
+            if !(self.day.0 <= secs && secs < self.day.1) {
+                self.misplaced += 1;
+                self.first_misplaced.get_or_insert_with(|| (id.to_string(), utc_date(secs)));
+            }
+            hashes.push((hash(id), self.index));
+            previous = Some((secs, id));
+        }
+        self.last = previous.map(|(t, id)| (t, id.to_string()));
+        Ok(())
+    }
+}
+
+fn hash(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// Finds hashes seen twice, then reads the files again to name the task_ids behind them.
+fn name_duplicates(files: &[(String, PathBuf)], mut hashes: Vec<(u64, u32)>, f: &mut Findings) {
+    hashes.sort_unstable();
+    let twice: HashSet<u64> = hashes.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect();
+    drop(hashes);
+    if twice.is_empty() {
+        return;
+    }
+    let mut places: HashMap<String, Vec<String>> = HashMap::new();
+    for (_, path) in files {
+        let ids = crate::sink::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
+        for id in ids.into_iter().flatten().filter(|id| twice.contains(&hash(id))) {
+            places.entry(id).or_default().push(path.display().to_string());
+        }
+    }
+    let mut duplicates: Vec<_> = places.into_iter().filter(|(_, p)| p.len() > 1).collect();
+    duplicates.sort();
+    for (id, files) in duplicates {
+        f.problems.push(format!("task_id {id} appears {} times: in {}", files.len(), files.join(", ")));
+    }
+}
+
+/// `_staging/` holds nothing while no writer runs.
+fn check_staging(output_dir: &Path, writer_running: bool, f: &mut Findings) {
+    let staging = output_dir.join("_staging");
+    let left: Vec<String> =
+        std::fs::read_dir(&staging).into_iter().flatten().flatten().map(|e| e.path().display().to_string()).collect();
+    match (left.is_empty(), writer_running) {
+        (true, _) => {}
+        (false, true) => {
+            f.notes.push(format!("{} holds {} entries: a writer is running", staging.display(), left.len()))
+        }
+        (false, false) => f.problems.push(format!("{}: left in _staging while no writer runs", left.join(", "))),
+    }
+}
+
+impl std::fmt::Display for Findings {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dates = self.dates.as_ref().map(|(a, b)| format!(", {a} to {b}")).unwrap_or_default();
+        writeln!(out, "read {} partition files, {} rows{dates}", self.files, self.rows)?;
+        for note in &self.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        for problem in &self.problems {
+            writeln!(out, "problem: {problem}")?;
+        }
+        if self.problems.is_empty() {
+            writeln!(
+                out,
+                "ok: every file readable, schema as documented, sorted by (create_time, task_id), each row in the \
+                 partition of its UTC day, no task_id twice, nothing stray under tasks/, nothing left in _staging/"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
