@@ -171,7 +171,8 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     let range = Window::new(floor_day(DEMO_NOW) - DEMO_DAYS * DAY, DEMO_NOW);
     let totals = run_backfill(cfg, Arc::new(|| DEMO_NOW), range).await?;
     server.abort();
-    let stored = count_rows(&dir.join("tasks"))?;
+    let findings = crate::verify::verify(dir, false);
+    let stored = findings.rows as usize;
     let truth = sim.truth(range.start, range.end, false).len();
     println!("\nBackfill of {range} into {}:\n  {totals}", dir.display());
     println!(
@@ -179,20 +180,12 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         if stored == truth { "exact" } else { "MISMATCH" }
     );
     println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), totals.rejects);
+    println!("\n`tasksync verify` on it:\n  {}", findings.to_string().trim_end().replace('\n', "\n  "));
     println!(
         "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"",
         dir.display()
     );
     anyhow::ensure!(stored == truth, "the demo's data set holds {stored} rows but the simulator's truth has {truth}");
+    anyhow::ensure!(findings.problems.is_empty(), "verify found problems in the demo's data set (listed above)");
     Ok(())
-}
-
-/// Rows across every partition file under `tasks/`.
-fn count_rows(tasks: &Path) -> anyhow::Result<usize> {
-    let mut n = 0;
-    for entry in std::fs::read_dir(tasks)? {
-        let file = entry?.path().join(crate::sink::writer::PART_FILE);
-        n += crate::sink::reader::read_file(&file)?.len();
-    }
-    Ok(n)
 }
