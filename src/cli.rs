@@ -145,8 +145,12 @@ fn init_logging() {
     };
 }
 
+fn config_path(path: Option<PathBuf>) -> PathBuf {
+    path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
 fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
-    Config::load(&path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)))
+    Config::load(&config_path(path))
 }
 
 /// The config of a command that continues from the incremental cursor, and `sync.start`,
@@ -193,7 +197,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             crate::daemon::run(cfg, system_clock(), start).await
         }
         Command::Status { json } => {
-            let cfg = load_config(cli.config)?;
+            let cfg = Config::load_without_secret(&config_path(cli.config))?;
             match crate::status::report(&cfg, chrono::Utc::now().timestamp())? {
                 None => println!("No state yet at {}: no sync has run.", cfg.storage.state_db.display()),
                 Some(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
@@ -207,7 +211,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             crate::check::check(&cfg, &path.display().to_string(), system_clock()).await
         }
         Command::Verify => {
-            let cfg = load_config(cli.config)?;
+            let cfg = Config::load_without_secret(&config_path(cli.config))?;
             let out = &cfg.storage.output_dir;
             let findings = crate::verify::verify(out, crate::lock::writer_running(&cfg.storage.state_db));
             print!("{findings}");

@@ -36,6 +36,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether it was read (a read-only command's config holds none).
+    pub fn is_loaded(&self) -> bool {
+        !self.0.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -289,16 +294,37 @@ fn d_state() -> PathBuf {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, secret key included: for commands that
+    /// call the API.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, SecretKey::Load)
+    }
+
+    /// Reads and validates the file at `path` without reading the secret key (its file
+    /// may exist only inside the running service): for the read-only commands.
+    pub fn load_without_secret(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, SecretKey::Skip)
+    }
+
+    fn load_with(path: &Path, secret: SecretKey) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Config::parse(&text, path, &|name| std::env::var(name).ok())
+        Config::parse_with(&text, path, &|name| std::env::var(name).ok(), secret)
     }
 
     /// Parses and validates `text`; `env` looks up `secret_key_env` (injected for tests).
     pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::parse_with(text, path, env, SecretKey::Load)
+    }
+
+    /// [`Config::parse`], reading the secret key or not.
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        secret: SecretKey,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
-        let v = Validator { path };
+        let v = Validator { path, secret };
         let api = v.api(raw.api, env)?;
         let sync = v.sync(raw.sync)?;
         let storage = StorageConfig {
@@ -330,7 +356,19 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
 }
 
 struct Validator<'a> {
+    /// The file, named in every error.
     path: &'a Path,
+    /// Whether the secret key is read.
+    secret: SecretKey,
+}
+
+/// Whether loading a config reads the secret key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKey {
+    /// Read it: the command calls the API.
+    Load,
+    /// Check that one source is named, read nothing: the command never calls the API.
+    Skip,
 }
 
 impl Validator<'_> {
@@ -428,6 +466,7 @@ impl Validator<'_> {
                     self.bad("api.secret_key_file", "(or api.secret_key_env) is required when auth = \"visionular\"")
                 );
             }
+            _ if self.secret == SecretKey::Skip => return Ok(Secret(String::new())),
             (Some(file), None) => std::fs::read_to_string(file).map_err(|e| {
                 self.bad("api.secret_key_file", format!("names {} which cannot be read: {}", file.display(), e.kind()))
             })?,

@@ -10,6 +10,7 @@
 //!   floor: it imports from no other module of the crate but `time`.
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
+//! - [`presigned`]: removing presigned credentials from any text the API sends.
 //! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
@@ -34,6 +35,7 @@ pub mod daemon;
 pub mod demo;
 pub mod lock;
 pub mod plan;
+pub mod presigned;
 pub mod row;
 pub mod simulator;
 pub mod sink;

@@ -118,9 +118,17 @@ pub struct WindowCheckpoint<'a> {
 
 /// An open state database.
 pub struct State {
+    /// The connection.
     conn: Connection,
+    /// The file, named in every error.
     path: PathBuf,
+    /// The schema version it has: a read-only open of an older database neither migrates
+    /// it nor asks it for tables it does not have yet.
+    version: usize,
 }
+
+/// The schema version that added `left_behind`.
+const LEFT_BEHIND_SINCE: usize = 3;
 
 impl State {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -130,9 +138,29 @@ impl State {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create its directory: {e}")))?;
         }
         let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let mut state = State { conn, path: path.to_path_buf() };
+        let mut state = State { conn, path: path.to_path_buf(), version: MIGRATIONS.len() };
         state.setup().map_err(err)?;
         Ok(state)
+    }
+
+    /// Opens an existing database for reading only, for `status`: it never creates,
+    /// migrates or writes a byte of it, and works while writers run.
+    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
+        let err = |m: String| StateError { path: path.to_path_buf(), message: m };
+        if !path.is_file() {
+            return Err(err("does not exist: no sync has run with this config yet".into()));
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot open: {e}")))?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| err(e.to_string()))?;
+        let version: i64 =
+            conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(e.to_string()))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(err(format!(
+                "it has schema version {version}, newer than this tasksync knows; upgrade tasksync"
+            )));
+        }
+        Ok(State { conn, path: path.to_path_buf(), version: version as usize })
     }
 
     fn setup(&mut self) -> Result<(), String> {
@@ -264,6 +292,9 @@ impl State {
 
     /// The windows left behind, of one job or of all, oldest range first.
     pub fn left_behind(&self, job_id: Option<&str>) -> Result<Vec<LeftBehind>, StateError> {
+        if self.version < LEFT_BEHIND_SINCE {
+            return Ok(Vec::new());
+        }
         let query = || -> rusqlite::Result<Vec<LeftBehind>> {
             let mut stmt = self.conn.prepare(
                 "SELECT job_id, start_ts, end_ts, reason, first_at, last_at, attempts FROM left_behind

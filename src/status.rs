@@ -70,7 +70,7 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
     if !path.exists() {
         return Ok(None);
     }
-    let s = State::open(path)?;
+    let s = State::open_read_only(path)?;
     let cursor = s.cursor(INCREMENTAL)?;
     let one = |sql: &str| -> Result<Option<i64>, StateError> {
         Ok(s.query(sql, |r| r.get::<_, Option<i64>>(0))?.into_iter().next().flatten())

@@ -122,9 +122,14 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
     // Debug logs, stdout, the data, the rejects and the state database carry neither the
     // secret, nor a signature, nor a presigned query.
     let mut everything = format!("{stdout}{}", stderr(&out));
-    for (_, row) in stored(&dir.path().join("out")) {
+    let rows = stored(&dir.path().join("out"));
+    for (_, row) in &rows {
         everything.push_str(&format!("{:?}", row.task));
     }
+    // The simulator puts presigned URLs in error messages and unknown fields too: they are
+    // there, without their signatures.
+    assert!(rows.iter().any(|(_, r)| r.task.err_message.as_deref().is_some_and(|m| m.contains(": https://"))));
+    assert!(rows.iter().any(|(_, r)| r.task.extra.as_deref().is_some_and(|m| m.contains(r#""source":"https://"#))));
     let mut files = vec![dir.path().to_path_buf()];
     let mut rejects = 0;
     while let Some(p) = files.pop() {
@@ -139,7 +144,7 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
         }
     }
     assert_eq!(rejects, sim.sim.bad_records(D0, D0 + 2 * DAY), "the rejects file was scanned too");
-    for needle in [SK, "Signature=", "AWSAccessKeyId", "Visionular AccessKeyId"] {
+    for needle in [SK, "Signature=", "AWSAccessKeyId", "Expires=", "Visionular AccessKeyId"] {
         assert!(!everything.contains(needle), "the run leaked {needle:?}");
     }
     assert!(stderr(&out).contains("Retrying a page"), "debug logging was on and retries happened");
@@ -264,4 +269,59 @@ async fn verify_passes_on_synced_data_and_names_a_duplicate_planted_on_purpose()
     );
     assert!(text.contains("appears 2 times: in "), "{text}");
     assert!(error_line(&bad).starts_with("tasksync: error: verify found ") && error_line(&bad).contains("problem(s)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
+    let now = D0 + DAY;
+    let sim = start_sim(spec(49, 500, 1), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), &sim.url, "", "");
+    let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec();
+    assert_eq!(tasksync_async(args.clone(), path.clone()).await.status.code(), Some(0));
+
+    // The secret's file exists only inside the running service: an operator's shell has
+    // none. Status and verify work; a sync says which key to fix.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace("secret_key_env = \"TEST_SK\"", "secret_key_file = \"/run/credentials/tasksync.service/secret_key\"");
+    std::fs::write(&path, text).unwrap();
+    let db = state_db(dir.path());
+    let lock = tasksync::lock::lock_path(&db);
+    let held = tasksync::lock::acquire(&db).unwrap(); // a writer runs
+    let before = (
+        std::fs::read(&db).unwrap(),
+        std::fs::read(&lock).unwrap(),
+        std::fs::metadata(&lock).unwrap().modified().unwrap(),
+    );
+    for command in ["status", "verify"] {
+        let out = tasksync_async(vec![command.into()], path.clone()).await;
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+    }
+    let status = tasksync_async(vec!["status".into(), "--json".into()], path.clone()).await;
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["writer_running"], true, "{json}");
+    let after = (
+        std::fs::read(&db).unwrap(),
+        std::fs::read(&lock).unwrap(),
+        std::fs::metadata(&lock).unwrap().modified().unwrap(),
+    );
+    assert!(before == after, "no byte of the state database or the lock file changed");
+    drop(held);
+
+    let sync = tasksync_async(args, path.clone()).await;
+    assert_eq!(sync.status.code(), Some(2));
+    assert!(error_line(&sync).contains("api.secret_key_file"), "{}", error_line(&sync));
+
+    // No state database yet: a clear message, and none is created.
+    let empty = tempfile::tempdir().unwrap();
+    let path = config_file(empty.path(), &sim.url, "", "");
+    let out = tasksync_async(vec!["status".into()], path).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no sync has run"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!state_db(empty.path()).exists(), "status created no state database");
 }

@@ -72,6 +72,11 @@ enum TryError {
 impl Client {
     /// Builds a client; fails only if the TLS backend cannot start.
     pub fn new(cfg: &ApiConfig, keep_url_query: bool, clock: Clock) -> Result<Client, String> {
+        if let Auth::Visionular { secret, .. } = &cfg.auth
+            && !secret.is_loaded()
+        {
+            return Err("the secret key was not loaded: a read-only command cannot call the API".into());
+        }
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
@@ -220,10 +225,15 @@ impl Client {
                 query: &params,
             };
             let signature = sign::signature(secret.expose(), &sign::string_to_sign(*variant, &request));
-            builder = builder
-                .header("Date", &date)
-                .header("X-Wz-Nonce", &nonce)
-                .header("Authorization", sign::authorization(access_key_id, &signature));
+            builder = builder.header("Date", &date).header("X-Wz-Nonce", &nonce);
+            // Marked sensitive, so that no debug output of the request (ours, reqwest's or
+            // hyper's) ever prints it.
+            if let Ok(mut value) =
+                reqwest::header::HeaderValue::from_str(&sign::authorization(access_key_id, &signature))
+            {
+                value.set_sensitive(true);
+                builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            }
         }
         builder
     }

@@ -340,12 +340,14 @@ fn decode_record(raw: &Value, opts: &DecodeOptions, page: &mut Page) -> Record {
 }
 
 /// The raw record as it goes to the rejects file: presigned query strings are removed from
-/// `*_url` fields (unless `keep_url_query`), as they are from stored rows.
+/// `*_url` fields and signature parameters from every other string (unless
+/// `keep_url_query`), as they are from stored rows.
 fn redact(raw: &Value, opts: &DecodeOptions) -> Value {
     let mut raw = raw.clone();
-    if !opts.keep_url_query
-        && let Some(obj) = raw.as_object_mut()
-    {
+    if opts.keep_url_query {
+        return raw;
+    }
+    if let Some(obj) = raw.as_object_mut() {
         for (key, value) in obj.iter_mut() {
             if key.ends_with("_url")
                 && let Value::String(url) = value
@@ -354,6 +356,7 @@ fn redact(raw: &Value, opts: &DecodeOptions) -> Value {
             }
         }
     }
+    crate::presigned::scrub_json(&mut raw);
     raw
 }
 
@@ -391,7 +394,11 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut 
     };
     // Not a number, yet a time: a "YYYY-MM-DD hh:mm:ss" string read in `opts.zone`.
     *local += u64::from(raw.create_time.int().is_err());
-    let mut s = |f: &Field| keep(f.string(), nulled);
+    let clean = |v: String| match crate::presigned::scrub(&v) {
+        std::borrow::Cow::Owned(scrubbed) if !opts.keep_url_query => scrubbed,
+        _ => v,
+    };
+    let mut s = |f: &Field| keep(f.string(), nulled).map(clean);
     let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
     let (status, err_message, template_id, template_name) =
         (s(&raw.status), s(&raw.err_message), s(&raw.template_id), s(&raw.template_name));
@@ -417,7 +424,13 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut 
         bucket,
         region,
         region_type,
-        extra: raw.extra.as_ref().and_then(|fields| serde_json::to_string(fields).ok()),
+        extra: raw.extra.as_ref().and_then(|fields| {
+            let mut fields = Value::Object(fields.clone());
+            if !opts.keep_url_query {
+                crate::presigned::scrub_json(&mut fields);
+            }
+            serde_json::to_string(&fields).ok()
+        }),
     })
 }
 

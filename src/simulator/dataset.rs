@@ -200,7 +200,11 @@ impl SimTask {
             task_id: id.clone(),
             status: Some(status.to_string()),
             err_code: Some(fail.map_or(0, |f| f.0)),
-            err_message: fail.map(|f| f.1.to_string()),
+            // A download failure names the presigned URL it failed on, as real services do.
+            err_message: fail.map(|f| match f.0 {
+                4001 => format!("{}: {}", f.1, presign(&format!("in/{id}.mp4"))),
+                _ => f.1.to_string(),
+            }),
             create_time: self.create,
             finish_time: self.finish().filter(|f| now >= *f),
             src_bitrate: past_download.then_some(src),
@@ -216,7 +220,10 @@ impl SimTask {
             bucket: Some(bucket.to_string()),
             region: Some(region.to_string()),
             region_type: Some(region_type.to_string()),
-            extra: self.unknown_fields().map(|f| serde_json::Value::Object(f).to_string()),
+            extra: self.unknown_fields().map(|mut f| {
+                f.insert("source".into(), serde_json::Value::String(presign(&format!("in/{id}.mp4"))));
+                serde_json::Value::Object(f).to_string()
+            }),
         }
     }
 

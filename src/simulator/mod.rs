@@ -14,7 +14,7 @@ use dataset::{DatasetSpec, SimTask, generate, mix};
 pub use faults::FaultSpec;
 pub use server::{serve, spawn};
 
-use crate::row::{TaskRow, strip_query};
+use crate::row::TaskRow;
 
 /// How the simulator behaves, besides its data.
 #[derive(Debug, Clone)]
@@ -184,8 +184,7 @@ impl Simulator {
             .map(|t| {
                 let mut row = t.row_at(now);
                 if !keep_url_query {
-                    row.input_url = row.input_url.map(|u| strip_query(&u).to_string());
-                    row.output_url = row.output_url.map(|u| strip_query(&u).to_string());
+                    crate::presigned::scrub_task(&mut row);
                 }
                 row
             })
