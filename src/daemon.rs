@@ -38,7 +38,8 @@ pub async fn run(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<()> {
     let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
 
     let mut scheduler = start_scheduler(&schedule, busy.clone(), tick_tx.clone()).await?;
-    let watchdog = sd_notify::watchdog_enabled().map(spawn_watchdog);
+    let watchdog =
+        sd_notify::watchdog_enabled().map(|every| spawn_watchdog(every, busy.clone(), ctx.client.stats.clone()));
     notify(&[NotifyState::Ready, NotifyState::Status("started; first pass running")]);
     tracing::info!(schedule = %schedule, "Daemon started");
     let _ = tick_tx.try_send(()); // the first pass runs at start
@@ -49,6 +50,7 @@ pub async fn run(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             Some(()) = ticks.recv() => {
+                ctx.client.stats.touch();
                 busy.store(true, Ordering::SeqCst);
                 let pass = run_pass(&ctx, PassKind::Incremental { start }, stop.clone());
                 tokio::pin!(pass);
@@ -98,11 +100,28 @@ async fn start_scheduler(
     Ok(scheduler)
 }
 
-/// Pings systemd's watchdog at half the interval the unit asked for.
-fn spawn_watchdog(every: Duration) -> tokio::task::JoinHandle<()> {
+/// Pings systemd's watchdog at half the interval the unit asked for, while the daemon
+/// makes progress: between passes, or during a pass whose last response arrived within
+/// the interval. A pass stuck longer gets no ping, and systemd restarts the service.
+fn spawn_watchdog(
+    every: Duration,
+    busy: Arc<AtomicBool>,
+    stats: Arc<crate::api::ApiStats>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut stalled = false;
         loop {
-            notify(&[NotifyState::Watchdog]);
+            let stuck = busy.load(Ordering::SeqCst) && stats.since_progress() > every;
+            if !stuck {
+                notify(&[NotifyState::Watchdog]);
+            } else if !stalled {
+                let idle_s = stats.since_progress().as_secs();
+                tracing::warn!(
+                    idle_s,
+                    "No response for longer than the watchdog interval; withholding the watchdog ping"
+                );
+            }
+            stalled = stuck;
             tokio::time::sleep(every / 2).await;
         }
     })

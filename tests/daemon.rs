@@ -299,3 +299,52 @@ async fn check_reports_accepted_refused_and_unreachable_plainly() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("could not connect"));
 }
+
+/// Reads systemd notifications sent to `socket` for `span`, each with when it came.
+fn notifications(socket: &std::os::unix::net::UnixDatagram, span: Duration) -> Vec<(Duration, String)> {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    while started.elapsed() < span {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push((started.elapsed(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+        }
+    }
+    got
+}
+
+#[test]
+fn the_watchdog_is_fed_only_while_passes_make_progress() {
+    // An API that accepts connections and never answers: the first pass hangs.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hung.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in hung.incoming() {
+            open.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = daemon_config(dir.path(), &url, D0, 100, "0 0 0 1 1 *");
+    let text = std::fs::read_to_string(&path).unwrap().replace("timeout = \"5s\"", "timeout = \"60s\"");
+    std::fs::write(&path, text).unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = bin()
+        .args(["--config", path.to_str().unwrap(), "run"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("run.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let got = notifications(&socket, Duration::from_secs(4));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("run.err")).unwrap_or_default();
+    assert!(got.iter().any(|(_, m)| m.contains("READY=1")), "{got:?} {log}");
+    let pings: Vec<Duration> = got.iter().filter(|(_, m)| m.contains("WATCHDOG=1")).map(|(t, _)| *t).collect();
+    assert!(!pings.is_empty(), "fed while the pass was young: {got:?}");
+    assert!(pings.iter().all(|t| *t < Duration::from_millis(2000)), "no ping once nothing answered for 1 s: {pings:?}");
+}

@@ -182,6 +182,7 @@ impl Client {
             .await
             .map_err(|e| TryError::Transient { reason: describe(&e), retry_after: None })?;
         self.note_server_date(&response);
+        self.stats.touch();
         let status = response.status();
         if status != StatusCode::OK {
             return Err(classify_status(query, status, retry_after(&response)));

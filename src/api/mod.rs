@@ -69,4 +69,26 @@ pub struct ApiStats {
     pub pages: AtomicU64,
     /// Fields stored as null because their value had an unusable type.
     pub nulled_fields: AtomicU64,
+    /// When a response last arrived (or [`ApiStats::touch`] was called), in milliseconds
+    /// since the process's first use of it: what the daemon's watchdog calls progress.
+    pub last_progress_ms: AtomicU64,
+}
+
+impl ApiStats {
+    /// Milliseconds on a monotonic clock that starts at the first call.
+    pub fn monotonic_ms() -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+    }
+
+    /// Marks progress now (a response arrived, a pass began).
+    pub fn touch(&self) {
+        self.last_progress_ms.store(Self::monotonic_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since the last progress.
+    pub fn since_progress(&self) -> std::time::Duration {
+        let last = self.last_progress_ms.load(std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_millis(Self::monotonic_ms().saturating_sub(last))
+    }
 }
