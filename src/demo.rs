@@ -171,7 +171,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     let range = Window::new(floor_day(DEMO_NOW) - DEMO_DAYS * DAY, DEMO_NOW);
     let totals = run_backfill(cfg, Arc::new(|| DEMO_NOW), range).await?;
     server.abort();
-    let findings = crate::verify::verify(dir, false);
+    let findings = crate::verify::verify(dir);
     let stored = findings.rows as usize;
     let truth = sim.truth(range.start, range.end, false).len();
     println!("\nBackfill of {range} into {}:\n  {totals}", dir.display());

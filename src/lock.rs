@@ -1,71 +1,71 @@
-//! The one-writer lock: an exclusive file lock beside the state database, held for the
-//! life of a `sync` or `run`. A second process is refused with the holder's pid.
+//! File locks that let writers share one output: one per writing process (its staging
+//! area's owner lock) and one per partition, taken only while that partition is
+//! rewritten. Both live under the output directory, outside `tasks/`, so that every
+//! config writing there sees them; both are `flock`s, which the kernel drops when their
+//! holder dies (kill -9 included), so a crash never leaves a stale lock.
 //!
-//! The kernel drops the lock when the holder dies (kill -9 included), so a crash never
-//! leaves a stale lock behind.
+//! Nobody needs a lock to read: whether a writer runs is read from the kernel's lock
+//! table ([`held`]), without opening any lock file for writing.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Why the lock could not be taken.
+/// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(
-        "another tasksync process{holder} is already working on {state}; wait for it to finish or stop it (lock file {lock})"
-    )]
-    Held { holder: String, state: PathBuf, lock: PathBuf },
-    #[error("cannot use lock file {lock}: {source}")]
-    Io { lock: PathBuf, source: std::io::Error },
+#[error("cannot use lock file {lock}: {source}")]
+pub struct LockError {
+    /// The lock file.
+    pub lock: PathBuf,
+    /// What the filesystem said.
+    pub source: std::io::Error,
 }
 
-/// Held for as long as this value lives.
+/// A held lock; dropping it (or the process dying) releases it.
 #[derive(Debug)]
-pub struct WriterLock {
+pub struct Held {
     /// The locked file; closing it releases the lock.
     _file: File,
 }
 
-/// `state.db` -> `state.db.lock`.
-pub fn lock_path(state_db: &Path) -> PathBuf {
-    let mut name = state_db.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// Takes the lock beside `state_db`, or refuses naming the process that holds it.
-pub fn acquire(state_db: &Path) -> Result<WriterLock, LockError> {
-    let lock = lock_path(state_db);
-    let io = |source| LockError::Io { lock: lock.clone(), source };
-    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// Opens (creating) `path` for locking.
+fn open(path: &Path) -> Result<File, LockError> {
+    let io = |source| LockError { lock: path.to_path_buf(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock).map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            let pid = pid.trim();
-            let holder = if pid.is_empty() { String::new() } else { format!(" (pid {pid})") };
-            return Err(LockError::Held { holder, state: state_db.to_path_buf(), lock });
-        }
-        Err(TryLockError::Error(e)) => return Err(io(e)),
-    }
-    file.set_len(0)
-        .and_then(|_| file.seek(SeekFrom::Start(0)))
-        .and_then(|_| writeln!(file, "{}", std::process::id()))
-        .map_err(io)?;
-    Ok(WriterLock { _file: file })
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)
 }
 
-/// Whether a process holds the lock beside `state_db`, found without taking it, opening
-/// nothing for writing and changing no byte: the kernel's table of file locks
-/// (`/proc/locks`) is searched for the lock file's device and inode. `false` where that
-/// table cannot be read.
-pub fn writer_running(state_db: &Path) -> bool {
+/// Takes the lock on `path` now, or `None` when someone holds it.
+pub fn try_take(path: &Path) -> Result<Option<Held>, LockError> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(Held { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(source)) => Err(LockError { lock: path.to_path_buf(), source }),
+    }
+}
+
+/// Takes the lock on `path`, waiting for its holder without blocking a thread: the
+/// future can be dropped while it waits (nothing is held then).
+pub async fn take(path: &Path) -> Result<Held, LockError> {
+    let mut wait = Duration::from_millis(5);
+    loop {
+        if let Some(held) = try_take(path)? {
+            return Ok(held);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Whether a process holds a lock on `path`, found without taking it, opening nothing
+/// for writing and changing no byte: the kernel's table of file locks (`/proc/locks`) is
+/// searched for the file's device and inode. `false` where that table cannot be read.
+pub fn held(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(lock_path(state_db)) else { return false };
+    let Ok(meta) = std::fs::metadata(path) else { return false };
     let dev = meta.dev();
     let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
     let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
@@ -78,29 +78,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+    fn a_held_lock_is_refused_then_free_once_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("state.db");
-        let held = acquire(&db).unwrap();
-        let err = acquire(&db).unwrap_err().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
-        drop(held);
-        acquire(&db).expect("the lock is free again once dropped");
+        let path = dir.path().join("a.lock");
+        let first = try_take(&path).unwrap().expect("free");
+        assert!(try_take(&path).unwrap().is_none(), "held by another open file");
+        drop(first);
+        assert!(try_take(&path).unwrap().is_some(), "free again once dropped");
     }
 
     #[test]
-    fn a_running_writer_is_seen_without_touching_the_lock_file() {
+    fn a_held_lock_is_seen_without_touching_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("state.db");
-        assert!(!writer_running(&db), "no lock file, no writer");
-        let held = acquire(&db).unwrap();
-        let before =
-            (std::fs::read(lock_path(&db)).unwrap(), std::fs::metadata(lock_path(&db)).unwrap().modified().unwrap());
-        assert!(writer_running(&db));
-        let after =
-            (std::fs::read(lock_path(&db)).unwrap(), std::fs::metadata(lock_path(&db)).unwrap().modified().unwrap());
-        assert_eq!(before, after, "the lock file is untouched");
-        drop(held);
-        assert!(!writer_running(&db), "released");
+        let path = dir.path().join("a.lock");
+        assert!(!held(&path), "no file, no holder");
+        let lock = try_take(&path).unwrap().unwrap();
+        let before = (std::fs::read(&path).unwrap(), std::fs::metadata(&path).unwrap().modified().unwrap());
+        assert!(held(&path));
+        assert_eq!(before, (std::fs::read(&path).unwrap(), std::fs::metadata(&path).unwrap().modified().unwrap()));
+        drop(lock);
+        assert!(!held(&path), "released");
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_lock_ends_when_its_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.lock");
+        let first = try_take(&path).unwrap().unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(first);
+        });
+        tokio::time::timeout(Duration::from_secs(5), take(&path)).await.expect("taken once released").unwrap();
+        release.await.unwrap();
     }
 }

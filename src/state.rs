@@ -233,7 +233,9 @@ impl State {
     }
 
     fn complete_window_tx(&mut self, c: &WindowCheckpoint<'_>) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
+        // Immediate: another process may write too, and a deferred transaction that reads
+        // first would fail at once instead of waiting for the busy timeout.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let left: Vec<(i64, i64)> = c.left.iter().map(|(w, _)| (w.start, w.end)).collect();
         if c.keeps_intervals {
             let mut intervals: Vec<(i64, i64)> = {

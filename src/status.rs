@@ -13,6 +13,8 @@ pub struct Report {
     pub state_db: String,
     /// Whether a `run` or `sync` holds the writer lock right now.
     pub writer_running: bool,
+    /// How many processes write to the output now (a `run` and a backfill: 2).
+    pub writers: usize,
     pub cursor: Option<String>,
     /// Seconds between the cursor and now.
     pub lag_s: Option<i64>,
@@ -71,6 +73,7 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         return Ok(None);
     }
     let s = State::open_read_only(path)?;
+    let writers = crate::sink::staging::writers_running(&cfg.storage.output_dir);
     let cursor = s.cursor(INCREMENTAL)?;
     let one = |sql: &str| -> Result<Option<i64>, StateError> {
         Ok(s.query(sql, |r| r.get::<_, Option<i64>>(0))?.into_iter().next().flatten())
@@ -103,7 +106,8 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         })?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
-        writer_running: crate::lock::writer_running(path),
+        writer_running: writers > 0,
+        writers,
         cursor: cursor.map(show),
         lag_s: cursor.map(|c| now - c),
         unfinished: s.unfinished_count()?,
@@ -134,7 +138,7 @@ impl std::fmt::Display for Report {
             f,
             "state:      {} ({})",
             self.state_db,
-            if self.writer_running { "a writer is running" } else { "idle" }
+            if self.writers > 0 { format!("{} writer(s) running", self.writers) } else { "idle".to_string() }
         )?;
         match (&self.cursor, self.lag_s) {
             (Some(c), Some(lag)) => writeln!(

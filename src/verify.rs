@@ -38,9 +38,9 @@ pub struct Findings {
     pub notes: Vec<String>,
 }
 
-/// Checks the data set under `output_dir`. `writer_running` says whether a writer may be
-/// mid-write, in which case `_staging/` is not expected to be empty.
-pub fn verify(output_dir: &Path, writer_running: bool) -> Findings {
+/// Checks the data set under `output_dir`. Running writers may be mid-write: only what
+/// is left in `_staging/` by writers that are gone is a problem.
+pub fn verify(output_dir: &Path) -> Findings {
     let mut f = Findings::default();
     let tasks = output_dir.join("tasks");
     let files = partition_files(&tasks, &mut f);
@@ -53,7 +53,7 @@ pub fn verify(output_dir: &Path, writer_running: bool) -> Findings {
     }
     f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
     name_duplicates(&files, hashes, &mut f);
-    check_staging(output_dir, writer_running, &mut f);
+    check_staging(output_dir, &mut f);
     f
 }
 
@@ -214,17 +214,16 @@ fn name_duplicates(files: &[(String, PathBuf)], mut hashes: Vec<(u64, u32)>, f: 
     }
 }
 
-/// `_staging/` holds nothing while no writer runs.
-fn check_staging(output_dir: &Path, writer_running: bool, f: &mut Findings) {
-    let staging = output_dir.join("_staging");
-    let left: Vec<String> =
-        std::fs::read_dir(&staging).into_iter().flatten().flatten().map(|e| e.path().display().to_string()).collect();
-    match (left.is_empty(), writer_running) {
-        (true, _) => {}
-        (false, true) => {
-            f.notes.push(format!("{} holds {} entries: a writer is running", staging.display(), left.len()))
-        }
-        (false, false) => f.problems.push(format!("{}: left in _staging while no writer runs", left.join(", "))),
+/// `_staging/` holds nothing but the areas of writers that run.
+fn check_staging(output_dir: &Path, f: &mut Findings) {
+    let writers = crate::sink::staging::writers_running(output_dir);
+    if writers > 0 {
+        f.notes.push(format!("{writers} writer(s) running; their staging areas are theirs"));
+    }
+    let orphans = crate::sink::staging::orphans(output_dir);
+    if !orphans.is_empty() {
+        let names: Vec<String> = orphans.iter().map(|p| p.display().to_string()).collect();
+        f.problems.push(format!("{}: left in _staging by a writer that is gone", names.join(", ")));
     }
 }
 

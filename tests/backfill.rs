@@ -269,15 +269,6 @@ async fn an_api_that_keeps_failing_ends_the_run_naming_the_window_and_moves_no_c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_writer_on_the_same_state_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config("http://127.0.0.1:9", dir.path(), SK, "");
-    let _first = tasksync::sync::Context::open(cfg.clone(), fixed(D0)).unwrap();
-    let err = tasksync::sync::Context::open(cfg, fixed(D0)).err().unwrap().to_string();
-    assert!(err.contains("another tasksync process") && err.contains(&format!("pid {}", std::process::id())), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in_a_state_it_really_had() {
     let start_now = D0 + 3 * DAY;
     let options = SimOptions { faults: FaultSpec::quick(150), unstable_order: true, ..SimOptions::default() };

@@ -156,21 +156,6 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_process_on_the_same_state_is_refused_with_the_holders_pid() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
-    let _held = tasksync::lock::acquire(&state_db(dir.path())).unwrap();
-    let out =
-        tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
-    assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
-    assert!(
-        line.contains("another tasksync process") && line.contains(&format!("pid {}", std::process::id())),
-        "{line}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of the loopback.
@@ -287,8 +272,8 @@ async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
         .replace("secret_key_env = \"TEST_SK\"", "secret_key_file = \"/run/credentials/tasksync.service/secret_key\"");
     std::fs::write(&path, text).unwrap();
     let db = state_db(dir.path());
-    let lock = tasksync::lock::lock_path(&db);
-    let held = tasksync::lock::acquire(&db).unwrap(); // a writer runs
+    let writer = tasksync::sink::staging::StagingArea::open(&dir.path().join("out")).unwrap(); // a writer runs
+    let lock = writer.dir.with_extension("lock");
     let before = (
         std::fs::read(&db).unwrap(),
         std::fs::read(&lock).unwrap(),
@@ -300,14 +285,14 @@ async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
     }
     let status = tasksync_async(vec!["status".into(), "--json".into()], path.clone()).await;
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(json["writer_running"], true, "{json}");
+    assert_eq!((json["writer_running"].clone(), json["writers"].clone()), (true.into(), 1.into()), "{json}");
     let after = (
         std::fs::read(&db).unwrap(),
         std::fs::read(&lock).unwrap(),
         std::fs::metadata(&lock).unwrap().modified().unwrap(),
     );
     assert!(before == after, "no byte of the state database or the lock file changed");
-    drop(held);
+    drop(writer);
 
     let sync = tasksync_async(args, path.clone()).await;
     assert_eq!(sync.status.code(), Some(2));

@@ -53,7 +53,7 @@ async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i
     let top: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(
-        top.iter().all(|n| ["tasks", "_staging", "_rejects"].contains(&n.as_str())),
+        top.iter().all(|n| ["tasks", "_staging", "_rejects", "_locks"].contains(&n.as_str())),
         "stray entries in the output: {top:?}"
     );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");

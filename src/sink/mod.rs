@@ -11,6 +11,7 @@ pub mod partition;
 pub mod reader;
 pub mod rejects;
 pub mod schema;
+pub mod staging;
 pub mod writer;
 
 /// Why the sink could not read or write a file; every message names the path.

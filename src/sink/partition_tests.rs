@@ -61,7 +61,7 @@ proptest! {
 
 #[test]
 fn a_window_that_changes_nothing_writes_no_file() {
-    let (dir, sink) = sink();
+    let (_dir, sink) = sink();
     let day = Window::new(DAY, DAY + 86_400);
     let obs: Vec<TaskRow> = (0..50).map(|i| task(i, DAY + i64::from(i) * 600, "success")).collect();
     assert!(stream(&sink, &[day], &obs, 10).written);
@@ -70,7 +70,7 @@ fn a_window_that_changes_nothing_writes_no_file() {
     let again = stream(&sink, &leaves_of(day, &[3600, 7200]), &obs, 20);
     assert_eq!(again, Outcome { new: 0, changed: 0, written: false });
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
-    assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
 
 #[test]
 fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
-    let (dir, sink) = sink();
+    let (_dir, sink) = sink();
     let rows: Vec<StoredRow> = [2, 1]
         .iter()
         .map(|i| StoredRow {
@@ -121,5 +121,5 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");
-    assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0);
 }

@@ -2,9 +2,13 @@
 //!
 //! # Commit protocol (one partition)
 //!
-//! 1. The merged rows are written to `{output_dir}/_staging/` (outside `tasks/`, on the
-//!    same filesystem, invisible to `tasks/**/*.parquet`), in sort order, batch by batch
-//!    while the window is walked (`partition.rs`); nothing under `tasks/` changes yet.
+//! 0. The writer holds the partition's lock (`{output_dir}/_locks/create_date=D.lock`,
+//!    see `lock.rs`) from before it reads the stored file until after the checkpoint, so
+//!    that writers in other processes never interleave on one partition.
+//! 1. The merged rows are written to this process's staging area under
+//!    `{output_dir}/_staging/` (outside `tasks/`, on the same filesystem, invisible to
+//!    `tasks/**/*.parquet`; see `staging.rs`), in sort order, batch by batch while the
+//!    window is walked (`partition.rs`); nothing under `tasks/` changes yet.
 //! 2. The staging file is fsynced.
 //! 3. An existing partition: the staging file is renamed over
 //!    `tasks/create_date=D/part-0.parquet`, atomic: a reader opens either the old file or
@@ -18,7 +22,8 @@
 //! first, checkpoint second. A crash before the checkpoint replays the window, and the
 //! merge makes that replay harmless. Invariants: `tasks/` only ever holds complete files,
 //! one per partition, each row's task_id in no other file (a task's create_time, hence
-//! its partition, never changes); stale staging files from a crash are removed at open.
+//! its partition, never changes); staging areas of writers that died are removed by the
+//! next writer to start.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,36 +36,45 @@ use parquet::schema::types::ColumnPath;
 
 use super::SinkError;
 use super::schema::{schema, to_batch};
+use super::staging::StagingArea;
 use crate::row::StoredRow;
 
 /// The one file name of every partition.
 pub const PART_FILE: &str = "part-0.parquet";
 
-/// The output directory: `tasks/` for readers, `_staging/` for the writer.
+/// The output directory: `tasks/` for readers, a staging area and partition locks for
+/// this writer.
 pub struct Sink {
     /// `{output_dir}/tasks`, what analysts read.
     tasks: PathBuf,
-    /// `{output_dir}/_staging`, where files are written before they are renamed in.
-    staging: PathBuf,
+    /// `{output_dir}/_locks`, one lock file per partition.
+    locks: PathBuf,
+    /// This process's area under `_staging/`, where files are written before they are
+    /// renamed in.
+    staging: StagingArea,
     /// Makes staging names unique within the process.
     counter: AtomicU64,
 }
 
 impl Sink {
-    /// Creates the directories if needed and removes staging files a crash left behind.
-    /// Callers hold the writer lock, so no other process is writing staging files.
+    /// Creates the directories if needed and this process's staging area, removing the
+    /// areas of writers that are gone.
     pub fn open(output_dir: &Path) -> Result<Sink, SinkError> {
-        let tasks = output_dir.join("tasks");
-        let staging = output_dir.join("_staging");
-        for dir in [&tasks, &staging] {
+        let (tasks, locks) = (output_dir.join("tasks"), output_dir.join("_locks"));
+        for dir in [&tasks, &locks] {
             std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
         }
-        for entry in std::fs::read_dir(&staging).map_err(SinkError::io("list", &staging))? {
-            let path = entry.map_err(SinkError::io("list", &staging))?.path();
-            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-            removed.map_err(SinkError::io("remove stale staging entry", &path))?;
-        }
-        Ok(Sink { tasks, staging, counter: AtomicU64::new(0) })
+        Ok(Sink { tasks, locks, staging: StagingArea::open(output_dir)?, counter: AtomicU64::new(0) })
+    }
+
+    /// This process's staging area.
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging.dir
+    }
+
+    /// The lock file of partition `date` (step 0 of the protocol).
+    pub fn partition_lock(&self, date: &str) -> PathBuf {
+        self.locks.join(format!("create_date={date}.lock"))
     }
 
     /// `tasks/create_date=D/part-0.parquet`.
@@ -89,8 +103,8 @@ impl Sink {
     pub fn stage(&self, date: &str) -> Staged {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         Staged {
-            file: self.staging.join(format!("{date}.{}.{n}.parquet", std::process::id())),
-            dir: self.staging.join(format!("create_date={date}.{}.{n}", std::process::id())),
+            file: self.staging.dir.join(format!("{date}.{n}.parquet")),
+            dir: self.staging.dir.join(format!("create_date={date}.{n}")),
             committed: false,
         }
     }
@@ -239,11 +253,7 @@ mod tests {
         sink.replace_partition("2021-10-01", &rows).unwrap();
         assert_eq!(sink.read_partition("2021-10-01").unwrap(), rows);
         assert!(sink.read_partition("2021-10-02").unwrap().is_empty());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("_staging")).unwrap().count(),
-            0,
-            "no staging file is left behind"
-        );
+        assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0, "no staging file is left behind");
     }
 
     #[test]
@@ -263,8 +273,15 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("_staging/create_date=2021-10-02.1.1")).unwrap();
         std::fs::write(dir.path().join("_staging/2021-10-01.1.0.parquet"), b"half").unwrap();
         std::fs::write(dir.path().join("_staging/create_date=2021-10-02.1.1/part-0.parquet"), b"whole").unwrap();
-        Sink::open(dir.path()).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
+        let sink = Sink::open(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("_staging")).unwrap().count(),
+            2,
+            "only this writer's area and lock"
+        );
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0, "removed when it ends");
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //!
 //! 1. The window's rejects are appended to this run's rejects file and fsynced.
 //! 2. The partition's staged file is finished (footer, fsync), renamed over the partition
-//!    file and its directory fsynced, by the protocol of `sink/writer.rs`, under the
-//!    partition's lock. A window that changed nothing writes nothing here.
-//! 3. The partition's lock is released: the file is final, other windows may rewrite it.
-//! 4. **The commit point**: one SQLite transaction records the window (the backfill job's
+//!    file and its directory fsynced, by the protocol of `sink/writer.rs`. A window that
+//!    changed nothing writes nothing here.
+//! 3. **The commit point**: one SQLite transaction records the window (the backfill job's
 //!    interval, less any part left behind), the parts left behind with their reasons, and
 //!    its tasks' states (unfinished ones to re-check, final ones to forget).
+//! 4. The partition's lock, held since before its stored file was read (by this process
+//!    and by the file lock across processes), is released: another writer of the
+//!    partition reads the new file and records its states after these.
 //! 5. For a forward window of an incremental pass committed whole, the cursor moves past
 //!    the unbroken run of such windows (a transaction of its own; losing it only means a
 //!    longer re-scan next time). A window with a part left behind never moves it.
@@ -23,7 +25,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::SyncError;
-use super::context::Context;
+use super::context::{Context, PartitionHold};
 use crate::api::decode::Reject;
 use crate::plan::{Progress, Window};
 use crate::sink::partition::{Outcome, PartitionMerge};
@@ -89,18 +91,14 @@ pub struct WindowCommit {
 }
 
 impl WindowCommit {
-    /// Runs steps 1 to 5 above. `merge` is the partition's rewrite, `held` its lock.
-    pub async fn commit(
-        self,
-        ctx: &Context,
-        merge: PartitionMerge,
-        held: tokio::sync::OwnedMutexGuard<()>,
-    ) -> Result<Outcome, SyncError> {
+    /// Runs steps 1 to 5 above. `merge` is the partition's rewrite, `hold` its lock.
+    pub async fn commit(self, ctx: &Context, merge: PartitionMerge, hold: PartitionHold) -> Result<Outcome, SyncError> {
         let WindowCommit { window, checkpoint, changes, rejects, seen_at, left } = self;
         let (log, label) = (ctx.rejects.clone(), window.to_string());
         ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
-        let outcome = ctx.blocking(move || merge.finish()).await?;
-        drop(held);
+        // The hold goes into the write: were this window cancelled now, the rename would
+        // still finish under the lock.
+        let (outcome, hold) = ctx.blocking(move || merge.finish().map(|outcome| (outcome, hold))).await?;
 
         crate::crash::point("before_checkpoint");
         let (job_id, keeps_intervals) =
@@ -118,6 +116,7 @@ impl WindowCommit {
             s.complete_window(&c)
         })
         .await?;
+        drop(hold);
 
         if let (Checkpoint::Forward(progress), true) = (&checkpoint, complete) {
             let cursor = progress.lock().expect("never poisoned").done(window);

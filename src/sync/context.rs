@@ -14,7 +14,10 @@ use crate::sink::writer::Sink;
 use crate::state::{State, StateError};
 use crate::time::Clock;
 
-/// Everything a pass needs, opened once per process. Holds the writer lock for its life.
+/// Everything a pass needs, opened once per process. Other processes may write the same
+/// output and state database at the same time: partitions are locked one at a time
+/// ([`Context::lock_partition`]), each process stages in its own area, and SQLite shares
+/// the state database.
 pub struct Context {
     /// The validated configuration.
     pub cfg: Config,
@@ -28,11 +31,9 @@ pub struct Context {
     pub rejects: Arc<RejectLog>,
     /// "Now", injected.
     pub clock: Clock,
-    /// One writer per partition at a time within this process.
+    /// One window per partition at a time within this process (the file lock keeps other
+    /// processes out; this keeps our own windows from polling it).
     partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Keeps other processes out of this state database and output. Shared with every
-    /// background write, so it is released only after the last one has finished.
-    lock: Arc<crate::lock::WriterLock>,
     /// Whether the API's clock was asked for already (it may send no `Date` at all).
     probed: std::sync::atomic::AtomicBool,
 }
@@ -47,10 +48,19 @@ fn pin_settings(state: &State, cfg: &Config, now: i64) -> Result<(), SyncError> 
     }
 }
 
+/// A partition held for one window: this process's lock and the cross-process file lock.
+#[derive(Debug)]
+pub struct PartitionHold {
+    /// Keeps this process's other windows of the partition waiting.
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    /// Keeps other processes' writers of the partition waiting.
+    _file: crate::lock::Held,
+}
+
 impl Context {
-    /// Takes the writer lock, then opens the state database, the output and the client.
+    /// Opens the state database, the output (with this process's staging area) and the
+    /// client.
     pub fn open(cfg: Config, clock: Clock) -> Result<Context, SyncError> {
-        let lock = crate::lock::acquire(&cfg.storage.state_db)?;
         let state = State::open(&cfg.storage.state_db)?;
         pin_settings(&state, &cfg, clock())?;
         let sink = Sink::open(&cfg.storage.output_dir)?;
@@ -64,7 +74,6 @@ impl Context {
             clock,
             cfg,
             partition_locks: Mutex::new(HashMap::new()),
-            lock: Arc::new(lock),
             probed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -78,10 +87,16 @@ impl Context {
         }
     }
 
-    /// The lock of partition `date` within this process.
-    pub fn partition_lock(&self, date: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.partition_locks.lock().expect("never poisoned");
-        locks.entry(date.to_string()).or_default().clone()
+    /// Partition `date` for this window alone, across processes: held from before the
+    /// stored file is read until after the window's checkpoint (see `sync/commit.rs`).
+    pub async fn lock_partition(&self, date: &str) -> Result<PartitionHold, SyncError> {
+        let local = {
+            let mut locks = self.partition_locks.lock().expect("never poisoned");
+            locks.entry(date.to_string()).or_default().clone()
+        };
+        let local = local.lock_owned().await;
+        let file = crate::lock::take(&self.sink.partition_lock(date)).await?;
+        Ok(PartitionHold { _local: local, _file: file })
     }
 
     /// "Now" for planning: our clock, or the API's own when it is behind ours (from the
@@ -111,18 +126,14 @@ impl Context {
         joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))?.map_err(SyncError::State)
     }
 
-    /// Runs a file operation off the async threads. It holds the writer lock until it ends,
-    /// so that the lock outlives any write a cancelled window left running.
+    /// Runs a file operation off the async threads. A write that must not outlive its
+    /// partition's lock takes the [`PartitionHold`] into `f`, so that a cancelled window's
+    /// write still finishes before the lock is released.
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
     ) -> Result<T, SyncError> {
-        let lock = self.lock.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let _lock = lock;
-            f()
-        })
-        .await;
+        let joined = tokio::task::spawn_blocking(f).await;
         joined.map_err(|e| SyncError::Setup(format!("a background write task failed: {e}")))?.map_err(SyncError::Sink)
     }
 }

@@ -60,7 +60,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let ctx = pass.ctx;
     let started = std::time::Instant::now();
     let date = utc_date(window.start);
-    let held = ctx.partition_lock(&date).lock_owned().await;
+    let hold = ctx.lock_partition(&date).await?;
     let seen_at = (ctx.clock)();
     let (tracked, seq) =
         ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence(OBSERVATIONS)?))).await?;
@@ -105,7 +105,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     counts.rejects = rejects.len() as u64;
     let whole = left.is_empty();
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
-    let outcome = commit.commit(ctx, merge, held).await?;
+    let outcome = commit.commit(ctx, merge, hold).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
     pass.summary.window_done(&counts);
     tracing::info!(

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tasksync::config::Config;
 use tasksync::row::{StoredRow, TaskRow};
@@ -192,4 +194,69 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     writer.write(rows).unwrap();
     writer.finish().unwrap();
     sink.commit(date, staged).unwrap();
+}
+
+// Helpers of the tests that run the binary as a process.
+
+/// The tasksync binary, with the test secret in its environment.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
+    c.env_remove("TASKSYNC_CONFIG").env("TEST_SK", SK);
+    c
+}
+
+/// A config file for the daemon tests: signed, `rps` requests per second, a `[sync]` table.
+pub fn daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) -> std::path::PathBuf {
+    let sync = format!("[sync]\nstart = \"{start}\"\nsettle = \"1s\"\nlookback = \"10m\"\nschedule = \"{schedule}\"");
+    config_file(dir, url, &format!("requests_per_second = {rps}\nretry_max_delay = \"10ms\""), &sync)
+}
+
+pub fn finished_passes(dir: &Path) -> i64 {
+    tasksync::state::State::open(&state_db(dir))
+        .ok()
+        .and_then(|s| s.query("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL", |r| r.get::<_, i64>(0)).ok())
+        .map_or(0, |v| v[0])
+}
+
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+pub fn sigterm(pid: u32) {
+    assert!(Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap().success());
+}
+
+/// Waits for the child to exit within `limit`; returns its exit code and how long it took.
+pub fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (Option<i32>, Duration) {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("the daemon did not exit within {limit:?}");
+}
+
+/// A data set ending a minute before the wall clock, so the daemon's real "now" covers it.
+pub async fn live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
+    let now = chrono::Utc::now().timestamp();
+    let start = now - now.rem_euclid(DAY) - days * DAY;
+    let spec = tasksync::simulator::dataset::DatasetSpec {
+        seed: 40,
+        tasks,
+        start,
+        end: now - 60,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
+    (start_sim(spec, SimOptions { keys: Some((AK.into(), SK.into())), ..SimOptions::default() }, now).await, start, now)
 }

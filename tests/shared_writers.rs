@@ -1,0 +1,117 @@
+//! Writers that share an output: a backfill beside the running service, `kill -9` of
+//! either, and two configs (two vendor accounts) writing one data set. Neither loses the
+//! other's work.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+use tasksync::simulator::{FaultSpec, SimOptions};
+
+fn spawn(args: &[&str], config: &std::path::Path) -> Child {
+    bin().arg("--config").arg(config).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+fn backfill(config: &std::path::Path, from: i64, to: i64) -> Child {
+    spawn(&["sync", "--from", &from.to_string(), "--to", &to.to_string()], config)
+}
+
+/// A simulator whose data ends a minute before the wall clock, with faults and unstable
+/// paging, its clock frozen so that the truth holds still.
+async fn faulty_live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
+    let now = chrono::Utc::now().timestamp();
+    let start = now - now.rem_euclid(DAY) - days * DAY;
+    let spec = tasksync::simulator::dataset::DatasetSpec {
+        seed: 50,
+        tasks,
+        start,
+        end: now - 60,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
+    let options = SimOptions {
+        keys: Some((AK.into(), SK.into())),
+        faults: FaultSpec::quick(100),
+        unstable_order: true,
+        ..SimOptions::default()
+    };
+    (start_sim(spec, options, now).await, start, now)
+}
+
+async fn wait(mut child: Child) -> Option<i32> {
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(120)).0).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_beside_the_running_service_on_the_same_partitions_loses_nothing() {
+    let (sim, start, now) = faulty_live_sim(40_000, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = daemon_config(dir.path(), &sim.url, start, 10_000, "*/1 * * * * *");
+    let daemon = spawn(&["run"], &cfg);
+    // The backfill walks the same days as the daemon's first passes, at the same time.
+    let backfill = backfill(&cfg, start, now - 120);
+    assert_eq!(wait(backfill).await, Some(0), "the backfill runs beside the service");
+    let d = dir.path().to_path_buf();
+    let passes = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(60), || finished_passes(&d) >= 3));
+    assert!(passes.await.unwrap(), "the daemon kept passing");
+    sigterm(daemon.id());
+    assert_eq!(wait(daemon).await, Some(0));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now - 60, false));
+    let v = bin().arg("--config").arg(&cfg).arg("verify").output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_either_writer_leaves_the_other_and_the_data_exact() {
+    let (sim, start, now) = faulty_live_sim(60_000, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = daemon_config(dir.path(), &sim.url, start, 400, "*/2 * * * * *");
+    let mut daemon = spawn(&["run"], &cfg);
+    // The backfill dies first, mid-way; the daemon goes on.
+    let mut first = backfill(&cfg, start, now - 120);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Then the daemon dies mid-pass while the backfill, run again, finishes.
+    let second = backfill(&cfg, start, now - 120);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_eq!(wait(second).await, Some(0), "the resumed backfill finishes beside a dead daemon's leftovers");
+    // A last pass of the service, restarted, completes what the dead one had begun.
+    let last = spawn(&["sync"], &cfg);
+    assert_eq!(wait(last).await, Some(0));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now - 60, false));
+    let staging: Vec<_> = std::fs::read_dir(dir.path().join("out/_staging")).unwrap().collect();
+    assert!(staging.is_empty(), "the dead writers' staging areas were removed by the next writer: {staging:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_configs_writing_one_data_set_at_once_keep_each_others_rows() {
+    let now = D0 + 3 * DAY;
+    // Two accounts: seeds far apart give task ids apart, as two accounts' tasks are.
+    let faults = SimOptions { faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() };
+    let (a, b) = (
+        start_sim(spec(51, 20_000, 3), faults.clone(), now).await,
+        start_sim(spec(51 | 1 << 40, 20_000, 3), faults, now).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    let out = dir.path().join("shared");
+    let shared = |cfg: std::path::PathBuf| {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let out_line = text.lines().find(|l| l.starts_with("output_dir")).unwrap().to_string();
+        std::fs::write(&cfg, text.replace(&out_line, &format!("output_dir = \"{}\"", out.display()))).unwrap();
+        cfg
+    };
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let (cfg_a, cfg_b) = (shared(config_file(&dir_a, &a.url, "", "")), shared(config_file(&dir_b, &b.url, "", "")));
+    let (run_a, run_b) = (backfill(&cfg_a, D0, D0 + 3 * DAY), backfill(&cfg_b, D0, D0 + 3 * DAY));
+    assert_eq!((wait(run_a).await, wait(run_b).await), (Some(0), Some(0)));
+    let mut truth = a.sim.truth(D0, D0 + 3 * DAY, false);
+    truth.extend(b.sim.truth(D0, D0 + 3 * DAY, false));
+    assert_exact(&out, &truth);
+}
