@@ -9,9 +9,17 @@ use crate::time::Clock;
 /// Runs the checks, printing one line per check; `Err` is the first failure, in a sentence.
 pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Result<()> {
     println!("config {config_path}: ok");
-    let state = crate::state::State::open(&cfg.storage.state_db)?;
-    println!("state {}: opened, integrity_check {}", cfg.storage.state_db.display(), state.integrity_check()?);
-    drop(state);
+    // Read-only: an operator running check as root must not leave root-owned files
+    // (a WAL, a new database) that the service's user then cannot write.
+    match crate::state::State::open_read_only(&cfg.storage.state_db) {
+        Ok(state) => {
+            println!("state {}: opened, integrity_check {}", cfg.storage.state_db.display(), state.integrity_check()?)
+        }
+        Err(_) if !cfg.storage.state_db.exists() => {
+            println!("state {}: none yet (the first sync creates it)", cfg.storage.state_db.display())
+        }
+        Err(e) => return Err(e.into()),
+    }
     let probe = cfg.storage.output_dir.join(format!(".tasksync-check-{}", std::process::id()));
     std::fs::create_dir_all(&cfg.storage.output_dir)
         .and_then(|_| std::fs::write(&probe, b"probe"))

@@ -30,6 +30,10 @@ pub enum Command {
         /// End of the backfill (exclusive), same forms as --from.
         #[arg(long, requires = "from")]
         to: Option<String>,
+        /// The backfill's range as FROM..TO in one word (what a systemd instance name
+        /// carries: tasksync-backfill@2025-01-01..2025-06-01).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        range: Option<String>,
     },
     /// Daemon: a sync pass on the configured schedule.
     Run,
@@ -171,7 +175,19 @@ fn load_with_start(path: Option<PathBuf>, command: &str) -> anyhow::Result<(Conf
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Sync { from: Some(from), to: Some(to) } => {
+        Command::Sync { range: Some(range), .. } => {
+            let Some((from, to)) = range.split_once("..") else {
+                return Err(
+                    UsageError(format!("--range: `{range}` is not FROM..TO (e.g. 2025-01-01..2025-06-01)")).into()
+                );
+            };
+            let cli = Cli {
+                config: cli.config,
+                command: Command::Sync { from: Some(from.into()), to: Some(to.into()), range: None },
+            };
+            Box::pin(dispatch(cli)).await
+        }
+        Command::Sync { from: Some(from), to: Some(to), .. } => {
             let (from, to) = (instant("--from", &from)?, instant("--to", &to)?);
             if from >= to {
                 return Err(UsageError(format!(

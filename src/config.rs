@@ -467,9 +467,15 @@ impl Validator<'_> {
                 );
             }
             _ if self.secret == SecretKey::Skip => return Ok(Secret(String::new())),
-            (Some(file), None) => std::fs::read_to_string(file).map_err(|e| {
-                self.bad("api.secret_key_file", format!("names {} which cannot be read: {}", file.display(), e.kind()))
-            })?,
+            (Some(file), None) => {
+                let file = credential_path(file, env);
+                std::fs::read_to_string(&file).map_err(|e| {
+                    self.bad(
+                        "api.secret_key_file",
+                        format!("names {} which cannot be read: {}", file.display(), e.kind()),
+                    )
+                })?
+            }
             (None, Some(name)) => env(name).ok_or_else(|| {
                 self.bad("api.secret_key_env", format!("names the environment variable {name}, which is not set"))
             })?,
@@ -494,6 +500,17 @@ impl Validator<'_> {
             reopen_max_age: self.duration("sync.reopen_max_age", &r.reopen_max_age)?,
             schedule,
         })
+    }
+}
+
+/// A relative `secret_key_file` names a systemd credential: it is looked up in
+/// `$CREDENTIALS_DIRECTORY` (set by `LoadCredential=`), so one config serves every unit
+/// (each has its own credentials directory) and a shell that points the variable at the
+/// credential's source.
+fn credential_path(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match env("CREDENTIALS_DIRECTORY") {
+        Some(dir) if file.is_relative() => Path::new(&dir).join(file),
+        _ => file.to_path_buf(),
     }
 }
 

@@ -163,3 +163,17 @@ fn syntax_errors_duplicates_and_unknown_tables_are_named_by_line() {
         }
     }
 }
+
+#[test]
+fn a_relative_secret_key_file_is_a_credential_in_credentials_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret_key"), "s3cr3t\n").unwrap();
+    let text = "[api]\nbase_url = \"https://x\"\naccess_key_id = \"AK\"\nsecret_key_file = \"secret_key\"\n";
+    let creds = dir.path().display().to_string();
+    let env = move |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| creds.clone());
+    let cfg = Config::parse(text, Path::new("t.toml"), &env).unwrap();
+    let Auth::Visionular { secret, .. } = cfg.api.auth else { panic!("signed") };
+    assert_eq!(secret.expose(), "s3cr3t");
+    let err = Config::parse(text, Path::new("t.toml"), &|_| None).unwrap_err().to_string();
+    assert!(err.contains("api.secret_key_file") && err.contains("secret_key which cannot be read"), "{err}");
+}

@@ -137,6 +137,15 @@ impl State {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create its directory: {e}")))?;
         }
+        // SQLite says only "unable to open database file" when the file or its directory
+        // (where the WAL goes) cannot be written; ask the filesystem for the reason.
+        if path.exists() {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| err(format!("cannot open for writing: {e}")))?;
+        }
         let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
         let mut state = State { conn, path: path.to_path_buf(), version: MIGRATIONS.len() };
         state.setup().map_err(err)?;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Verifies the systemd units and fails if either one's exposure is above 2.0.
+# Verifies the systemd units and fails if any one's exposure is above 2.0.
 # Usage: systemd/check-units.sh PATH-TO-BUILT-tasksync
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,7 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 # verify checks that ExecStart exists: point it at the binary just built.
 sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync.service" > "$tmp/tasksync.service"
 sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync@.service" > "$tmp/tasksync@example.service"
-for unit in "$tmp/tasksync.service" "$tmp/tasksync@example.service"; do
+sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync-backfill@.service" > "$tmp/tasksync-backfill@2025-01-01..2025-06-01.service"
+for unit in "$tmp/tasksync.service" "$tmp/tasksync@example.service" "$tmp/tasksync-backfill@2025-01-01..2025-06-01.service"; do
     out="$(systemd-analyze verify "$unit" 2>&1 || true)"
     if [ -n "$out" ]; then
         echo "systemd-analyze verify $(basename "$unit"):"; echo "$out"; exit 1
@@ -23,3 +24,20 @@ for unit in "$tmp/tasksync.service" "$tmp/tasksync@example.service"; do
     fi
     echo "$(basename "$unit"): verified; $(echo "$report" | tail -1)"
 done
+
+# The user, the readers' group and the directories, made in a scratch root exactly as
+# systemd-sysusers and systemd-tmpfiles would make them on a host.
+root="$tmp/root"; mkdir -p "$root/etc"
+systemd-sysusers --root="$root" "$here/tasksync.sysusers" >/dev/null 2>&1
+systemd-tmpfiles --create --root="$root" "$here/tasksync.tmpfiles" >/dev/null 2>&1
+readers="$(awk -F: '$1 == "tasksync-readers" {print $3}' "$root/etc/group")"
+user="$(awk -F: '$1 == "tasksync" {print $3}' "$root/etc/passwd")"
+[ -n "$readers" ] && [ -n "$user" ] || { echo "sysusers: tasksync or tasksync-readers missing"; exit 1; }
+expect() { # PATH MODE UID GID
+    got="$(stat -c '%a %u %g' "$root$1")"
+    [ "$got" = "$2 $3 $4" ] || { echo "tmpfiles: $1 is '$got', expected '$2 $3 $4'"; exit 1; }
+}
+expect /var/lib/tasksync 751 "$user" "$user"
+expect /var/lib/tasksync/state 700 "$user" "$user"
+expect /var/lib/tasksync/parquet 2750 "$user" "$readers"
+echo "sysusers and tmpfiles: state private to tasksync, parquet/ readable by group tasksync-readers"

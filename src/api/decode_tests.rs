@@ -249,3 +249,40 @@ mod fast_and_value_paths {
         }
     }
 }
+
+#[test]
+fn presigned_credentials_leave_every_string_field_and_the_rejects() {
+    let url = "https://b.s3.amazonaws.com/k.mp4?X-Amz-Credential=AKID%2F1&X-Amz-Signature=abc&Expires=1&OSSAccessKeyId=L&security-token=T&x-obs-date=1&part=2";
+    let fields = [
+        "status",
+        "err_message",
+        "template_id",
+        "template_name",
+        "input",
+        "output",
+        "objkey",
+        "input_url",
+        "output_url",
+        "bucket",
+        "region",
+        "region_type",
+        "gpu_log",
+    ];
+    let mut record = serde_json::Map::new();
+    for f in fields {
+        record.insert(f.into(), json!(format!("{f}: {url} failed")));
+    }
+    record.insert("create_time".into(), json!(1634020557));
+    let with_id = {
+        let mut r = record.clone();
+        r.insert("task_id".into(), json!("a"));
+        r
+    };
+    let t = task(serde_json::Value::Object(with_id));
+    let Record::Reject(r) = one(serde_json::Value::Object(record)) else { panic!("no task_id: a reject") };
+    let text = format!("{t:?} {}", r.raw);
+    for needle in ["X-Amz-", "Signature", "Expires", "OSSAccessKeyId", "security-token", "x-obs-", "AKID"] {
+        assert!(!text.contains(needle), "{needle} survived: {text}");
+    }
+    assert!(t.err_message.as_deref() == Some("err_message: https://b.s3.amazonaws.com/k.mp4?part=2 failed"), "{t:?}");
+}
