@@ -21,23 +21,13 @@ fn backfill(config: &std::path::Path, from: i64, to: i64) -> Child {
 /// A simulator whose data ends a minute before the wall clock, with faults and unstable
 /// paging, its clock frozen so that the truth holds still.
 async fn faulty_live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
-    let now = chrono::Utc::now().timestamp();
-    let start = now - now.rem_euclid(DAY) - days * DAY;
-    let spec = tasksync::simulator::dataset::DatasetSpec {
-        seed: 50,
+    live_sim_with(
+        50,
         tasks,
-        start,
-        end: now - 60,
-        hot_hour: None,
-        bad_per_million: 0,
-    };
-    let options = SimOptions {
-        keys: Some((AK.into(), SK.into())),
-        faults: FaultSpec::quick(100),
-        unstable_order: true,
-        ..SimOptions::default()
-    };
-    (start_sim(spec, options, now).await, start, now)
+        days,
+        SimOptions { faults: FaultSpec::quick(100), unstable_order: true, ..SimOptions::default() },
+    )
+    .await
 }
 
 async fn wait(mut child: Child) -> Option<i32> {

@@ -177,7 +177,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 }
 
 /// The columns a task record's known fields become, in the order of [`RawTask`]'s fields.
-const KNOWN_FIELDS: [&str; 18] = [
+pub(crate) const KNOWN_FIELDS: [&str; 18] = [
     "task_id",
     "status",
     "err_code",

@@ -246,17 +246,24 @@ pub fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (Option<i3
     panic!("the daemon did not exit within {limit:?}");
 }
 
-/// A data set ending a minute before the wall clock, so the daemon's real "now" covers it.
+/// A data set ending a minute before the wall clock, so the daemon's real "now" covers it;
+/// signed requests. Returns the simulator, the first day's start and "now".
 pub async fn live_sim(tasks: u64, days: i64) -> (Sim, i64, i64) {
+    live_sim_with(40, tasks, days, SimOptions::default()).await
+}
+
+/// [`live_sim`] with another seed and behaviour (faults, unstable paging).
+pub async fn live_sim_with(seed: u64, tasks: u64, days: i64, options: SimOptions) -> (Sim, i64, i64) {
     let now = chrono::Utc::now().timestamp();
     let start = now - now.rem_euclid(DAY) - days * DAY;
     let spec = tasksync::simulator::dataset::DatasetSpec {
-        seed: 40,
+        seed,
         tasks,
         start,
         end: now - 60,
         hot_hour: None,
         bad_per_million: 0,
     };
-    (start_sim(spec, SimOptions { keys: Some((AK.into(), SK.into())), ..SimOptions::default() }, now).await, start, now)
+    let options = SimOptions { keys: Some((AK.into(), SK.into())), ..options };
+    (start_sim(spec, options, now).await, start, now)
 }
