@@ -136,6 +136,12 @@ async fn every_malformed_response_is_tolerated_or_leaves_the_window_for_the_next
         // A number JSON readers cannot hold, in a field we do not know: the page is refused
         // by both decoder paths, naming the place, and the window waits (fuzz finding).
         (
+            "unknown_data_key_beyond_f64",
+            corpus("unknown_data_key_beyond_f64"),
+            "",
+            Expect::LeftBehind("the body is not JSON (number out of range at line 1 column"),
+        ),
+        (
             "unknown_field_beyond_f64",
             corpus("unknown_field_beyond_f64"),
             "",

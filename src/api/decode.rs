@@ -100,19 +100,26 @@ pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, Decode
     }
 }
 
-/// The envelope of an ordinary page, borrowed from the body.
+/// The envelope of an ordinary page, borrowed from the body. Any other key fails the
+/// fast path: skipping it unread could accept a body the `Value` path refuses.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FastEnvelope<'a> {
     #[serde(borrow, default)]
     code: Field<'a>,
+    #[serde(borrow, default, rename = "msg")]
+    _msg: Field<'a>,
     #[serde(borrow, default)]
     data: Option<FastData<'a>>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FastData<'a> {
     #[serde(borrow, default)]
     total: Field<'a>,
+    #[serde(borrow, default, rename = "num")]
+    _num: Field<'a>,
     #[serde(borrow, default)]
     list: Option<Vec<FastRecord<'a>>>,
 }

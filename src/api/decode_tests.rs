@@ -178,7 +178,7 @@ mod fast_and_value_paths {
 
     /// JSON texts of every kind a field may hold, quirks included.
     fn value_text() -> impl Strategy<Value = String> {
-        const QUIRKS: [&str; 19] = [
+        const QUIRKS: [&str; 21] = [
             "null",
             "true",
             "\"\"",
@@ -198,10 +198,12 @@ mod fast_and_value_paths {
             "-9223372036854775809",
             "5e-324",
             "{\"deep\":[1e308,{\"y\":null}]}",
+            "[7.7e308]",
+            "{\"n\":-1e400}",
         ];
         prop_oneof![
             // Weighted as one arm per literal, as when each was an arm of its own.
-            19 => proptest::sample::select(&QUIRKS[..]).prop_map(str::to_string),
+            21 => proptest::sample::select(&QUIRKS[..]).prop_map(str::to_string),
             1 => any::<i64>().prop_map(|i| i.to_string()),
             1 => (0i64..2_000_000_000_000).prop_map(|i| i.to_string()),
             1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::to_string(&f).unwrap()),
@@ -241,7 +243,9 @@ mod fast_and_value_paths {
         fn the_fast_path_agrees_with_the_value_path(records in proptest::collection::vec(record_text(), 0..6), code in value_text(), total in value_text()) {
             let typical = format!("{{\"code\":0,\"data\":{{\"total\":{},\"list\":[{}]}}}}", records.len(), records.join(","));
             let odd = format!("{{\"code\":{code},\"data\":{{\"total\":{total},\"list\":[{}]}}}}", records.join(","));
-            for body in [typical, odd] {
+            // Keys the envelope does not know, at both levels, holding any value.
+            let unknown = format!("{{\"code\":0,\"msg\":{code},\"trace\":{total},\"data\":{{\"total\":{},\"num\":{total},\"li3t\":{code},\"list\":[{}]}}}}", records.len(), records.join(","));
+            for body in [typical, odd, unknown] {
                 let fast = decode_page(body.as_bytes(), &opts());
                 let slow = decode_page_via_value(body.as_bytes(), &opts());
                 prop_assert_eq!(fast, slow, "{}", body);

@@ -92,12 +92,14 @@ impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
+    // Read, not skipped: a number beyond f64 inside must fail here as it fails the
+    // `Value` path (skipping does not check numbers), so that both paths agree.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<IgnoredAny, Value>()?.is_some() {}
         Ok(Field::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Value>()?.is_some() {}
         Ok(Field::Other)
     }
 }
