@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use serde::Deserialize;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -147,151 +146,9 @@ pub struct Config {
     pub storage: StorageConfig,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    api: RawApi,
-    #[serde(default)]
-    sync: RawSync,
-    #[serde(default)]
-    storage: RawStorage,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApi {
-    base_url: String,
-    #[serde(default = "d_page_size")]
-    page_size: u32,
-    #[serde(default = "d_timeout")]
-    timeout: String,
-    #[serde(default = "d_concurrency")]
-    concurrency: usize,
-    #[serde(default = "d_rps")]
-    requests_per_second: u32,
-    #[serde(default = "d_auth")]
-    auth: String,
-    access_key_id: Option<String>,
-    secret_key_file: Option<PathBuf>,
-    secret_key_env: Option<String>,
-    #[serde(default = "d_zone")]
-    local_time_zone: String,
-    #[serde(default = "d_variant")]
-    signature_variant: String,
-    #[serde(default = "d_max_offset")]
-    max_offset: u64,
-    #[serde(default = "d_retries")]
-    max_retries: usize,
-    #[serde(default = "d_retry_min")]
-    retry_min_delay: String,
-    #[serde(default = "d_retry_max")]
-    retry_max_delay: String,
-    #[serde(default = "d_max_body")]
-    max_body_bytes: usize,
-    #[serde(default = "d_repage")]
-    repage_attempts: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSync {
-    start: Option<String>,
-    #[serde(default = "d_settle")]
-    settle: String,
-    #[serde(default = "d_lookback")]
-    lookback: String,
-    #[serde(default = "d_reopen")]
-    reopen_max_age: String,
-    #[serde(default = "d_schedule")]
-    schedule: String,
-}
-
-impl Default for RawSync {
-    fn default() -> Self {
-        RawSync {
-            start: None,
-            settle: d_settle(),
-            lookback: d_lookback(),
-            reopen_max_age: d_reopen(),
-            schedule: d_schedule(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStorage {
-    #[serde(default = "d_output")]
-    output_dir: PathBuf,
-    #[serde(default = "d_state")]
-    state_db: PathBuf,
-    #[serde(default)]
-    keep_url_query: bool,
-}
-
-impl Default for RawStorage {
-    fn default() -> Self {
-        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false }
-    }
-}
-
-fn d_page_size() -> u32 {
-    50
-}
-fn d_timeout() -> String {
-    "30s".into()
-}
-fn d_concurrency() -> usize {
-    4
-}
-fn d_rps() -> u32 {
-    10
-}
-fn d_auth() -> String {
-    "visionular".into()
-}
-fn d_zone() -> String {
-    "+08:00".into()
-}
-fn d_variant() -> String {
-    "standard".into()
-}
-fn d_max_offset() -> u64 {
-    10_000
-}
-fn d_retries() -> usize {
-    8
-}
-fn d_retry_min() -> String {
-    "500ms".into()
-}
-fn d_retry_max() -> String {
-    "30s".into()
-}
-fn d_max_body() -> usize {
-    16 << 20
-}
-fn d_repage() -> u32 {
-    3
-}
-fn d_settle() -> String {
-    "2m".into()
-}
-fn d_lookback() -> String {
-    "1h".into()
-}
-fn d_reopen() -> String {
-    "3d".into()
-}
-fn d_schedule() -> String {
-    "0 */5 * * * *".into()
-}
-fn d_output() -> PathBuf {
-    "/var/lib/tasksync/parquet".into()
-}
-fn d_state() -> PathBuf {
-    "/var/lib/tasksync/state.db".into()
-}
+#[path = "config_raw.rs"]
+mod raw;
+use raw::{RawApi, RawConfig, RawSync};
 
 impl Config {
     /// Reads and validates the file at `path`, secret key included: for commands that
