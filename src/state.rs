@@ -55,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, set_at INTEGER NOT NULL);
     CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 "#,
+    r#"
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+"#,
 ];
 
 /// The longest wait between two re-checks of an unfinished task.
@@ -129,6 +132,9 @@ pub struct State {
 
 /// The schema version that added `left_behind`.
 const LEFT_BEHIND_SINCE: usize = 3;
+
+/// The schema version that added `runs.pid`.
+pub const RUN_PID_SINCE: usize = 4;
 
 impl State {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -435,10 +441,18 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// Records the start of a run; returns its id.
+    /// The schema version this database has.
+    pub fn version(&self) -> usize {
+        self.version
+    }
+
+    /// Records the start of a run (with this process's id); returns its id.
     pub fn start_run(&self, kind: &str, now: i64) -> Result<i64, StateError> {
         self.conn
-            .execute("INSERT INTO runs (kind, started_at) VALUES (?1, ?2)", params![kind, now])
+            .execute(
+                "INSERT INTO runs (kind, started_at, pid) VALUES (?1, ?2, ?3)",
+                params![kind, now, std::process::id()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }

@@ -1,6 +1,8 @@
 //! `tasksync status`: what the state database says, as text or JSON. Read-only; works
 //! while a daemon runs.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::config::Config;
@@ -59,6 +61,8 @@ pub struct JobReport {
 #[derive(Debug, Serialize)]
 pub struct PassReport {
     pub kind: String,
+    /// "finished", "running (pid N)", or "interrupted" (unfinished, its process gone).
+    pub state: String,
     pub started: String,
     pub seconds: Option<i64>,
     /// The pass's totals as stored (windows, requests, new, changed, files_written, ...).
@@ -92,18 +96,28 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
             })
         },
     )?;
-    let passes =
-        s.query("SELECT kind, started_at, finished_at, summary, error FROM runs ORDER BY run_id DESC LIMIT 10", |r| {
-            let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
-            let summary: Option<String> = r.get(3)?;
-            Ok(PassReport {
-                kind: r.get(0)?,
-                started: show(started),
-                seconds: finished.map(|f| f - started),
-                totals: summary.and_then(|t| serde_json::from_str(&t).ok()),
-                error: r.get(4)?,
-            })
-        })?;
+    let pid = if s.version() >= crate::state::RUN_PID_SINCE { "pid" } else { "NULL" };
+    let sql =
+        format!("SELECT kind, started_at, finished_at, summary, error, {pid} FROM runs ORDER BY run_id DESC LIMIT 10");
+    let passes = s.query(&sql, |r| {
+        let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
+        let summary: Option<String> = r.get(3)?;
+        let pid: Option<u32> = r.get(5)?;
+        let state = match (finished, pid) {
+            (Some(_), _) => "finished".to_string(),
+            // A process that is gone cannot still be running its pass.
+            (None, Some(pid)) if Path::new(&format!("/proc/{pid}")).exists() => format!("running (pid {pid})"),
+            (None, _) => "interrupted".to_string(),
+        };
+        Ok(PassReport {
+            kind: r.get(0)?,
+            state,
+            started: show(started),
+            seconds: finished.map(|f| f - started),
+            totals: summary.and_then(|t| serde_json::from_str(&t).ok()),
+            error: r.get(4)?,
+        })
+    })?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
         writer_running: writers > 0,
@@ -182,9 +196,10 @@ impl std::fmt::Display for Report {
             let n = |k: &str| t.and_then(|t| t.get(k)).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
             writeln!(
                 f,
-                "pass:       {} {} {}s windows={} requests={} new={} changed={} files_written={}{}",
+                "pass:       {} {} {} {}s windows={} requests={} new={} changed={} files_written={}{}",
                 p.started,
                 p.kind,
+                p.state,
                 p.seconds.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
                 n("windows"),
                 n("requests"),
@@ -195,5 +210,33 @@ impl std::fmt::Display for Report {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_in_progress_shows_its_pid_and_one_whose_process_died_shows_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[api]\nbase_url = \"http://x\"\nauth = \"none\"\n[storage]\nstate_db = \"{0}/state.db\"\noutput_dir = \"{0}/out\"\n",
+            dir.path().display()
+        );
+        let cfg = Config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        let s = State::open(&cfg.storage.state_db).unwrap();
+        let done = s.start_run("incremental", 10).unwrap();
+        s.finish_run(done, 20, "{}", None).unwrap();
+        s.start_run("backfill", 30).unwrap();
+        let dead = s.start_run("backfill", 40).unwrap();
+        drop(s);
+        let conn = rusqlite::Connection::open(&cfg.storage.state_db).unwrap();
+        conn.execute("UPDATE runs SET pid = ?1 WHERE run_id = ?2", rusqlite::params![u32::MAX - 1, dead]).unwrap();
+        let states: Vec<String> = report(&cfg, 50).unwrap().unwrap().passes.into_iter().map(|p| p.state).collect();
+        assert_eq!(
+            states,
+            ["interrupted".to_string(), format!("running (pid {})", std::process::id()), "finished".into()]
+        );
     }
 }
