@@ -16,7 +16,7 @@
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
 //!   the streaming partition rewrite, rejects.
 //! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
-//! - [`lock`]: the one-writer lock file beside the state database.
+//! - [`lock`]: file locks that let writers share an output (partitions, staging areas).
 //! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, and
 //!   the commit point of a window (`sync/commit.rs`).
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
