@@ -17,7 +17,7 @@
 //!    the unbroken run of such windows (a transaction of its own; losing it only means a
 //!    longer re-scan next time). A window with a part left behind never moves it.
 //!
-//! A crash before step 4 replays the window on the next run, and the merge makes that
+//! A crash before step 3 replays the window on the next run, and the merge makes that
 //! replay change nothing already written; a crash after it loses nothing. So the state
 //! database never records a window whose rows are not durable, and the cursor never
 //! passes a window that is not recorded.
@@ -52,10 +52,16 @@ impl Checkpoint {
         }
     }
 
+    /// Whether the job keeps completed intervals (backfills; the incremental pass keeps a
+    /// cursor instead).
+    fn keeps_intervals(&self) -> bool {
+        matches!(self, Checkpoint::Backfill(_))
+    }
+
     /// The state database's record of this window with nothing committed: all of it left
     /// behind for `reason`, after a failure that belongs to the window alone.
     pub async fn leave_behind(&self, ctx: &Context, window: Window, reason: String) -> Result<(), SyncError> {
-        let (job_id, keeps_intervals) = (self.job_id().to_string(), matches!(self, Checkpoint::Backfill(_)));
+        let (job_id, keeps_intervals) = (self.job_id().to_string(), self.keeps_intervals());
         let now = (ctx.clock)();
         ctx.with_state(move |s| {
             let left = [(window, reason)];
@@ -101,8 +107,7 @@ impl WindowCommit {
         let (outcome, hold) = ctx.blocking(move || merge.finish().map(|outcome| (outcome, hold))).await?;
 
         crate::crash::point("before_checkpoint");
-        let (job_id, keeps_intervals) =
-            (checkpoint.job_id().to_string(), matches!(checkpoint, Checkpoint::Backfill(_)));
+        let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
         let complete = left.is_empty();
         ctx.with_state(move |s| {
             let c = WindowCheckpoint {
