@@ -73,10 +73,20 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     if changed { Cow::Owned(out) } else { Cow::Borrowed(text) }
 }
 
-/// What the decoder stores for `row` without `keep_url_query`: the `*_url` columns lose
-/// their whole query, every other string its signature parameters. The simulator's
-/// ground truth goes through this.
+/// What the decoder stores for `row` without `keep_url_query`, `extra` included: the
+/// simulator's ground truth goes through this.
 pub fn scrub_task(row: &mut crate::row::TaskRow) {
+    scrub_columns(row);
+    if let Some(Ok(mut extra)) = row.extra.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        scrub_json(&mut extra);
+        row.extra = Some(extra.to_string());
+    }
+}
+
+/// The rule for the string columns, one for the decoder and the truth: the `*_url`
+/// columns lose their whole query, every other string its signature parameters. (The
+/// decoder scrubs `extra` before it serializes it, with [`scrub_json`].)
+pub fn scrub_columns(row: &mut crate::row::TaskRow) {
     for url in [&mut row.input_url, &mut row.output_url].into_iter().flatten() {
         *url = crate::row::strip_query(url).to_string();
     }
@@ -96,10 +106,6 @@ pub fn scrub_task(row: &mut crate::row::TaskRow) {
         if let Cow::Owned(clean) = scrub(text) {
             *text = clean;
         }
-    }
-    if let Some(Ok(mut extra)) = row.extra.as_deref().map(serde_json::from_str::<serde_json::Value>) {
-        scrub_json(&mut extra);
-        row.extra = Some(extra.to_string());
     }
 }
 

@@ -401,18 +401,13 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut 
     };
     // Not a number, yet a time: a "YYYY-MM-DD hh:mm:ss" string read in `opts.zone`.
     *local += u64::from(raw.create_time.int().is_err());
-    let clean = |v: String| match crate::presigned::scrub(&v) {
-        std::borrow::Cow::Owned(scrubbed) if !opts.keep_url_query => scrubbed,
-        _ => v,
-    };
-    let mut s = |f: &Field| keep(f.string(), nulled).map(clean);
-    let url = |v: Option<String>| v.map(|u| if opts.keep_url_query { u } else { strip_query(&u).to_string() });
+    let mut s = |f: &Field| keep(f.string(), nulled);
     let (status, err_message, template_id, template_name) =
         (s(&raw.status), s(&raw.err_message), s(&raw.template_id), s(&raw.template_name));
     let (input, output, objkey, input_url, output_url) =
         (s(&raw.input), s(&raw.output), s(&raw.objkey), s(&raw.input_url), s(&raw.output_url));
     let (bucket, region, region_type) = (s(&raw.bucket), s(&raw.region), s(&raw.region_type));
-    Ok(TaskRow {
+    let mut row = TaskRow {
         task_id,
         status,
         err_code: keep(raw.err_code.int(), nulled),
@@ -426,8 +421,8 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut 
         input,
         output,
         objkey,
-        input_url: url(input_url),
-        output_url: url(output_url),
+        input_url,
+        output_url,
         bucket,
         region,
         region_type,
@@ -438,7 +433,11 @@ fn task_from(raw: &RawTask, opts: &DecodeOptions, nulled: &mut u64, local: &mut 
             }
             serde_json::to_string(&fields).ok()
         }),
-    })
+    };
+    if !opts.keep_url_query {
+        crate::presigned::scrub_columns(&mut row);
+    }
+    Ok(row)
 }
 
 /// A field's value, or `None` (counted in `nulled`) when its type was unusable.
