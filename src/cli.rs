@@ -139,8 +139,9 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"))
     };
-    let builder =
-        || tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).with_target(false);
+    let builder = || {
+        tracing_subscriber::fmt().with_env_filter(filter()).with_writer(crate::progress::log_writer).with_target(false)
+    };
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
     let _ = match std::env::var("TASKSYNC_LOG_FORMAT").as_deref() {
         Ok("json") => builder().json().try_init(),

@@ -138,12 +138,20 @@ pub struct StorageConfig {
     pub keep_url_query: bool,
 }
 
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served while `run` (or a one-off `sync`) runs; `None`: off.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub api: ApiConfig,
     pub sync: SyncConfig,
     pub storage: StorageConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[path = "config_raw.rs"]
@@ -189,7 +197,8 @@ impl Config {
             state_db: raw.storage.state_db,
             keep_url_query: raw.storage.keep_url_query,
         };
-        Ok(Config { api, sync, storage })
+        let metrics = MetricsConfig { listen: raw.metrics.listen.map(|l| v.listen(&l)).transpose()? };
+        Ok(Config { api, sync, storage, metrics })
     }
 }
 
@@ -231,6 +240,12 @@ pub enum SecretKey {
 impl Validator<'_> {
     fn bad(&self, key: &'static str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid { path: self.path.into(), key, message: message.into() }
+    }
+
+    fn listen(&self, text: &str) -> Result<std::net::SocketAddr, ConfigError> {
+        text.trim().parse().map_err(|_| {
+            self.bad("metrics.listen", format!("is not an address and port like \"127.0.0.1:9464\" (`{text}`)"))
+        })
     }
 
     fn duration(&self, key: &'static str, text: &str) -> Result<Duration, ConfigError> {

@@ -180,3 +180,14 @@ fn a_relative_secret_key_file_is_a_credential_in_credentials_directory() {
     let err = Config::parse(text, Path::new("t.toml"), &|_| None).unwrap_err().to_string();
     assert!(err.contains("api.secret_key_file") && err.contains("secret_key which cannot be read"), "{err}");
 }
+
+#[test]
+fn metrics_are_off_unless_listen_is_set_and_a_bad_address_names_the_key() {
+    assert_eq!(parse(GOOD).unwrap().metrics.listen, None);
+    let on = parse(&format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n")).unwrap();
+    assert_eq!(on.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let bad = error(&format!("{GOOD}\n[metrics]\nlisten = \"localhost\"\n"));
+    assert!(bad.contains("metrics.listen") && bad.contains("127.0.0.1:9464") && bad.contains("localhost"), "{bad}");
+    let unknown = error(&format!("{GOOD}\n[metrics]\nport = 9464\n"));
+    assert!(unknown.contains("port"), "{unknown}");
+}

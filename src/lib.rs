@@ -20,6 +20,8 @@
 //! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, and
 //!   the commit point of a window (`sync/commit.rs`).
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
+//! - [`metrics`]: Prometheus families, counted as the pipeline works, served at `/metrics`.
+//! - [`progress`]: the progress bar of long passes on a terminal, a line every 30 s elsewhere.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.
 //! - [`verify`]: `verify`: reads the whole data set and checks every promise made to analysts.
@@ -34,8 +36,10 @@ pub mod crash;
 pub mod daemon;
 pub mod demo;
 pub mod lock;
+pub mod metrics;
 pub mod plan;
 pub mod presigned;
+pub mod progress;
 pub mod row;
 pub mod simulator;
 pub mod sink;

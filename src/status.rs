@@ -24,6 +24,9 @@ pub struct Report {
     pub oldest_unfinished: Option<String>,
     pub given_up: i64,
     pub rejects: i64,
+    /// When the last pass that did not fail ended (UTC), and the same in unix seconds.
+    pub last_success: Option<String>,
+    pub last_success_at: Option<i64>,
     /// Ranges that could not be committed exactly, retried first by the next pass.
     pub left_behind: Vec<LeftBehindReport>,
     pub jobs: Vec<JobReport>,
@@ -118,6 +121,7 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
             error: r.get(4)?,
         })
     })?;
+    let last_success_at = one("SELECT max(finished_at) FROM runs WHERE finished_at IS NOT NULL AND error IS NULL")?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
         writer_running: writers > 0,
@@ -128,6 +132,8 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         oldest_unfinished: one("SELECT min(create_time) FROM unfinished WHERE given_up_at IS NULL")?.map(show),
         given_up: one("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL")?.unwrap_or(0),
         rejects: one("SELECT coalesce(sum(json_extract(summary, '$.rejects')), 0) FROM runs")?.unwrap_or(0),
+        last_success: last_success_at.map(show),
+        last_success_at,
         left_behind: s
             .left_behind(None)?
             .into_iter()
@@ -170,6 +176,11 @@ impl std::fmt::Display for Report {
             self.given_up
         )?;
         writeln!(f, "rejects:    {}", self.rejects)?;
+        writeln!(
+            f,
+            "success:    {}",
+            self.last_success.as_deref().unwrap_or("none yet (no pass has finished without failing)")
+        )?;
         if self.left_behind.is_empty() {
             writeln!(f, "left:       none (every window planned so far was committed)")?;
         }

@@ -20,6 +20,7 @@ use super::decode::{DecodeOptions, Envelope, Page, decode_page};
 use super::sign::{self, Request};
 use super::{ApiError, ApiStats, PageQuery};
 use crate::config::{ApiConfig, Auth};
+use crate::metrics::{Metrics, RequestOutcome};
 use crate::time::Clock;
 
 /// Unknown API codes are retried this many times before they count as permanent.
@@ -45,6 +46,8 @@ pub struct Client {
     nonce: AtomicU64,
     /// Counters for the run summary.
     pub stats: Arc<ApiStats>,
+    /// Requests by outcome and their times, for Prometheus.
+    metrics: Arc<Metrics>,
     /// The server's `Date` minus our clock at its last response ([`NO_OFFSET`] before
     /// one): windows are never planned past the API's own "now".
     server_offset: AtomicI64,
@@ -71,7 +74,7 @@ enum TryError {
 
 impl Client {
     /// Builds a client; fails only if the TLS backend cannot start.
-    pub fn new(cfg: &ApiConfig, keep_url_query: bool, clock: Clock) -> Result<Client, String> {
+    pub fn new(cfg: &ApiConfig, keep_url_query: bool, clock: Clock, metrics: Arc<Metrics>) -> Result<Client, String> {
         if let Auth::Visionular { secret, .. } = &cfg.auth
             && !secret.is_loaded()
         {
@@ -96,6 +99,7 @@ impl Client {
             clock,
             nonce: AtomicU64::new(0),
             stats: Arc::new(ApiStats::default()),
+            metrics,
             server_offset: AtomicI64::new(NO_OFFSET),
         })
     }
@@ -119,7 +123,11 @@ impl Client {
     pub async fn probe_clock(&self, now: i64) -> Result<Option<i64>, ApiError> {
         if self.api_now(now).is_none() {
             let probe = PageQuery { start: now - 60, end: now, offset: 0, count: 1 };
-            match self.try_once(probe).await {
+            let started = std::time::Instant::now();
+            let result = self.try_once(probe).await;
+            let outcome = if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed };
+            self.metrics.request(outcome, started.elapsed().as_secs_f64());
+            match result {
                 Err(TryError::Fatal(e @ ApiError::AuthRefused { .. })) => return Err(e),
                 Err(_) => tracing::debug!("Could not ask the API for its clock; planning by ours"),
                 Ok(_) => {}
@@ -146,25 +154,33 @@ impl Client {
         let mut undecodable = true;
         loop {
             attempts += 1;
+            let started = std::time::Instant::now();
             let result = self.try_once(query).await;
+            let seconds = started.elapsed().as_secs_f64();
             undecodable &= matches!(result, Err(TryError::Undecodable(_)));
+            let failed = |e: ApiError| {
+                self.metrics.request(RequestOutcome::Failed, seconds);
+                Err(e)
+            };
             let (reason, retry_after) = match result {
                 Ok(page) => {
+                    self.metrics.request(RequestOutcome::Ok, seconds);
                     self.stats.pages.fetch_add(1, Ordering::Relaxed);
                     self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
                     return Ok(page);
                 }
-                Err(TryError::Fatal(e)) => return Err(e),
+                Err(TryError::Fatal(e)) => return failed(e),
                 Err(TryError::UnknownCode { code, msg }) if attempts >= UNKNOWN_CODE_TRIES => {
-                    return Err(ApiError::Permanent { query, code, msg });
+                    return failed(ApiError::Permanent { query, code, msg });
                 }
                 Err(TryError::UnknownCode { code, msg }) => (format!("API code {code}: \"{msg}\""), None),
                 Err(TryError::Transient { reason, retry_after }) => (reason, retry_after),
                 Err(TryError::Undecodable(reason)) => (reason, None),
             };
             let Some(delay) = delays.next() else {
-                return Err(ApiError::Exhausted { query, attempts, last: reason, undecodable });
+                return failed(ApiError::Exhausted { query, attempts, last: reason, undecodable });
             };
+            self.metrics.request(RequestOutcome::Retried, seconds);
             let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
             tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
             self.stats.retries.fetch_add(1, Ordering::Relaxed);

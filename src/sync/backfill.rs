@@ -49,6 +49,7 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
         tracing::info!(until = %crate::time::show(reach), "Backfill stops at now; run it again later for the rest of its range");
     }
     let all_planned = windows.len();
+    pass.progress.begin("backfill", all_planned);
     let checkpoint = Checkpoint::Backfill(job.clone());
     let done_now = run_windows(pass, windows.into_iter().map(|w| (w, checkpoint.clone())).collect()).await?;
     if done_now == all_planned && reach == range.end {

@@ -31,6 +31,8 @@ pub struct Context {
     pub rejects: Arc<RejectLog>,
     /// "Now", injected.
     pub clock: Clock,
+    /// Prometheus counters, updated by the client, the windows and the pass.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// One window per partition at a time within this process (the file lock keeps other
     /// processes out; this keeps our own windows from polling it).
     partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -64,18 +66,27 @@ impl Context {
         let state = State::open(&cfg.storage.state_db)?;
         pin_settings(&state, &cfg, clock())?;
         let sink = Sink::open(&cfg.storage.output_dir)?;
-        let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone()).map_err(SyncError::Setup)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone(), metrics.clone())
+            .map_err(SyncError::Setup)?;
         let now = clock();
+        metrics.started(now);
         Ok(Context {
             rejects: Arc::new(RejectLog::new(&cfg.storage.output_dir, now)),
             client: Arc::new(client),
             sink: Arc::new(sink),
             state: Arc::new(Mutex::new(state)),
             clock,
+            metrics,
             cfg,
             partition_locks: Mutex::new(HashMap::new()),
             probed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Serves `GET /metrics` while the returned guard lives, when `[metrics] listen` is set.
+    pub async fn serve_metrics(&self) -> Result<Option<crate::metrics::serve::Served>, SyncError> {
+        Ok(crate::metrics::serve::start(&self.cfg, self.metrics.clone(), self.clock.clone()).await?)
     }
 
     /// The walker's limits, from `[api]`.

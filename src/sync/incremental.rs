@@ -16,6 +16,10 @@ use crate::state::{INCREMENTAL, RECHECK};
 /// Unfinished tasks closer than this share one re-check window.
 const RECHECK_GAP_S: i64 = 15 * 60;
 
+/// A pass with more forward windows than this (days) shows its progress: a first pass
+/// from `sync.start`, or one catching up after a long stop.
+const LONG_PASS_WINDOWS: usize = 2;
+
 /// The windows of one incremental pass, planned from the cursor and the unfinished tasks.
 #[derive(Debug, PartialEq)]
 pub struct Plan {
@@ -70,6 +74,7 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
         forward = p.forward.len(), recheck = p.recheck.len(), unfinished_due = unfinished.len(),
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
     );
+    let long = p.forward.len() > LONG_PASS_WINDOWS;
     let progress = Arc::new(Mutex::new(Progress::new(&p.forward)));
     // What earlier passes left behind goes first: re-checks left behind, then the forward
     // windows holding a part left behind (the cursor waits before those).
@@ -81,6 +86,9 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
     let mut windows: Vec<(Window, Checkpoint)> = retried.collect();
     windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Forward(progress.clone()))));
     windows.extend(p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)));
+    if long {
+        pass.progress.begin("catching up", windows.len());
+    }
     run_windows(pass, windows).await?;
     Ok(())
 }

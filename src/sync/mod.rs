@@ -22,6 +22,7 @@ pub use backfill::backfill_job_id;
 pub use context::Context;
 
 use crate::config::Config;
+use crate::metrics::PassResult;
 use crate::plan::Window;
 use crate::sink::SinkError;
 use crate::state::StateError;
@@ -42,6 +43,8 @@ pub enum SyncError {
     Lock(#[from] crate::lock::LockError),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::serve::MetricsError),
     /// The config contradicts a setting the state database recorded at first use.
     #[error(
         "`{key}` is {configured} in the config, but the state database {state} recorded {pinned} at first use: \
@@ -82,11 +85,28 @@ pub struct Pass<'a> {
     pub summary: Summary,
     /// Set by SIGTERM/SIGINT: start no new window; in-flight ones finish.
     pub stop: Arc<AtomicBool>,
+    /// The bar or progress lines of a long pass (begun by the pass once it has a plan).
+    pub progress: crate::progress::Progress,
 }
 
 impl<'a> Pass<'a> {
     pub fn new(ctx: &'a Context, stop: Arc<AtomicBool>) -> Pass<'a> {
-        Pass { ctx, summary: Summary::new(ctx.client.stats.clone()), stop }
+        let progress = crate::progress::Progress::new(crate::progress::Mode::detect(), ctx.client.stats.clone());
+        Pass { ctx, summary: Summary::new(ctx.client.stats.clone()), stop, progress }
+    }
+
+    /// Counts a committed window everywhere it is counted: the summary, the metrics and
+    /// the progress.
+    pub fn window_done(&self, counts: &summary::WindowCounts) {
+        self.summary.window_done(counts);
+        self.ctx.metrics.window_done(counts);
+        self.progress.window_done(counts.tasks);
+    }
+
+    /// Counts a range left for the next pass (after its checkpoint recorded it).
+    pub fn left_behind(&self, window: Window, reason: &str) {
+        self.summary.left_behind(window, reason);
+        self.ctx.metrics.window_left_behind();
     }
 }
 
@@ -112,7 +132,14 @@ pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> R
         PassKind::Backfill(range) => backfill::backfill(&pass, range).await,
         PassKind::Incremental { start } => incremental::incremental(&pass, start).await,
     };
+    pass.progress.finish();
     let totals = pass.summary.totals();
+    let outcome = match &result {
+        Err(_) => PassResult::Failed,
+        Ok(()) if totals.left_behind.is_empty() => PassResult::Ok,
+        Ok(()) => PassResult::Partial,
+    };
+    ctx.metrics.pass_finished(outcome, totals.seconds);
     let error = result.as_ref().err().map(ToString::to_string);
     let json = serde_json::to_string(&totals).unwrap_or_default();
     let now = (ctx.clock)();
@@ -125,11 +152,13 @@ pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> R
 /// Opens everything, runs one backfill of `range`, records the run, returns its totals.
 pub async fn run_backfill(cfg: Config, clock: Clock, range: Window) -> Result<Totals, SyncError> {
     let ctx = Context::open(cfg, clock)?;
+    let _served = ctx.serve_metrics().await?;
     run_pass(&ctx, PassKind::Backfill(range), Arc::new(AtomicBool::new(false))).await
 }
 
 /// Opens everything and runs one incremental pass; `start` is `sync.start`.
 pub async fn run_incremental(cfg: Config, clock: Clock, start: i64) -> Result<Totals, SyncError> {
     let ctx = Context::open(cfg, clock)?;
+    let _served = ctx.serve_metrics().await?;
     run_pass(&ctx, PassKind::Incremental { start }, Arc::new(AtomicBool::new(false))).await
 }

@@ -45,8 +45,9 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
         Err(e) if e.is_window_failure() => {
             let reason = e.to_string();
             tracing::warn!(window = %window, reason = %reason, "Leaving a window for the next pass");
-            pass.summary.left_behind(window, &reason);
-            checkpoint.leave_behind(pass.ctx, window, reason).await?;
+            checkpoint.leave_behind(pass.ctx, window, reason.clone()).await?;
+            pass.left_behind(window, &reason);
+            pass.progress.window_done(0);
             Ok(false)
         }
         Err(e) => Err(e),
@@ -99,15 +100,16 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         changes.finished.retain(|id| !stale.contains(id));
     }
     counts.unsettled = walk.unsettled_splits();
-    for (part, reason) in &left {
-        pass.summary.left_behind(*part, reason);
-    }
+    let parts: Vec<(Window, String)> = left.clone();
     counts.rejects = rejects.len() as u64;
     let whole = left.is_empty();
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
     let outcome = commit.commit(ctx, merge, hold).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
-    pass.summary.window_done(&counts);
+    for (part, reason) in &parts {
+        pass.left_behind(*part, reason);
+    }
+    pass.window_done(&counts);
     tracing::info!(
         window = %window, partition = %date, tasks = counts.tasks, new = counts.new, changed = counts.changed,
         file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves, whole,
