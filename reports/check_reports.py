@@ -8,6 +8,7 @@ import collections
 import datetime as dt
 import json
 import math
+import re
 import statistics
 import sys
 
@@ -51,8 +52,12 @@ def check_success_rate(con, truth):
     return len(expect)
 
 
+def without_urls(message):
+    return None if message is None else re.sub(r"""https?://[^\s"']+""", "<url>", message)
+
+
 def check_failures(con, truth):
-    fails = [t for t in truth if t["status"] == "fail"]
+    fails = [dict(t, err_message=without_urls(t["err_message"])) for t in truth if t["status"] == "fail"]
     latest = max(day(t["create_time"]) for t in truth)
     counts = collections.Counter((t["err_code"], t["err_message"]) for t in fails)
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1] or ""))[:10]

@@ -1,7 +1,9 @@
 """Runs one report (or all) against a tasksync data directory with DuckDB.
 
 Usage: python3 reports/run.py DATA_DIR [REPORT ...] [--var NAME=VALUE ...] [--csv]
-REPORT is a file name in reports/ without .sql; none means every report.
+       python3 reports/run.py DATA_DIR --html report.html [--var NAME=VALUE ...]
+REPORT is a file name in reports/ without .sql; none means every report. --html writes one
+self-contained page of charts (reports/html_page.py) from the same SQL.
 """
 import argparse
 import pathlib
@@ -14,6 +16,16 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def reports():
     return sorted(p.stem for p in HERE.glob("*.sql") if not p.name.startswith("_"))
+
+
+def partitions(data_dir):
+    """The Parquet files a report would read; exits with a sentence when there are none."""
+    root = pathlib.Path(data_dir)
+    files = sorted(root.glob("tasks/create_date=*/*.parquet"))
+    if not files:
+        where = "does not exist" if not root.exists() else "holds no tasks/create_date=*/*.parquet"
+        sys.exit(f"{data_dir} {where}: give the data set's directory (storage.output_dir) after a sync has written to it")
+    return files
 
 
 def connect(data_dir, variables=()):
@@ -38,12 +50,26 @@ def main():
     ap.add_argument("report", nargs="*")
     ap.add_argument("--var", action="append", default=[], help="NAME=VALUE")
     ap.add_argument("--csv", action="store_true")
+    ap.add_argument("--html", metavar="PAGE", help="write one self-contained HTML page of charts to PAGE")
     args = ap.parse_args()
-    variables = [v.split("=", 1) for v in args.var]
-    con = connect(args.data_dir, variables)
-    for name in args.report or reports():
+    for name in args.report:
         if name not in reports():
             sys.exit(f"no report named {name}; there are: {', '.join(reports())}")
+    if args.html and args.report:
+        sys.exit("--html writes the whole page; name no reports with it")
+    variables = []
+    for v in args.var:
+        if "=" not in v:
+            sys.exit(f"--var {v}: expected NAME=VALUE (e.g. --var stuck_age='6 hours')")
+        variables.append(v.split("=", 1))
+    partitions(args.data_dir)
+    con = connect(args.data_dir, variables)
+    if args.html:
+        import html_page  # plotly is needed only here
+        pathlib.Path(args.html).write_text(html_page.page(con, args.data_dir), encoding="utf-8")
+        print(f"Wrote {args.html}: open it in a browser (it works offline)")
+        return
+    for name in args.report or reports():
         cols, rows = run(con, name)
         print(f"-- {name}: {len(rows)} rows")
         sep = "," if args.csv else " | "

@@ -185,6 +185,11 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"",
         dir.display()
     );
+    println!(
+        "\nA page of charts (success rate, throughput, failures, turnaround, stuck tasks):\n  pip install -r reports/requirements.txt && python3 reports/run.py {} --html report.html --var as_of={}",
+        dir.display(),
+        crate::time::show(DEMO_NOW)
+    );
     anyhow::ensure!(stored == truth, "the demo's data set holds {stored} rows but the simulator's truth has {truth}");
     anyhow::ensure!(findings.problems.is_empty(), "verify found problems in the demo's data set (listed above)");
     Ok(())

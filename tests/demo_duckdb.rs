@@ -30,6 +30,18 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
     assert!(check.status.success(), "{report}");
     assert!(report.contains(&format!("{stored} rows, {stored} distinct task_ids")), "{report}");
 
+    // The page-of-charts command the demo prints works as printed (from the project's root).
+    let page_cmd = stdout.lines().find(|l| l.contains("--html report.html")).expect("the demo prints the page command");
+    let run_only = page_cmd
+        .split("&& ")
+        .last()
+        .unwrap()
+        .replace("reports/run.py", concat!(env!("CARGO_MANIFEST_DIR"), "/reports/run.py"));
+    let page = Command::new("sh").arg("-c").arg(&run_only).current_dir(dir.path()).output().unwrap();
+    assert!(page.status.success(), "{run_only}: {}", String::from_utf8_lossy(&page.stderr));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("Which tasks are stuck?") && html.contains("How often does transcoding succeed?"));
+
     // A second demo in the same place finds everything done and changes nothing.
     let again = Command::new(env!("CARGO_BIN_EXE_tasksync")).arg("demo").current_dir(dir.path()).output().unwrap();
     assert!(again.status.success());
