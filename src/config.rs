@@ -136,6 +136,9 @@ pub struct StorageConfig {
     pub state_db: PathBuf,
     /// Keep presigned query strings in `input_url` / `output_url` (off: they grant access).
     pub keep_url_query: bool,
+    /// The object store when `output_dir` was `s3://bucket/prefix`; `output_dir` is then
+    /// the local work directory (staging and locks) beside the state database.
+    pub s3: Option<S3Config>,
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -156,7 +159,10 @@ pub struct Config {
 
 #[path = "config_raw.rs"]
 mod raw;
+#[path = "config_s3.rs"]
+mod s3;
 use raw::{RawApi, RawConfig, RawSync};
+pub use s3::{ConditionalPut, S3Config, S3Secret};
 
 impl Config {
     /// Reads and validates the file at `path`, secret key included: for commands that
@@ -192,11 +198,7 @@ impl Config {
         let v = Validator { path, secret };
         let api = v.api(raw.api, env)?;
         let sync = v.sync(raw.sync)?;
-        let storage = StorageConfig {
-            output_dir: raw.storage.output_dir,
-            state_db: raw.storage.state_db,
-            keep_url_query: raw.storage.keep_url_query,
-        };
+        let storage = v.storage(raw.storage, env)?;
         let metrics = MetricsConfig { listen: raw.metrics.listen.map(|l| v.listen(&l)).transpose()? };
         Ok(Config { api, sync, storage, metrics })
     }
@@ -240,6 +242,23 @@ pub enum SecretKey {
 impl Validator<'_> {
     fn bad(&self, key: &'static str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid { path: self.path.into(), key, message: message.into() }
+    }
+
+    fn storage(&self, r: raw::RawStorage, env: &dyn Fn(&str) -> Option<String>) -> Result<StorageConfig, ConfigError> {
+        let text = r.output_dir.to_string_lossy().into_owned();
+        let (output_dir, s3) = match (s3::parse_s3_url(&text), r.s3) {
+            (Some(url), raw) => {
+                let url = url.map_err(|m| self.bad("storage.output_dir", m))?;
+                let s3 = s3::validate(self.path, url, raw.unwrap_or_default(), env)?;
+                let home = r.state_db.parent().map(Path::to_path_buf).unwrap_or_default();
+                (home.join("s3-work"), Some(s3))
+            }
+            (None, Some(_)) => {
+                return Err(self.bad("storage.s3", format!("applies only to an s3:// output_dir, not `{text}`")));
+            }
+            (None, None) => (r.output_dir, None),
+        };
+        Ok(StorageConfig { output_dir, state_db: r.state_db, keep_url_query: r.keep_url_query, s3 })
     }
 
     fn listen(&self, text: &str) -> Result<std::net::SocketAddr, ConfigError> {

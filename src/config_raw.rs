@@ -93,11 +93,13 @@ pub(super) struct RawStorage {
     pub(super) state_db: PathBuf,
     #[serde(default)]
     pub(super) keep_url_query: bool,
+    /// `[storage.s3]`, for an `s3://` output_dir.
+    pub(super) s3: Option<super::s3::RawS3>,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
-        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false }
+        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false, s3: None }
     }
 }
 

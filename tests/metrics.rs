@@ -118,3 +118,22 @@ async fn a_metrics_port_in_use_stops_run_at_start_with_one_line_naming_the_key()
     assert!(last.contains("in use"), "the cause is named: {last}");
     drop(taken);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_sync_beside_the_service_goes_on_without_its_own_metrics() {
+    let (sim, start, now) = live_sim(500, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The service holds the port the shared config names.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = metrics_config(dir.path(), &sim.url, start, port);
+    let args = ["sync".to_string(), "--from".into(), start.to_string(), "--to".into(), now.to_string()];
+    let out = tokio::task::spawn_blocking(move || bin().arg("--config").arg(&cfg).args(args).output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("Running without this process's own /metrics") && err.contains("in use"), "{err}");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
+    drop(taken);
+}

@@ -51,6 +51,10 @@ fn run_line(line: &str, etc: &Path) -> Option<(String, std::process::Output)> {
     Some((command, out))
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_backfill_procedure_works_as_written_beside_the_running_service() {
     let (from, to) =
@@ -68,8 +72,12 @@ async fn the_readme_backfill_procedure_works_as_written_beside_the_running_servi
         .replace("https://transcode.example.com", &sim.url)
         .replace("CWIs00000000i3x0", AK)
         .replace("/var/lib/tasksync", &dir.path().join("var").display().to_string())
-        .replace("start = \"2021-10-01\"", "start = \"2025-05-31\"");
+        .replace("start = \"2021-10-01\"", "start = \"2025-05-31\"")
+        // The service serves metrics; on a port free here (the backfill beside it finds
+        // the port taken and goes on without its own).
+        .replace("127.0.0.1:9464", &format!("127.0.0.1:{}", free_port()));
     assert!(config.contains("secret_key_file = \"secret_key\""), "the shipped config reads the unit's credential");
+    assert!(!config.contains(":9464"), "the metrics port was moved");
     std::fs::write(etc.join("tasksync.toml"), config).unwrap();
 
     // The service runs, with its own credential, through the whole procedure.

@@ -1,15 +1,17 @@
 //! The Parquet sink: the Arrow schema of CONTRACT.md ([`schema`]), the pure merge
 //! ([`merge`]), reading stored files ([`reader`]), writing and atomically replacing them
 //! (the durable write path, [`writer`]), the streaming rewrite of one partition that ties
-//! those together ([`partition`]), and the rejects file ([`rejects`]).
+//! those together ([`partition`]), the rejects file ([`rejects`]), and the same layout on
+//! S3-compatible object storage ([`remote`]).
 //!
 //! Arrows run one way: `partition -> {merge, reader, writer}`, `reader -> {merge, schema}`,
-//! `writer -> schema`.
+//! `writer -> {schema, remote}`.
 
 pub mod merge;
 pub mod partition;
 pub mod reader;
 pub mod rejects;
+pub mod remote;
 pub mod schema;
 pub mod staging;
 pub mod writer;
@@ -21,9 +23,19 @@ pub enum SinkError {
     Io { action: &'static str, path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot {action} Parquet file {path}: {message}")]
     Parquet { action: &'static str, path: std::path::PathBuf, message: String },
+    /// The object store refused or failed a request.
+    #[error("cannot {action} {key}: {message}")]
+    Remote { action: &'static str, key: String, message: String },
+    /// Another writer replaced the object after this one read it (a precondition failed).
+    #[error("another writer replaced {key} after this window read it")]
+    Conflict { key: String },
 }
 
 impl SinkError {
+    pub(crate) fn remote(action: &'static str, key: &str, message: String) -> SinkError {
+        SinkError::Remote { action, key: key.to_string(), message: crate::presigned::scrub(&message).into_owned() }
+    }
+
     pub(crate) fn io<'a>(
         action: &'static str,
         path: &'a std::path::Path,

@@ -1,0 +1,183 @@
+//! The data set on S3-compatible object storage (`storage.output_dir = "s3://bucket/prefix"`),
+//! through the Arrow project's `object_store`: the same keys as the local layout, each
+//! partition replaced by one conditional PUT.
+//!
+//! # Commit point on object storage (one partition)
+//!
+//! 1. The stored object is fetched whole with one GET into this process's local staging
+//!    area; the GET's ETag names exactly the bytes that are merged (ranged reads could mix
+//!    two versions of a file another writer replaces meanwhile).
+//! 2. The merged file is written and fsynced in local staging, as for a local output.
+//! 3. One PUT to the final key: `If-None-Match: *` when there was no object,
+//!    `If-Match: <the ETag of step 1>` otherwise. S3 makes the object visible whole or not
+//!    at all; no temporary key ever appears under `tasks/`. A precondition failure means
+//!    another writer replaced the object after step 1: [`SinkError::Conflict`], and the
+//!    window is walked again from step 1 (bounded, see `sync/window.rs`).
+//! 4. Only after every PUT of a window succeeded does the caller checkpoint.
+//!
+//! With `conditional_put = "none"` step 3 is a plain PUT: one writer per prefix is then
+//! the rule (README, "On object storage").
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
+
+use super::SinkError;
+use crate::config::{ConditionalPut, S3Config};
+
+/// One bucket and prefix, and how to write there.
+#[derive(Clone)]
+pub struct Remote {
+    /// The client (signing, retries, connection pool).
+    store: Arc<dyn ObjectStore>,
+    /// `s3://bucket/prefix`, for messages.
+    pub url: String,
+    /// The prefix every key starts with (may be empty).
+    prefix: Key,
+    /// Whether PUTs carry `If-None-Match` / `If-Match`.
+    conditional: bool,
+    /// The runtime whose I/O drives the requests; the sink's callers are blocking threads.
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).field("conditional", &self.conditional).finish()
+    }
+}
+
+impl Remote {
+    /// Builds the client from `[storage.s3]`, reading the secret access key now. Must be
+    /// called within the tokio runtime.
+    pub fn open(cfg: &S3Config) -> Result<Remote, SinkError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| SinkError::remote("open", &cfg.url(), "no async runtime".into()))?;
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_allow_http(cfg.allow_http)
+            .with_virtual_hosted_style_request(cfg.virtual_hosted_style)
+            .with_conditional_put(match cfg.conditional_put {
+                ConditionalPut::Etag => S3ConditionalPut::ETagMatch,
+                ConditionalPut::None => S3ConditionalPut::Disabled,
+            })
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(20),
+                ..RetryConfig::default()
+            });
+        if let Some(endpoint) = &cfg.endpoint {
+            b = b.with_endpoint(endpoint);
+        }
+        if let Some(id) = &cfg.access_key_id {
+            let secret = cfg.secret.load().map_err(|m| SinkError::remote("open", &cfg.url(), m))?;
+            b = b.with_access_key_id(id).with_secret_access_key(secret.expose());
+        }
+        let store = b.build().map_err(|e| SinkError::remote("open", &cfg.url(), e.to_string()))?;
+        Ok(Remote {
+            store: Arc::new(store),
+            url: cfg.url(),
+            prefix: Key::from(cfg.prefix.as_str()),
+            conditional: cfg.conditional_put == ConditionalPut::Etag,
+            runtime,
+        })
+    }
+
+    /// The key of `rel` (`tasks/create_date=D/part-0.parquet`) under the prefix.
+    pub fn key(&self, rel: &str) -> Key {
+        rel.split('/').fold(self.prefix.clone(), |k, part| k.join(part))
+    }
+
+    /// `s3://bucket/prefix/rel`, for messages.
+    pub fn show(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.url.trim_end_matches('/'))
+    }
+
+    /// Step 1: the object at `rel` streamed into `to`, fsynced; its ETag, or `None` when
+    /// there is no object (and `to` is not created).
+    pub fn fetch(&self, rel: &str, to: &Path) -> Result<Option<String>, SinkError> {
+        let key = self.key(rel);
+        self.runtime.block_on(async {
+            let got = match self.store.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(SinkError::remote("read", &self.show(rel), e.to_string())),
+            };
+            let etag = got.meta.e_tag.clone();
+            let mut file = std::fs::File::create(to).map_err(SinkError::io("create", to))?;
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
+                std::io::Write::write_all(&mut file, &chunk).map_err(SinkError::io("write", to))?;
+            }
+            file.sync_all().map_err(SinkError::io("fsync", to))?;
+            Ok(Some(etag.unwrap_or_default()))
+        })
+    }
+
+    /// Step 3: one PUT of the file at `from` to `rel`, conditional on `base` (the ETag of
+    /// the object merged, `None`: there was none).
+    pub fn upload(&self, rel: &str, from: &Path, base: Option<&str>) -> Result<(), SinkError> {
+        let bytes = std::fs::read(from).map_err(SinkError::io("read", from))?;
+        let mode = match (self.conditional, base) {
+            (false, _) => PutMode::Overwrite,
+            (true, None) => PutMode::Create,
+            (true, Some(etag)) => {
+                PutMode::Update(object_store::UpdateVersion { e_tag: Some(etag.to_string()), version: None })
+            }
+        };
+        let opts = PutOptions { mode, ..PutOptions::default() };
+        let put = self.runtime.block_on(self.store.put_opts(&self.key(rel), PutPayload::from(bytes), opts));
+        match put {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Err(SinkError::Conflict { key: self.show(rel) })
+            }
+            Err(e) => Err(SinkError::remote("write", &self.show(rel), e.to_string())),
+        }
+    }
+
+    /// A small object written whole (rejects, probes), unconditionally.
+    pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
+        let put = self.runtime.block_on(self.store.put(&self.key(rel), PutPayload::from(bytes)));
+        put.map(|_| ()).map_err(|e| SinkError::remote("write", &self.show(rel), e.to_string()))
+    }
+
+    /// Async twins for the async callers (`check`, `verify`).
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Every key under `rel/` (relative to the prefix), with its size, sorted.
+    pub async fn list(&self, rel: &str) -> Result<Vec<(String, u64)>, SinkError> {
+        let base = self.key(rel);
+        let mut found = Vec::new();
+        let mut listing = self.store.list(Some(&base));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| SinkError::remote("list", &self.show(rel), e.to_string()))?;
+            let full = meta.location.as_ref();
+            let relative = full.strip_prefix(self.prefix.as_ref()).unwrap_or(full).trim_start_matches('/');
+            found.push((relative.to_string(), meta.size));
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// The object at `rel` streamed into `to`; for `verify`.
+    pub async fn download(&self, rel: &str, to: &Path) -> Result<(), SinkError> {
+        let got = self.store.get(&self.key(rel)).await;
+        let got = got.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
+        let mut file = std::fs::File::create(to).map_err(SinkError::io("create", to))?;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
+            std::io::Write::write_all(&mut file, &chunk).map_err(SinkError::io("write", to))?;
+        }
+        Ok(())
+    }
+}
