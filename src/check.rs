@@ -20,12 +20,13 @@ pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Res
         }
         Err(e) => return Err(e.into()),
     }
-    let probe = cfg.storage.output_dir.join(format!(".tasksync-check-{}", std::process::id()));
-    std::fs::create_dir_all(&cfg.storage.output_dir)
-        .and_then(|_| std::fs::write(&probe, b"probe"))
-        .and_then(|_| std::fs::remove_file(&probe))
-        .map_err(|e| anyhow::anyhow!("output directory {} is not writable: {e}", cfg.storage.output_dir.display()))?;
-    println!("output {}: writable", cfg.storage.output_dir.display());
+    if let Some(s3) = &cfg.storage.s3 {
+        let remote = crate::sink::remote::Remote::open(s3)?;
+        let said = remote.probe().await.map_err(|m| anyhow::anyhow!(m))?;
+        println!("storage {}: {said}", s3.url());
+    } else {
+        local_probe(cfg)?;
+    }
 
     let mut api = cfg.api.clone();
     api.max_retries = api.max_retries.min(1);
@@ -41,5 +42,16 @@ pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Res
         if signed { "signed request accepted" } else { "request accepted (auth = \"none\")" },
         page.total.unwrap_or(0)
     );
+    Ok(())
+}
+
+/// The output directory takes a file (written and removed at once).
+fn local_probe(cfg: &Config) -> anyhow::Result<()> {
+    let probe = cfg.storage.output_dir.join(format!(".tasksync-check-{}", std::process::id()));
+    std::fs::create_dir_all(&cfg.storage.output_dir)
+        .and_then(|_| std::fs::write(&probe, b"probe"))
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| anyhow::anyhow!("output directory {} is not writable: {e}", cfg.storage.output_dir.display()))?;
+    println!("output {}: writable", cfg.storage.output_dir.display());
     Ok(())
 }

@@ -230,11 +230,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Verify => {
             let cfg = Config::load_without_secret(&config_path(cli.config))?;
             let out = &cfg.storage.output_dir;
-            let findings = crate::verify::verify(out);
+            let (findings, shown) = match &cfg.storage.s3 {
+                Some(s3) => (crate::verify::verify_remote(s3, out).await?, s3.url()),
+                None => (crate::verify::verify(out), out.display().to_string()),
+            };
             print!("{findings}");
             match findings.problems.len() {
                 0 => Ok(()),
-                n => Err(anyhow::anyhow!("verify found {n} problem(s) in {} (listed above)", out.display())),
+                n => Err(anyhow::anyhow!("verify found {n} problem(s) in {shown} (listed above)")),
             }
         }
         Command::Simulate(args) => crate::demo::simulate(args).await,

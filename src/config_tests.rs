@@ -191,3 +191,30 @@ fn metrics_are_off_unless_listen_is_set_and_a_bad_address_names_the_key() {
     let unknown = error(&format!("{GOOD}\n[metrics]\nport = 9464\n"));
     assert!(unknown.contains("port"), "{unknown}");
 }
+
+#[test]
+fn an_s3_output_dir_takes_storage_s3_and_works_locally_beside_the_state_database() {
+    let s3 = |table: &str| {
+        GOOD.replace("output_dir = \"/var/lib/tasksync/parquet\"", "output_dir = \"s3://analytics/transcode/vod/\"")
+            + &format!("\n[storage.s3]\n{table}\n")
+    };
+    let cfg = parse(&s3("region = \"eu-west-1\"\naccess_key_id = \"AKIA1\"\nsecret_access_key_env = \"S3\"")).unwrap();
+    let remote = cfg.storage.s3.as_ref().unwrap();
+    assert_eq!((remote.bucket.as_str(), remote.prefix.as_str()), ("analytics", "transcode/vod"));
+    assert_eq!(remote.conditional_put, ConditionalPut::Etag, "conditional PUTs by default");
+    assert_eq!(cfg.storage.output_dir, Path::new("/var/lib/tasksync/s3-work"));
+    assert!(format!("{cfg:?}").contains("Env(\"S3\")"), "the secret is named, not read, at load");
+
+    let bad = error(&s3("conditional_put = \"maybe\""));
+    assert!(bad.contains("storage.s3.conditional_put") && bad.contains("maybe"), "{bad}");
+    let bad = error(&s3("endpoint = \"http://127.0.0.1:9000\""));
+    assert!(bad.contains("storage.s3.endpoint") && bad.contains("allow_http"), "{bad}");
+    let bad = error(&s3("access_key_id = \"AKIA1\""));
+    assert!(bad.contains("secret_access_key_file") && bad.contains("never goes in this file"), "{bad}");
+    let bad = error(&s3("secret_access_key = \"plain\""));
+    assert!(bad.contains("secret_access_key"), "an inline secret is an unknown key: {bad}");
+    let bad = error(&format!("{GOOD}\n[storage.s3]\nregion = \"x\"\n"));
+    assert!(bad.contains("storage.s3") && bad.contains("only to an s3:// output_dir"), "{bad}");
+    let bad = error(&GOOD.replace("/var/lib/tasksync/parquet\"", "s3:///nobucket\""));
+    assert!(bad.contains("storage.output_dir") && bad.contains("no bucket"), "{bad}");
+}

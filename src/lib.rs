@@ -14,7 +14,7 @@
 //! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
-//!   the streaming partition rewrite, rejects.
+//!   the streaming partition rewrite, rejects, and the same layout on object storage.
 //! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
 //! - [`lock`]: file locks that let writers share an output (partitions, staging areas).
 //! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, and

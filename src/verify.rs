@@ -57,6 +57,39 @@ pub fn verify(output_dir: &Path) -> Findings {
     f
 }
 
+/// [`verify`] for a data set on object storage: every object under `tasks/` is fetched
+/// into a scratch directory (under the system's temp dir, not the service's), checked the
+/// same way, and named by its `s3://` URL; the local work directory's staging is checked
+/// as for a local output. Disk, not memory, holds the copies while it runs.
+pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Result<Findings, crate::sink::SinkError> {
+    let remote = crate::sink::remote::Remote::open(s3)?;
+    let scratch = std::env::temp_dir().join(format!("tasksync-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(crate::sink::SinkError::io("create directory", p));
+    mkdir(&scratch.join("tasks"))?;
+    let result = async {
+        for (key, _) in remote.list("tasks").await? {
+            let to = scratch.join(&key);
+            mkdir(to.parent().unwrap_or(&scratch))?;
+            remote.download(&key, &to).await?;
+        }
+        Ok::<_, crate::sink::SinkError>(())
+    }
+    .await;
+    let mut f = Findings::default();
+    if result.is_ok() {
+        let shown = scratch.display().to_string();
+        f = tokio::task::block_in_place(|| verify(&scratch));
+        for text in f.problems.iter_mut().chain(f.notes.iter_mut()) {
+            *text = text.replace(&shown, &remote.url);
+        }
+        f.notes.retain(|n| !n.contains("writer(s) running"));
+        check_staging(work_dir, &mut f);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.map(|()| f)
+}
+
 /// The partition files under `tasks/`, sorted by date; anything else there is a problem.
 fn partition_files(tasks: &Path, f: &mut Findings) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::SinkError;
 use super::merge::{Observed, delta, overlay};
 use super::reader::{BATCH_ROWS, StoredRows};
-use super::writer::{FileWriter, Sink, Staged};
+use super::writer::{Base, FileWriter, Sink, Staged};
 use crate::plan::Window;
 use crate::row::{StoredRow, TaskRow};
 
@@ -44,6 +44,8 @@ pub struct PartitionMerge {
     /// When and in which order this window's observations were made.
     seen: Observed,
     compare: StoredRows,
+    /// The stored version merged with (a fetched copy for object storage, with its ETag).
+    base: Base,
     /// Opened at the first flush; `None` while nothing has changed.
     out: Option<Output>,
     /// Changed and new rows not yet written, sorted, all before `done_to`.
@@ -56,12 +58,14 @@ pub struct PartitionMerge {
 impl PartitionMerge {
     /// Starts merging into partition `date`, stamping changes with `seen`.
     pub fn open(sink: Arc<Sink>, date: &str, seen: Observed) -> Result<PartitionMerge, SinkError> {
-        let compare = StoredRows::open(&sink.partition_file(date))?;
+        let base = sink.base(date)?;
+        let compare = StoredRows::open(&base.path)?;
         Ok(PartitionMerge {
             sink,
             date: date.to_string(),
             seen,
             compare,
+            base,
             out: None,
             pending: Vec::new(),
             done_to: i64::MIN,
@@ -96,7 +100,7 @@ impl PartitionMerge {
         if self.out.is_none() {
             let staged = self.sink.stage(&self.date);
             let writer = FileWriter::create(&staged.file)?;
-            let copy = StoredRows::open(&self.sink.partition_file(&self.date))?;
+            let copy = StoredRows::open(&self.base.path)?;
             self.out = Some(Output { staged, writer, copy });
         }
         let out = self.out.as_mut().expect("opened above");
@@ -135,7 +139,7 @@ impl PartitionMerge {
         self.flush()?;
         let Output { staged, writer, .. } = self.out.take().expect("flush opened it");
         writer.finish()?;
-        self.sink.commit(&self.date, staged)?;
+        self.sink.commit(&self.date, staged, &self.base)?;
         Ok(Outcome { written: true, ..self.outcome })
     }
 }

@@ -14,12 +14,15 @@ pub struct RejectLog {
     path: PathBuf,
     /// Opened lazily: a run without rejects leaves no file.
     file: Mutex<Option<std::fs::File>>,
+    /// For an output on object storage: the file is kept in the local work directory and
+    /// uploaded whole (same key, `_rejects/<name>`) after each append.
+    remote: Option<super::remote::Remote>,
 }
 
 impl RejectLog {
-    pub fn new(output_dir: &Path, run_started: i64) -> RejectLog {
+    pub fn new(output_dir: &Path, run_started: i64, remote: Option<super::remote::Remote>) -> RejectLog {
         let path = output_dir.join("_rejects").join(format!("run-{run_started}-{}.jsonl", std::process::id()));
-        RejectLog { path, file: Mutex::new(None) }
+        RejectLog { path, file: Mutex::new(None), remote }
     }
 
     /// Appends the rejects of one window and fsyncs them (they must be durable before the
@@ -47,6 +50,12 @@ impl RejectLog {
             buf.push(b'\n');
         }
         file.write_all(&buf).map_err(SinkError::io("append to", &self.path))?;
-        file.sync_data().map_err(SinkError::io("fsync", &self.path))
+        file.sync_data().map_err(SinkError::io("fsync", &self.path))?;
+        if let Some(remote) = &self.remote {
+            let name = self.path.file_name().expect("a file name").to_string_lossy();
+            let whole = std::fs::read(&self.path).map_err(SinkError::io("read", &self.path))?;
+            remote.put(&format!("_rejects/{name}"), whole)?;
+        }
+        Ok(())
     }
 }

@@ -127,6 +127,10 @@ impl Remote {
         let mode = match (self.conditional, base) {
             (false, _) => PutMode::Overwrite,
             (true, None) => PutMode::Create,
+            (true, Some("")) => {
+                let m = "the store sent no ETag with it, so it cannot be replaced conditionally; set storage.s3.conditional_put = \"none\" (one writer per prefix)";
+                return Err(SinkError::remote("replace", &self.show(rel), m.into()));
+            }
             (true, Some(etag)) => {
                 PutMode::Update(object_store::UpdateVersion { e_tag: Some(etag.to_string()), version: None })
             }
@@ -166,6 +170,59 @@ impl Remote {
         }
         found.sort();
         Ok(found)
+    }
+
+    /// `check`: lists the prefix, writes and deletes a probe object outside `tasks/`, and
+    /// with conditional PUTs makes sure the store refuses a second `If-None-Match: *`.
+    /// Returns what worked, or one sentence naming the key to fix.
+    pub async fn probe(&self) -> Result<String, String> {
+        let objects = self.list("").await.map_err(|e| self.explain(&e.to_string()))?.len();
+        let rel = format!("_probe/tasksync-check-{}", std::process::id());
+        let key = self.key(&rel);
+        if !self.conditional {
+            let put = self.store.put(&key, PutPayload::from_static(b"probe")).await;
+            put.map_err(|e| self.explain(&e.to_string()))?;
+            self.store.delete(&key).await.map_err(|e| self.explain(&e.to_string()))?;
+            let how = "no conditional writes (conditional_put = \"none\": one writer per prefix)";
+            return Ok(format!("{objects} objects listed, probe written and deleted, {how}"));
+        }
+        let create = || PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        let first = self.store.put_opts(&key, PutPayload::from_static(b"probe"), create()).await;
+        first.map_err(|e| self.explain(&e.to_string()))?;
+        let second = self.store.put_opts(&key, PutPayload::from_static(b"probe again"), create()).await;
+        let _ = self.store.delete(&key).await;
+        let conditional = match second {
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                "conditional writes refused as they must be"
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "storage {}: the store ignored If-None-Match (a second create of {} succeeded), so writers could \
+                     overwrite each other; set storage.s3.conditional_put = \"none\" and keep one writer per prefix",
+                    self.url,
+                    self.show(&rel)
+                ));
+            }
+            Err(e) => return Err(self.explain(&e.to_string())),
+        };
+        Ok(format!("{objects} objects listed, probe written and deleted, {conditional}"))
+    }
+
+    /// A store error as one sentence naming the key to fix.
+    fn explain(&self, error: &str) -> String {
+        let fix = if error.contains("NoSuchBucket") {
+            "the bucket does not exist: check storage.output_dir (and storage.s3.endpoint, storage.s3.region)"
+        } else if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"]
+            .iter()
+            .any(|c| error.contains(c))
+        {
+            "the store refused the credentials: check storage.s3.access_key_id and the secret access key"
+        } else if ["error sending request", "onnect", "dns", "timed out"].iter().any(|c| error.contains(c)) {
+            "the store cannot be reached: check storage.s3.endpoint (and storage.s3.allow_http for http://)"
+        } else {
+            "the store failed the request"
+        };
+        format!("storage {}: {fix} ({})", self.url, crate::presigned::scrub(error))
     }
 
     /// The object at `rel` streamed into `to`; for `verify`.

@@ -35,6 +35,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use super::SinkError;
+use super::remote::Remote;
 use super::schema::{schema, to_batch};
 use super::staging::StagingArea;
 use crate::row::StoredRow;
@@ -54,17 +55,62 @@ pub struct Sink {
     staging: StagingArea,
     /// Makes staging names unique within the process.
     counter: AtomicU64,
+    /// The object store, for an `s3://` output: partitions are fetched from it and
+    /// replaced by one conditional PUT (`remote.rs`) instead of a rename under `tasks/`.
+    remote: Option<Remote>,
+}
+
+/// The stored version of a partition that a window merges with.
+pub struct Base {
+    /// The file to read: the partition's own, or its copy fetched into staging.
+    pub path: PathBuf,
+    /// The object's ETag when fetched from a store (`None`: there was no object).
+    pub etag: Option<String>,
+    /// Whether `path` is a fetched copy, removed when this is dropped.
+    fetched: bool,
+}
+
+impl Drop for Base {
+    fn drop(&mut self) {
+        if self.fetched {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A partition's key relative to the output: `tasks/create_date=D/part-0.parquet`.
+pub fn partition_key(date: &str) -> String {
+    format!("tasks/create_date={date}/{PART_FILE}")
 }
 
 impl Sink {
     /// Creates the directories if needed and this process's staging area, removing the
     /// areas of writers that are gone.
     pub fn open(output_dir: &Path) -> Result<Sink, SinkError> {
+        Sink::open_with(output_dir, None)
+    }
+
+    /// [`Sink::open`] for an output on object storage when `remote` is set: `output_dir`
+    /// is then only the local work directory (staging and partition locks).
+    pub fn open_with(output_dir: &Path, remote: Option<Remote>) -> Result<Sink, SinkError> {
         let (tasks, locks) = (output_dir.join("tasks"), output_dir.join("_locks"));
-        for dir in [&tasks, &locks] {
+        let dirs = if remote.is_none() { vec![&tasks, &locks] } else { vec![&locks] };
+        for dir in dirs {
             std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
         }
-        Ok(Sink { tasks, locks, staging: StagingArea::open(output_dir)?, counter: AtomicU64::new(0) })
+        Ok(Sink { tasks, locks, staging: StagingArea::open(output_dir)?, counter: AtomicU64::new(0), remote })
+    }
+
+    /// Where the partition `date` stands now, to merge with: the local file, or the
+    /// object fetched into staging with its ETag (step 1 of `remote.rs`).
+    pub fn base(&self, date: &str) -> Result<Base, SinkError> {
+        let Some(remote) = &self.remote else {
+            return Ok(Base { path: self.partition_file(date), etag: None, fetched: false });
+        };
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.staging.dir.join(format!("{date}.{n}.stored.parquet"));
+        let etag = remote.fetch(&partition_key(date), &path)?;
+        Ok(Base { path, etag, fetched: true })
     }
 
     /// This process's staging area.
@@ -95,7 +141,8 @@ impl Sink {
         let mut writer = FileWriter::create(&staged.file)?;
         writer.write(rows)?;
         writer.finish()?;
-        self.commit(date, staged)
+        let base = self.base(date)?;
+        self.commit(date, staged, &base)
     }
 
     /// Fresh staging names for one partition; nothing is created yet. Dropping the
@@ -111,8 +158,14 @@ impl Sink {
 
     /// Steps 3 and 4 of the commit protocol for a staged file already written and fsynced
     /// (steps 1 and 2): after this returns the partition holds the new file, durably.
-    pub fn commit(&self, date: &str, mut staged: Staged) -> Result<(), SinkError> {
+    pub fn commit(&self, date: &str, mut staged: Staged, base: &Base) -> Result<(), SinkError> {
         crate::crash::point("after_staging_write");
+        if let Some(remote) = &self.remote {
+            // One PUT replaces the object; the staged file is removed when `staged` drops.
+            remote.upload(&partition_key(date), &staged.file, base.etag.as_deref())?;
+            crate::crash::point("after_rename");
+            return Ok(());
+        }
         self.rename_in(date, &staged.file, &staged.dir)?;
         staged.committed = true;
         Ok(())

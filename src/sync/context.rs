@@ -74,14 +74,15 @@ impl Context {
     pub fn open(cfg: Config, clock: Clock) -> Result<Context, SyncError> {
         let state = State::open(&cfg.storage.state_db)?;
         pin_settings(&state, &cfg, clock())?;
-        let sink = Sink::open(&cfg.storage.output_dir)?;
+        let remote = cfg.storage.s3.as_ref().map(crate::sink::remote::Remote::open).transpose()?;
+        let sink = Sink::open_with(&cfg.storage.output_dir, remote.clone())?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone(), metrics.clone())
             .map_err(SyncError::Setup)?;
         let now = clock();
         metrics.started(now);
         Ok(Context {
-            rejects: Arc::new(RejectLog::new(&cfg.storage.output_dir, now)),
+            rejects: Arc::new(RejectLog::new(&cfg.storage.output_dir, now, remote)),
             client: Arc::new(client),
             sink: Arc::new(sink),
             state: Arc::new(Mutex::new(state)),

@@ -66,6 +66,7 @@ impl SyncError {
             SyncError::Walk(
                 WalkError::Incomplete { .. } | WalkError::TooDense { .. } | WalkError::OutsideWindow { .. },
             ) => true,
+            SyncError::Sink(SinkError::Conflict { .. }) => true,
             SyncError::Walk(WalkError::Api(api)) => matches!(
                 api,
                 ApiError::Permanent { .. }

@@ -24,6 +24,10 @@ use crate::time::{micros_from_secs, utc_date};
 /// 1M-task backfill (BENCHMARKS.md): four took 74 MB at the same speed as two at 53-60 MB.
 const WINDOWS_IN_FLIGHT: usize = 2;
 
+/// Times a window is walked when other writers keep replacing its partition's object;
+/// after that it is left for the next pass.
+const CONFLICT_TRIES: usize = 4;
+
 /// Processes windows concurrently (the client bounds requests in flight), and starts no
 /// new window once `stop` is set. A window that fails for its own reasons is left for the
 /// next pass and the others go on; a failure of the pass (credentials, disk, state
@@ -40,7 +44,15 @@ pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) ->
 
 /// One window, its own failures recorded as left behind; `Ok(true)` when committed whole.
 async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<bool, SyncError> {
-    match process_window(pass, window, checkpoint.clone()).await {
+    let mut result = process_window(pass, window, checkpoint.clone()).await;
+    // Another writer replaced the partition's object after this window read it (object
+    // storage with conditional PUTs): read it again, merge again, a few times.
+    for _ in 1..CONFLICT_TRIES {
+        let Err(SyncError::Sink(crate::sink::SinkError::Conflict { key })) = &result else { break };
+        tracing::info!(window = %window, key = %key, "Another writer replaced the partition; merging this window again");
+        result = process_window(pass, window, checkpoint.clone()).await;
+    }
+    match result {
         Ok(whole) => Ok(whole),
         Err(e) if e.is_window_failure() => {
             let reason = e.to_string();

@@ -193,7 +193,8 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     let mut writer = tasksync::sink::writer::FileWriter::create(&staged.file).unwrap();
     writer.write(rows).unwrap();
     writer.finish().unwrap();
-    sink.commit(date, staged).unwrap();
+    let base = sink.base(date).unwrap();
+    sink.commit(date, staged, &base).unwrap();
 }
 
 // Helpers of the tests that run the binary as a process.

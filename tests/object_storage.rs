@@ -1,0 +1,238 @@
+//! The data set on S3-compatible object storage, against a real S3 server on loopback
+//! (moto's, which `.ci/run` installs): exact backfills, one conditional PUT per changed
+//! partition, racing writers, a PUT that breaks, kill -9, `check` and `verify`, and the
+//! data read back the way analysts read it (pyarrow's S3 filesystem).
+
+mod common;
+mod s3_server;
+
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use s3_server::*;
+use tasksync::plan::Window;
+use tasksync::simulator::SimOptions;
+use tasksync::sync::{run_backfill, run_incremental};
+
+/// Every key is a partition file or a rejects file: nothing temporary, nothing stray.
+fn only_final_keys(keys: &[(String, String)]) {
+    for (key, _) in keys {
+        let rel = key.strip_prefix(&format!("{PREFIX}/")).unwrap_or(key);
+        let partition = rel.starts_with("tasks/create_date=") && rel.ends_with("/part-0.parquet");
+        assert!(partition || rel.starts_with("_rejects/"), "stray key {key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
+    let moto = Moto::start();
+    let now = D0 + 4 * DAY + 3600;
+    let sim = start_sim(spec(71, 6_000, 4), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let range = Window::new(D0, D0 + 4 * DAY);
+    let totals = run_backfill(s3_config(&sim.url, dir.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
+    assert_eq!((totals.windows, totals.files_written), (4, 4));
+
+    let keys = keys(&moto.endpoint()).await;
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    only_final_keys(&keys);
+    let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
+    let truth = sim.sim.truth(range.start, range.end, false);
+    assert_exact(&mirror, &truth);
+    assert!(!dir.path().join("state/s3-work/tasks").exists(), "nothing is written to a local tasks/");
+
+    // `tasksync verify` on the bucket.
+    let text = s3_config_text(&sim.url, dir.path(), &moto.endpoint(), "", "");
+    std::fs::write(dir.path().join("s3.toml"), text).unwrap();
+    let verify = bin().arg("--config").arg(dir.path().join("s3.toml")).arg("verify").output().unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(said.contains(&format!("read 4 partition files, {} rows", truth.len())) && said.contains("ok: "), "{said}");
+
+    // The way analysts read it: pyarrow's S3 filesystem, hive partitioning.
+    let script = format!(
+        "import pyarrow.dataset as ds, pyarrow.fs as fs, pyarrow.compute as pc\n\
+         s3 = fs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='k', secret_key='s', region='us-east-1')\n\
+         t = ds.dataset('{BUCKET}/{PREFIX}/tasks', filesystem=s3, format='parquet', partitioning='hive').to_table()\n\
+         print(t.num_rows, len(pc.unique(t['task_id'])), 'create_date' in t.column_names)\n",
+        port = moto.port
+    );
+    let read = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    let said = String::from_utf8_lossy(&read.stdout);
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    assert_eq!(said.trim(), format!("{n} {n} True", n = truth.len()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_pass_rewrites_exactly_the_objects_whose_rows_changed() {
+    let moto = Moto::start();
+    let now = D0 + 3 * DAY + 3 * 3600;
+    let sim = start_sim(spec(72, 6_000, 3), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || with_sync(s3_config(&sim.url, dir.path(), &moto.endpoint()));
+    run_incremental(cfg(), fixed(now), D0).await.unwrap();
+    let before = keys(&moto.endpoint()).await;
+    let rows_before = stored(&mirror(&moto.endpoint(), &dir.path().join("m1")).await);
+
+    // Two hours later some tasks finished; the pass re-checks them and scans the lookback.
+    sim.sim.set_now(now + 2 * 3600);
+    run_incremental(cfg(), fixed(now + 2 * 3600), D0).await.unwrap();
+    let after = keys(&moto.endpoint()).await;
+    let rows_after = stored(&mirror(&moto.endpoint(), &dir.path().join("m2")).await);
+    assert_exact(&dir.path().join("m2"), &sim.sim.truth(D0, now + 2 * 3600 - 120, false));
+
+    let partition_of = |k: &str| k.split('/').find(|p| p.starts_with("create_date=")).unwrap().to_string();
+    let rows_of = |rows: &[(String, tasksync::row::StoredRow)], date: &str| -> Vec<String> {
+        rows.iter().filter(|(d, _)| format!("create_date={d}") == date).map(|(_, r)| format!("{:?}", r.task)).collect()
+    };
+    let mut rewritten = 0;
+    for (key, etag) in &after {
+        let date = partition_of(key);
+        let old = before.iter().find(|(k, _)| k == key).map(|(_, e)| e.clone());
+        let changed = rows_of(&rows_before, &date) != rows_of(&rows_after, &date);
+        assert_eq!(old.as_ref() != Some(etag), changed, "{key}: rewritten exactly when its rows changed");
+        rewritten += usize::from(changed);
+    }
+    assert!(
+        rewritten >= 1 && rewritten < after.len(),
+        "some partitions changed, not all ({rewritten} of {})",
+        after.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_racing_on_the_same_partitions_lose_nothing() {
+    let moto = Moto::start();
+    let now = D0 + 2 * DAY + 3600;
+    let sim = start_sim(spec(73, 8_000, 2), SimOptions::default(), now).await;
+    // Two hosts: their own state databases and work directories, one bucket prefix.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let range = Window::new(D0, D0 + 2 * DAY);
+    let first = run_backfill(s3_config(&sim.url, a.path(), &moto.endpoint()), fixed(now), range);
+    let second = run_backfill(s3_config(&sim.url, b.path(), &moto.endpoint()), fixed(now), range);
+    let (ra, rb) = tokio::join!(first, second);
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.left_behind.is_empty() && rb.left_behind.is_empty(), "{ra:?} {rb:?}");
+    let mirror = mirror(&moto.endpoint(), &a.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+    only_final_keys(&keys(&moto.endpoint()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_broken_mid_way_leaves_the_old_object_and_the_checkpoint() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+    let now = D0 + DAY + 3600;
+    let sim = start_sim(spec(74, 3_000, 1), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || with_sync(s3_config(&sim.url, dir.path(), &proxy.endpoint()));
+    run_incremental(cfg(), fixed(now), D0).await.unwrap();
+    let before = keys(&moto.endpoint()).await;
+    let cursor = || tasksync::state::State::open(&state_db(dir.path())).unwrap().cursor("incremental").unwrap();
+    let cursor_before = cursor();
+
+    sim.sim.set_now(now + 3 * 3600);
+    proxy.fail_puts.store(true, Ordering::SeqCst);
+    let failed = run_incremental(cfg(), fixed(now + 3 * 3600), D0).await;
+    let err = failed.expect_err("the pass fails when every PUT breaks").to_string();
+    assert!(err.contains(&format!("s3://{BUCKET}/{PREFIX}/tasks/create_date=")), "names the object: {err}");
+    assert_eq!(keys(&moto.endpoint()).await, before, "the old objects stand, unchanged");
+    assert_eq!(cursor(), cursor_before, "the checkpoint did not move");
+
+    proxy.fail_puts.store(false, Ordering::SeqCst);
+    run_incremental(cfg(), fixed(now + 3 * 3600), D0).await.unwrap();
+    let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(D0, now + 3 * 3600 - 120, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_then_a_rerun_is_exact_with_no_stray_keys() {
+    let moto = Moto::start();
+    let (sim, start, now) = live_sim(20_000, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s3.toml"), s3_config_text(&sim.url, dir.path(), &moto.endpoint(), "", "")).unwrap();
+    let args = ["sync".to_string(), "--from".into(), start.to_string(), "--to".into(), now.to_string()];
+    for delay_ms in [400u64, 900, 1500] {
+        let mut child = bin().arg("--config").arg(dir.path().join("s3.toml")).args(&args).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let last = bin().arg("--config").arg(dir.path().join("s3.toml")).args(&args).output().unwrap();
+    assert_eq!(last.status.code(), Some(0), "{}", String::from_utf8_lossy(&last.stderr));
+    only_final_keys(&keys(&moto.endpoint()).await);
+    let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(start, now, false));
+    let verify = bin().arg("--config").arg(dir.path().join("s3.toml")).arg("verify").output().unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probes_the_store_and_names_the_key_to_fix() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+    let (sim, _, _) = live_sim(100, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = |endpoint: &str, extra: &str, bucket: &str| {
+        let text = s3_config_text(&sim.url, dir.path(), endpoint, "", extra).replace(BUCKET, bucket);
+        std::fs::write(dir.path().join("c.toml"), text).unwrap();
+        let out = bin().arg("--config").arg(dir.path().join("c.toml")).arg("check").output().unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, said) = check(&moto.endpoint(), "", BUCKET);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("probe written and deleted, conditional writes refused as they must be"), "{said}");
+    assert!(keys(&moto.endpoint()).await.is_empty(), "the probe is gone");
+
+    // A store that ignores If-None-Match (the proxy strips it) with conditional_put = "etag".
+    proxy.strip_conditions.store(true, Ordering::SeqCst);
+    let (code, said) = check(&proxy.endpoint(), "", BUCKET);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ignored If-None-Match") && said.contains("conditional_put = \"none\""), "{said}");
+    let (code, said) = check(&proxy.endpoint(), "conditional_put = \"none\"", BUCKET);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("one writer per prefix"), "{said}");
+
+    let (code, said) = check(&moto.endpoint(), "", "no-such-bucket");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the bucket does not exist: check storage.output_dir"), "{said}");
+    let dead = format!("http://127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let (code, said) = check(&dead, "", BUCKET);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("cannot be reached: check storage.s3.endpoint"), "{said}");
+    assert!(!said.contains("moto-accepts-any-secret"), "the secret never shows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_conditional_on_a_stale_etag_is_a_conflict_and_changes_nothing() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = s3_config("http://unused", dir.path(), &moto.endpoint());
+    let remote = tasksync::sink::remote::Remote::open(cfg.storage.s3.as_ref().unwrap()).unwrap();
+    let file = dir.path().join("f");
+    let rel = "tasks/create_date=2021-10-01/part-0.parquet";
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        std::fs::write(&file, b"version 1").unwrap();
+        remote.upload(rel, &file, None).unwrap();
+        let again = remote.upload(rel, &file, None).unwrap_err().to_string();
+        let etag = remote.fetch(rel, &dir.path().join("got")).unwrap().expect("the object exists");
+        std::fs::write(&file, b"version 2 by another writer").unwrap();
+        remote.upload(rel, &file, Some(&etag)).unwrap();
+        std::fs::write(&file, b"version 2 by this writer").unwrap();
+        let stale = remote.upload(rel, &file, Some(&etag)).unwrap_err().to_string();
+        (again, stale)
+    })
+    .await
+    .unwrap();
+    assert!(first.contains("another writer replaced s3://tasks-bucket/exports/vod/tasks/"), "{first}");
+    assert!(second.contains("another writer replaced"), "{second}");
+    let key = format!("{PREFIX}/{rel}");
+    let got = object_store::ObjectStoreExt::get(&*store(&moto.endpoint()), &key.as_str().into()).await.unwrap();
+    let bytes = got.bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"version 2 by another writer", "the other writer's version stands");
+}
