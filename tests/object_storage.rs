@@ -6,6 +6,7 @@
 mod common;
 mod s3_server;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -63,6 +64,18 @@ async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
     let said = String::from_utf8_lossy(&read.stdout);
     assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
     assert_eq!(said.trim(), format!("{n} {n} True", n = truth.len()));
+
+    // And DuckDB over S3 (httpfs from a pinned wheel, in the virtualenv .ci/run makes).
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/target/duckdb-s3/bin/python3");
+    assert!(Path::new(python).exists(), "{python} is missing: .ci/run creates it (duckdb 1.4.4 + duckdb-ext-httpfs)");
+    let read = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/read_s3_duckdb.py"))
+        .arg(format!("127.0.0.1:{}", moto.port))
+        .arg(format!("s3://{BUCKET}/{PREFIX}"))
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), format!("{n} {n} 2021-10-01", n = truth.len()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
