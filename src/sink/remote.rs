@@ -101,23 +101,7 @@ impl Remote {
     /// Step 1: the object at `rel` streamed into `to`, fsynced; its ETag, or `None` when
     /// there is no object (and `to` is not created).
     pub fn fetch(&self, rel: &str, to: &Path) -> Result<Option<String>, SinkError> {
-        let key = self.key(rel);
-        self.runtime.block_on(async {
-            let got = match self.store.get(&key).await {
-                Ok(got) => got,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(SinkError::remote("read", &self.show(rel), e.to_string())),
-            };
-            let etag = got.meta.e_tag.clone();
-            let mut file = std::fs::File::create(to).map_err(SinkError::io("create", to))?;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
-                std::io::Write::write_all(&mut file, &chunk).map_err(SinkError::io("write", to))?;
-            }
-            file.sync_all().map_err(SinkError::io("fsync", to))?;
-            Ok(Some(etag.unwrap_or_default()))
-        })
+        self.runtime.block_on(self.get_into(rel, to))
     }
 
     /// Step 3: one PUT of the file at `from` to `rel`, conditional on `base` (the ETag of
@@ -150,11 +134,6 @@ impl Remote {
     pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
         let put = self.runtime.block_on(self.store.put(&self.key(rel), PutPayload::from(bytes)));
         put.map(|_| ()).map_err(|e| SinkError::remote("write", &self.show(rel), e.to_string()))
-    }
-
-    /// Async twins for the async callers (`check`, `verify`).
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
     }
 
     /// Every key under `rel/` (relative to the prefix), with its size, sorted.
@@ -227,14 +206,28 @@ impl Remote {
 
     /// The object at `rel` streamed into `to`; for `verify`.
     pub async fn download(&self, rel: &str, to: &Path) -> Result<(), SinkError> {
-        let got = self.store.get(&self.key(rel)).await;
-        let got = got.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
+        match self.get_into(rel, to).await? {
+            Some(_) => Ok(()),
+            None => Err(SinkError::remote("read", &self.show(rel), "it was deleted while being read".into())),
+        }
+    }
+
+    /// One GET of `rel` streamed into `to` and fsynced; the ETag (empty when the store
+    /// sends none), or `None` when there is no object.
+    async fn get_into(&self, rel: &str, to: &Path) -> Result<Option<String>, SinkError> {
+        let got = match self.store.get(&self.key(rel)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(SinkError::remote("read", &self.show(rel), e.to_string())),
+        };
+        let etag = got.meta.e_tag.clone().unwrap_or_default();
         let mut file = std::fs::File::create(to).map_err(SinkError::io("create", to))?;
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
             std::io::Write::write_all(&mut file, &chunk).map_err(SinkError::io("write", to))?;
         }
-        Ok(())
+        file.sync_all().map_err(SinkError::io("fsync", to))?;
+        Ok(Some(etag))
     }
 }
