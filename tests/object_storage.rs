@@ -134,6 +134,30 @@ async fn two_writers_racing_on_the_same_partitions_lose_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_overtaken_on_its_partition_merges_again_and_loses_nothing() {
+    let moto = Moto::start();
+    let now = D0 + DAY + 3600;
+    let sim = start_sim(spec(75, 4_000, 1), SimOptions::default(), now).await;
+    let (slow, fast) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let range = Window::new(D0, D0 + DAY);
+    // The slow writer opens the day's partition (no object yet) and pages for about four
+    // seconds; the fast one creates the object meanwhile, so the slow one's
+    // `If-None-Match: *` PUT is refused and it merges again over the fast one's object.
+    let text = s3_config_text(&sim.url, slow.path(), &moto.endpoint(), "", "")
+        .replace("requests_per_second = 100000", "requests_per_second = 10");
+    let slow_cfg = tasksync::config::Config::parse(&text, Path::new("slow.toml"), &|_| Some(SK.to_string())).unwrap();
+    let slow_run = tokio::spawn(run_backfill(slow_cfg, fixed(now), range));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fast_run = run_backfill(s3_config(&sim.url, fast.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
+    let slow_run = slow_run.await.unwrap().unwrap();
+    assert_eq!(fast_run.conflicts, 0);
+    assert!(slow_run.conflicts >= 1, "the slow writer was overtaken: {slow_run:?}");
+    assert!(slow_run.left_behind.is_empty());
+    let mirror = mirror(&moto.endpoint(), &slow.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_broken_mid_way_leaves_the_old_object_and_the_checkpoint() {
     let moto = Moto::start();
     let proxy = Proxy::start(moto.port).await;

@@ -23,6 +23,8 @@ pub struct Summary {
     changed: AtomicU64,
     files_written: AtomicU64,
     rejects: AtomicU64,
+    /// Windows walked again because another writer replaced their partition's object.
+    conflicts: AtomicU64,
     /// The ranges left for the next pass, each with its reason.
     left_behind: std::sync::Mutex<Vec<String>>,
     /// When the run started, for the `seconds` figure.
@@ -71,6 +73,8 @@ pub struct Totals {
     pub changed: u64,
     pub files_written: u64,
     pub rejects: u64,
+    /// Windows walked again because another writer replaced their partition's object.
+    pub conflicts: u64,
     pub nulled_fields: u64,
     /// The ranges left for the next pass, each with its reason (see `status`).
     pub left_behind: Vec<String>,
@@ -93,6 +97,7 @@ impl Summary {
             changed: z(),
             files_written: z(),
             rejects: z(),
+            conflicts: z(),
             left_behind: std::sync::Mutex::new(Vec::new()),
             started: std::time::Instant::now(),
         }
@@ -109,6 +114,11 @@ impl Summary {
         self.changed.fetch_add(c.changed, Relaxed);
         self.files_written.fetch_add(u64::from(c.file_written), Relaxed);
         self.rejects.fetch_add(c.rejects, Relaxed);
+    }
+
+    /// Counts a window walked again after a conflicting write.
+    pub fn conflict(&self) {
+        self.conflicts.fetch_add(1, Relaxed);
     }
 
     /// Records a range left for the next pass.
@@ -132,6 +142,7 @@ impl Summary {
             changed: self.changed.load(Relaxed),
             files_written: self.files_written.load(Relaxed),
             rejects: self.rejects.load(Relaxed),
+            conflicts: self.conflicts.load(Relaxed),
             nulled_fields,
             left_behind: self.left_behind.lock().expect("never poisoned").clone(),
             seconds: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,

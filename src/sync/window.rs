@@ -50,6 +50,7 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
     for _ in 1..CONFLICT_TRIES {
         let Err(SyncError::Sink(crate::sink::SinkError::Conflict { key })) = &result else { break };
         tracing::info!(window = %window, key = %key, "Another writer replaced the partition; merging this window again");
+        pass.summary.conflict();
         result = process_window(pass, window, checkpoint.clone()).await;
     }
     match result {
