@@ -46,6 +46,14 @@ pub struct SimulateArgs {
     /// Name of the environment variable holding the SecretAccessKey.
     #[arg(long, requires = "access_key_id")]
     pub secret_key_env: Option<String>,
+    /// Answer every request this many milliseconds after it arrives (jittered by a quarter
+    /// either way), as a far-away API would.
+    #[arg(long, default_value_t = 0)]
+    pub latency: u64,
+    /// Let through at most this many requests per second; beyond it answer 429 with
+    /// Retry-After, as the vendor's gateway does.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
 }
 
 /// Serves the simulator until Ctrl-C; its clock follows the wall clock.
@@ -77,7 +85,14 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let sim = Simulator::new(
         &spec,
-        SimOptions { keys, faults, unstable_order: args.faults, ..SimOptions::default() },
+        SimOptions {
+            keys,
+            faults,
+            unstable_order: args.faults,
+            latency_ms: args.latency,
+            rate_limit: args.rate_limit,
+            ..SimOptions::default()
+        },
         anchor,
     );
     let started = std::time::Instant::now();

@@ -163,3 +163,31 @@ async fn a_clock_stepping_back_between_passes_never_drops_a_change() {
     let still = sim.sim.truth(D0, D0 + DAY + 1, false).iter().filter(|t| !t.is_final()).count();
     assert_eq!(state.unfinished_count().unwrap() as usize, still, "the state database tracks what was applied");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_rate_limit_below_ours_answers_429_with_retry_after_and_the_data_stays_exact() {
+    let now = D0 + DAY + 3600;
+    let options = SimOptions { rate_limit: Some(20), ..SimOptions::default() };
+    let sim = start_sim(spec(44, 3_000, 1), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Retry-After (whole seconds) is honoured up to retry_max_delay.
+    let cfg = config(&sim.url, dir.path(), SK, "retry_max_delay = \"2s\"\nrequests_per_second = 1000");
+    let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    let throttled = sim.sim.stats.throttled.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(throttled > 0, "the gateway refused some requests");
+    assert!(totals.retries >= throttled, "each 429 was retried: {totals:?}, {throttled} throttled");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_away_api_answers_no_sooner_than_its_latency() {
+    let options = SimOptions { latency_ms: 200, ..SimOptions::default() };
+    let sim = start_sim(spec(45, 100, 1), options, D0 + DAY).await;
+    let url = format!("{}/api/list_task?start_time={D0}&end_time={}&start_num=0&count=10", sim.url, D0 + DAY);
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..4).map(|_| reqwest::get(url.clone()))).await;
+    let took = started.elapsed();
+    assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|r| r.status() == 200)));
+    // Jittered by a quarter: no answer comes before 150 ms.
+    assert!(took >= std::time::Duration::from_millis(150), "{took:?}");
+}

@@ -36,6 +36,13 @@ pub struct SimOptions {
     /// List each task only some seconds after its create_time (up to this many, fixed per
     /// task), as a service whose index lags its writes does; 0 lists it at once.
     pub late_s: i64,
+    /// Every answer leaves this many milliseconds after its request arrived (the network
+    /// and the server of a real API), jittered by up to a quarter either way; served
+    /// without blocking a thread.
+    pub latency_ms: u64,
+    /// Requests per second the gateway lets through; beyond it, HTTP 429 with
+    /// `Retry-After` (the vendor's gateway). `None`: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for SimOptions {
@@ -48,6 +55,8 @@ impl Default for SimOptions {
             unstable_order: false,
             late_s: 0,
             broken: None,
+            latency_ms: 0,
+            rate_limit: None,
         }
     }
 }
@@ -63,6 +72,8 @@ pub struct SimStats {
     pub auth_refused: AtomicU64,
     /// Requests refused for a deep offset.
     pub deep_refused: AtomicU64,
+    /// Requests refused with 429 by the rate limit (`SimOptions::rate_limit`).
+    pub throttled: AtomicU64,
 }
 
 /// The simulator: data, clock, behaviour, counters.
@@ -84,6 +95,8 @@ pub struct Simulator {
     pub stats: SimStats,
     /// Seeds fault and ordering decisions.
     seed: u64,
+    /// The gateway's rate limit, from `SimOptions::rate_limit`.
+    pub(crate) limiter: Option<governor::DefaultDirectRateLimiter>,
 }
 
 impl Simulator {
@@ -91,7 +104,12 @@ impl Simulator {
     pub fn new(spec: &DatasetSpec, options: SimOptions, now: i64) -> Arc<Simulator> {
         let tasks = generate(spec);
         let rendered = tasks.iter().map(|_| Mutex::new(None)).collect();
+        let limiter = options
+            .rate_limit
+            .and_then(std::num::NonZeroU32::new)
+            .map(|rps| governor::RateLimiter::direct(governor::Quota::per_second(rps)));
         Arc::new(Simulator {
+            limiter,
             tasks,
             rendered,
             now: AtomicI64::new(now),

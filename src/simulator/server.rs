@@ -31,6 +31,7 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> Response {
         "faults": s.faults.load(Ordering::SeqCst),
         "auth_refused": s.auth_refused.load(Ordering::SeqCst),
         "deep_refused": s.deep_refused.load(Ordering::SeqCst),
+        "throttled": s.throttled.load(Ordering::SeqCst),
     });
     axum::Json(body).into_response()
 }
@@ -47,11 +48,44 @@ async fn list_task(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let now = sim.tick();
-    let mut response = respond(&sim, &headers, pairs).await;
+    let latency = latency(&sim);
+    let mut response = match throttle(&sim) {
+        Some(refused) => refused,
+        None => respond(&sim, &headers, pairs).await,
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     if let Ok(date) = sign::http_date(now).parse() {
         response.headers_mut().insert(header::DATE, date);
     }
     response
+}
+
+/// This request's delay: `latency_ms`, jittered by up to a quarter either way.
+fn latency(sim: &Simulator) -> std::time::Duration {
+    let base = sim.options.latency_ms;
+    if base == 0 {
+        return std::time::Duration::ZERO;
+    }
+    let n = sim.stats.requests.load(Ordering::Relaxed);
+    let spread = (base / 2).max(1);
+    let jitter = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % (spread + 1);
+    std::time::Duration::from_millis(base - base / 4 + jitter)
+}
+
+/// The gateway's answer beyond the rate limit: 429 with the seconds until a slot frees.
+fn throttle(sim: &Simulator) -> Option<Response> {
+    let limiter = sim.limiter.as_ref()?;
+    let Err(not_until) = limiter.check() else { return None };
+    sim.stats.throttled.fetch_add(1, Ordering::SeqCst);
+    sim.stats.requests.fetch_add(1, Ordering::SeqCst);
+    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    Some(
+        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs.to_string())], "rate limit exceeded")
+            .into_response(),
+    )
 }
 
 async fn respond(sim: &Arc<Simulator>, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Response {
