@@ -5,6 +5,7 @@
 # Usage: bench/backfill.sh [TASKS ...]      (default: 100000 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 sizes=("${@:-100000 1000000}"); sizes=(${sizes[@]})
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet --bin tasksync --example bare_download
@@ -42,11 +43,11 @@ TOML
     echo "tasks=$n bare_download: $bare_line"
     /usr/bin/time -v $bin --config "$work/b.toml" sync --from $from --to $end > "$work/sync.out" 2> "$work/sync.err"
     # End to end, as /usr/bin/time saw the process (start-up and the last fsync included).
-    sync_s=$(grep "Elapsed (wall clock)" "$work/sync.err" | awk '{print $NF}' | python3 -c 'import sys; p = sys.stdin.read().strip().split(":"); print(f"{sum(float(x) * 60 ** i for i, x in enumerate(reversed(p))):.2f}")')
+    sync_s=$(seconds "$work/sync.err")
     peak_kb=$(grep "Maximum resident" "$work/sync.err" | awk '{print $NF}')
     # verify reads the whole data set back: two columns and a hash per row.
     /usr/bin/time -v $bin --config "$work/b.toml" verify > "$work/verify.out" 2> "$work/verify.err"
-    verify_s=$(grep "Elapsed (wall clock)" "$work/verify.err" | awk '{print $NF}' | python3 -c 'import sys; p = sys.stdin.read().strip().split(":"); print(f"{sum(float(x) * 60 ** i for i, x in enumerate(reversed(p))):.2f}")')
+    verify_s=$(seconds "$work/verify.err")
     echo "tasks=$n verify_s=$verify_s verify_rss_mb=$(( $(grep "Maximum resident" "$work/verify.err" | awk '{print $NF}') / 1024 )) verify: $(tail -1 "$work/verify.out" | cut -c1-40)"
     # Two incremental passes: the first re-reads the range (there is no cursor yet, so it
     # starts at sync.start); the second is the steady-state pass of a running daemon.

@@ -7,6 +7,7 @@
 # Usage: bench/metrics.sh [TASKS] [ROUNDS]      (default: 1000000 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 n=${1:-1000000}; rounds=${2:-2}
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet --bin tasksync
@@ -16,7 +17,6 @@ end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18093; mp
 scraper=""
 $bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze 2>/dev/null &
 sim=$!; sleep 2; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
-seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | python3 -c 'import sys; p = sys.stdin.read().strip().split(":"); print(f"{sum(float(x) * 60 ** i for i, x in enumerate(reversed(p))):.2f}")'; }
 best_off=""; best_on=""; rss_off=0; rss_on=0; scrapes=0
 for round in $(seq "$rounds"); do
     for mode in off on; do

@@ -5,6 +5,7 @@
 # Usage: bench/s3.sh [TASKS]      (default: 1000000; needs `pip install "moto[server]"`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 n=${1:-1000000}
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet --bin tasksync
@@ -19,7 +20,6 @@ while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
 while ! curl -s -o /dev/null "127.0.0.1:$s3port"; do sleep 0.5; done
 curl -s -X PUT "127.0.0.1:$s3port/bench" >/dev/null
 echo secret > "$work/s3_secret"
-seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | python3 -c 'import sys; p = sys.stdin.read().strip().split(":"); print(f"{sum(float(x) * 60 ** i for i, x in enumerate(reversed(p))):.2f}")'; }
 for target in local s3; do
     if [ $target = s3 ]; then
         out="s3://bench/tasks-export"
