@@ -41,8 +41,15 @@ pub struct Findings {
 /// Checks the data set under `output_dir`. Running writers may be mid-write: only what
 /// is left in `_staging/` by writers that are gone is a problem.
 pub fn verify(output_dir: &Path) -> Findings {
+    let mut f = verify_files(output_dir);
+    check_staging(output_dir, &mut f);
+    f
+}
+
+/// The checks of the partition files under `{root}/tasks/`, without the staging area.
+fn verify_files(root: &Path) -> Findings {
     let mut f = Findings::default();
-    let tasks = output_dir.join("tasks");
+    let tasks = root.join("tasks");
     let files = partition_files(&tasks, &mut f);
     let mut hashes: Vec<(u64, u32)> = Vec::new();
     for (i, (date, path)) in files.iter().enumerate() {
@@ -53,7 +60,6 @@ pub fn verify(output_dir: &Path) -> Findings {
     }
     f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
     name_duplicates(&files, hashes, &mut f);
-    check_staging(output_dir, &mut f);
     f
 }
 
@@ -79,11 +85,10 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
     let mut f = Findings::default();
     if result.is_ok() {
         let shown = scratch.display().to_string();
-        f = tokio::task::block_in_place(|| verify(&scratch));
+        f = tokio::task::block_in_place(|| verify_files(&scratch));
         for text in f.problems.iter_mut().chain(f.notes.iter_mut()) {
             *text = text.replace(&shown, &remote.url);
         }
-        f.notes.retain(|n| !n.contains("writer(s) running"));
         check_staging(work_dir, &mut f);
     }
     let _ = std::fs::remove_dir_all(&scratch);

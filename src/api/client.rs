@@ -123,10 +123,8 @@ impl Client {
     pub async fn probe_clock(&self, now: i64) -> Result<Option<i64>, ApiError> {
         if self.api_now(now).is_none() {
             let probe = PageQuery { start: now - 60, end: now, offset: 0, count: 1 };
-            let started = std::time::Instant::now();
             let result = self.try_once(probe).await;
-            let outcome = if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed };
-            self.metrics.request(outcome, started.elapsed().as_secs_f64());
+            self.metrics.request(if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed });
             match result {
                 Err(TryError::Fatal(e @ ApiError::AuthRefused { .. })) => return Err(e),
                 Err(_) => tracing::debug!("Could not ask the API for its clock; planning by ours"),
@@ -154,17 +152,15 @@ impl Client {
         let mut undecodable = true;
         loop {
             attempts += 1;
-            let started = std::time::Instant::now();
             let result = self.try_once(query).await;
-            let seconds = started.elapsed().as_secs_f64();
             undecodable &= matches!(result, Err(TryError::Undecodable(_)));
             let failed = |e: ApiError| {
-                self.metrics.request(RequestOutcome::Failed, seconds);
+                self.metrics.request(RequestOutcome::Failed);
                 Err(e)
             };
             let (reason, retry_after) = match result {
                 Ok(page) => {
-                    self.metrics.request(RequestOutcome::Ok, seconds);
+                    self.metrics.request(RequestOutcome::Ok);
                     self.stats.pages.fetch_add(1, Ordering::Relaxed);
                     self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
                     return Ok(page);
@@ -180,7 +176,7 @@ impl Client {
             let Some(delay) = delays.next() else {
                 return failed(ApiError::Exhausted { query, attempts, last: reason, undecodable });
             };
-            self.metrics.request(RequestOutcome::Retried, seconds);
+            self.metrics.request(RequestOutcome::Retried);
             let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
             tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -192,6 +188,20 @@ impl Client {
         let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
         self.limiter.until_ready().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        // Timed from the request leaving to its body read: waits for a permit or the rate
+        // limit are ours, not the API's.
+        let started = std::time::Instant::now();
+        let body = self.exchange(query).await;
+        self.metrics.request_took(started.elapsed().as_secs_f64());
+        match decode_page(&body?, &self.decode) {
+            Ok(Envelope::Page(page)) => Ok(page),
+            Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
+            Err(e) => Err(TryError::Undecodable(e.to_string())),
+        }
+    }
+
+    /// One HTTP exchange: the signed request out, the body of a 200 back.
+    async fn exchange(&self, query: PageQuery) -> Result<Vec<u8>, TryError> {
         let response = self
             .request(query)
             .send()
@@ -203,12 +213,7 @@ impl Client {
         if status != StatusCode::OK {
             return Err(classify_status(query, status, retry_after(&response)));
         }
-        let body = self.read_capped(response).await?;
-        match decode_page(&body, &self.decode) {
-            Ok(Envelope::Page(page)) => Ok(page),
-            Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
-            Err(e) => Err(TryError::Undecodable(e.to_string())),
-        }
+        self.read_capped(response).await
     }
 
     /// Keeps the offset of the server's `Date` header from our clock.

@@ -71,9 +71,10 @@ fn every_family_the_contract_names_is_exposed_with_help_and_type() {
 #[test]
 fn requests_windows_and_passes_are_counted_by_their_labels() {
     let m = Metrics::new();
-    m.request(RequestOutcome::Ok, 0.01);
-    m.request(RequestOutcome::Ok, 0.02);
-    m.request(RequestOutcome::Retried, 2.0);
+    for (outcome, seconds) in [(RequestOutcome::Ok, 0.01), (RequestOutcome::Ok, 0.02), (RequestOutcome::Retried, 2.0)] {
+        m.request(outcome);
+        m.request_took(seconds);
+    }
     m.window_done(&WindowCounts { new: 5, changed: 2, rejects: 1, file_written: true, ..Default::default() });
     m.window_left_behind();
     m.pass_finished(PassResult::Partial, 3.0);

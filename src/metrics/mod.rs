@@ -186,9 +186,13 @@ impl Metrics {
         self.start_time.set(now);
     }
 
-    /// Counts one HTTP request and its time.
-    pub fn request(&self, outcome: RequestOutcome, seconds: f64) {
+    /// Counts how one HTTP request ended.
+    pub fn request(&self, outcome: RequestOutcome) {
         self.requests[outcome as usize].inc();
+    }
+
+    /// Records the time of one HTTP request, from sending it to its body read.
+    pub fn request_took(&self, seconds: f64) {
         self.request_duration.observe(seconds);
     }
 
