@@ -21,7 +21,7 @@ best_off=""; best_on=""; rss_off=0; rss_on=0; scrapes=0
 for round in $(seq "$rounds"); do
     for mode in off on; do
         rm -rf "$work/out" "$work/state"
-        metrics=""; [ $mode = on ] && metrics=$'[metrics]\nlisten = "127.0.0.1:'$mport'"'
+        flag=""; [ $mode = on ] && flag="--metrics-listen 127.0.0.1:$mport"
         cat > "$work/b.toml" <<TOML
 [api]
 base_url = "http://127.0.0.1:$port"
@@ -32,13 +32,12 @@ auth = "none"
 [storage]
 output_dir = "$work/out"
 state_db = "$work/state/state.db"
-$metrics
 TOML
         if [ $mode = on ]; then
             ( while true; do curl -s -o /dev/null "127.0.0.1:$mport/metrics" && echo x; sleep 1; done ) > "$work/scrapes" &
             scraper=$!
         fi
-        /usr/bin/time -v $bin --config "$work/b.toml" sync --from $from --to $end > /dev/null 2> "$work/sync.err"
+        /usr/bin/time -v $bin --config "$work/b.toml" sync --from $from --to $end $flag > /dev/null 2> "$work/sync.err"
         [ -n "$scraper" ] && { kill $scraper 2>/dev/null || true; wait $scraper 2>/dev/null || true; scraper=""; }
         s=$(seconds "$work/sync.err"); kb=$(grep "Maximum resident" "$work/sync.err" | awk '{print $NF}')
         echo "round=$round metrics=$mode seconds=$s peak_rss_mb=$((kb / 1024))$([ $mode = on ] && echo " scrapes=$(wc -l < "$work/scrapes")")"

@@ -34,6 +34,11 @@ pub enum Command {
         /// carries: tasksync-backfill@2025-01-01..2025-06-01).
         #[arg(long, conflicts_with_all = ["from", "to"])]
         range: Option<String>,
+        /// Serve Prometheus /metrics for this run at ADDR (e.g. 127.0.0.1:9465). The
+        /// configured `metrics.listen` belongs to `run`: a backfill beside the service never
+        /// takes it, and the service's scrape shows the backfill's progress.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Daemon: a sync pass on the configured schedule.
     Run,
@@ -174,9 +179,17 @@ fn load_with_start(path: Option<PathBuf>, command: &str) -> anyhow::Result<(Conf
     Ok((cfg, start))
 }
 
+/// A one-off `sync`'s config: `/metrics` only at its own `--metrics-listen`, never at the
+/// configured address, which belongs to the service. A backfill started while the service
+/// restarts would otherwise hold the port and keep the service from starting.
+fn one_off(mut cfg: Config, metrics_listen: Option<std::net::SocketAddr>) -> Config {
+    cfg.metrics = crate::config::MetricsConfig { listen: metrics_listen, key: "--metrics-listen" };
+    cfg
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Sync { range: Some(range), .. } => {
+        Command::Sync { range: Some(range), metrics_listen, .. } => {
             let Some((from, to)) = range.split_once("..") else {
                 return Err(
                     UsageError(format!("--range: `{range}` is not FROM..TO (e.g. 2025-01-01..2025-06-01)")).into()
@@ -184,11 +197,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let cli = Cli {
                 config: cli.config,
-                command: Command::Sync { from: Some(from.into()), to: Some(to.into()), range: None },
+                command: Command::Sync { from: Some(from.into()), to: Some(to.into()), range: None, metrics_listen },
             };
             Box::pin(dispatch(cli)).await
         }
-        Command::Sync { from: Some(from), to: Some(to), .. } => {
+        Command::Sync { from: Some(from), to: Some(to), metrics_listen, .. } => {
             let (from, to) = (instant("--from", &from)?, instant("--to", &to)?);
             if from >= to {
                 return Err(UsageError(format!(
@@ -198,13 +211,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            let cfg = load_config(cli.config)?;
+            let cfg = one_off(load_config(cli.config)?, metrics_listen);
             let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
             println!("Backfill done: {totals}");
             Ok(all_done("the backfill", &totals)?)
         }
-        Command::Sync { .. } => {
+        Command::Sync { metrics_listen, .. } => {
             let (cfg, start) = load_with_start(cli.config, "`sync` without --from/--to")?;
+            let cfg = one_off(cfg, metrics_listen);
             let totals = crate::sync::run_incremental(cfg, system_clock(), start).await?;
             println!("Sync done: {totals}");
             Ok(all_done("the sync", &totals)?)

@@ -144,8 +144,16 @@ pub struct StorageConfig {
 /// `[metrics]`: the Prometheus endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsConfig {
-    /// Where `GET /metrics` is served while `run` (or a one-off `sync`) runs; `None`: off.
+    /// Where `GET /metrics` is served while `run` runs; `None`: off. A one-off `sync`
+    /// leaves this address to the service and serves only at its `--metrics-listen`.
     pub listen: Option<std::net::SocketAddr>,
+    /// What set `listen` ("metrics.listen" or "--metrics-listen"), for the error that names it.
+    pub key: &'static str,
+}
+
+impl MetricsConfig {
+    /// The key of the config file.
+    pub const KEY: &'static str = "metrics.listen";
 }
 
 /// A validated configuration.
@@ -199,7 +207,8 @@ impl Config {
         let api = v.api(raw.api, env)?;
         let sync = v.sync(raw.sync)?;
         let storage = v.storage(raw.storage, env)?;
-        let metrics = MetricsConfig { listen: raw.metrics.listen.map(|l| v.listen(&l)).transpose()? };
+        let metrics =
+            MetricsConfig { listen: raw.metrics.listen.map(|l| v.listen(&l)).transpose()?, key: MetricsConfig::KEY };
         Ok(Config { api, sync, storage, metrics })
     }
 }

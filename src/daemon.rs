@@ -34,7 +34,7 @@ pub async fn run(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let ctx = Arc::new(Context::open(cfg, clock)?);
-    let _served = ctx.serve_metrics(crate::sync::context::Need::Port).await?;
+    let _served = ctx.serve_metrics().await?;
     let busy = Arc::new(AtomicBool::new(false));
     let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
 

@@ -120,20 +120,34 @@ async fn a_metrics_port_in_use_stops_run_at_start_with_one_line_naming_the_key()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_off_sync_beside_the_service_goes_on_without_its_own_metrics() {
-    let (sim, start, now) = live_sim(500, 1).await;
+async fn a_one_off_sync_leaves_the_configured_port_to_the_service_and_serves_only_at_its_own_flag() {
+    // Slow answers keep the backfill running long enough to be scraped.
+    let options = tasksync::simulator::SimOptions { latency_ms: 300, ..Default::default() };
+    let (sim, start, now) = live_sim_with(40, 500, 2, options).await;
     let dir = tempfile::tempdir().unwrap();
-    // The service holds the port the shared config names.
+    let (configured, own) = (free_port(), free_port());
+    let cfg = metrics_config(dir.path(), &sim.url, start, configured);
+    let args = ["sync", "--from", &start.to_string(), "--to", &now.to_string(), "--metrics-listen"].map(String::from);
+    let mut sync = bin().arg("--config").arg(&cfg).args(args).arg(format!("127.0.0.1:{own}")).spawn().unwrap();
+    let served = tokio::task::spawn_blocking(move || {
+        wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", own)).is_ok())
+    });
+    assert!(served.await.unwrap(), "the backfill serves /metrics at --metrics-listen");
+    let (_, text) = scrape(own, None).await;
+    assert!(text.contains("tasksync_requests_total"), "{text}");
+    // The configured address stays free for the service: binding it here succeeds.
+    let service = std::net::TcpListener::bind(("127.0.0.1", configured));
+    assert!(service.is_ok(), "the one-off sync left metrics.listen alone: {service:?}");
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut sync, Duration::from_secs(60)).0).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
+
+    // An explicit address in use is an error that names the flag.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let cfg = metrics_config(dir.path(), &sim.url, start, port);
-    let args = ["sync".to_string(), "--from".into(), start.to_string(), "--to".into(), now.to_string()];
-    let out = tokio::task::spawn_blocking(move || bin().arg("--config").arg(&cfg).args(args).output().unwrap())
-        .await
-        .unwrap();
+    let args = ["sync", "--from", &start.to_string(), "--to", &now.to_string(), "--metrics-listen"].map(String::from);
+    let out = bin().arg("--config").arg(&cfg).args(args).arg(format!("127.0.0.1:{port}")).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("Running without this process's own /metrics") && err.contains("in use"), "{err}");
-    assert_exact(&dir.path().join("out"), &sim.sim.truth(start, now, false));
-    drop(taken);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("--metrics-listen 127.0.0.1:{port} cannot be served")), "{err}");
 }

@@ -73,8 +73,8 @@ async fn the_readme_backfill_procedure_works_as_written_beside_the_running_servi
         .replace("CWIs00000000i3x0", AK)
         .replace("/var/lib/tasksync", &dir.path().join("var").display().to_string())
         .replace("start = \"2021-10-01\"", "start = \"2025-05-31\"")
-        // The service serves metrics; on a port free here (the backfill beside it finds
-        // the port taken and goes on without its own).
+        // The service serves metrics, on a port free here (the backfill beside it leaves
+        // the port to the service).
         .replace("127.0.0.1:9464", &format!("127.0.0.1:{}", free_port()));
     assert!(config.contains("secret_key_file = \"secret_key\""), "the shipped config reads the unit's credential");
     assert!(!config.contains(":9464"), "the metrics port was moved");
@@ -86,7 +86,7 @@ async fn the_readme_backfill_procedure_works_as_written_beside_the_running_servi
         .arg("-c")
         .arg(format!("exec {exec}"))
         .env("CREDENTIALS_DIRECTORY", &etc)
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("service.log")).unwrap())
         .spawn()
         .unwrap();
     let mut outputs = Vec::new();
@@ -115,5 +115,7 @@ async fn the_readme_backfill_procedure_works_as_written_beside_the_running_servi
     assert!(text(" verify").contains("ok: "), "{}", text(" verify"));
     assert!(text(" check").contains("signed request accepted"), "{}", text(" check"));
     // The backfill up to June, the service beyond it (the data ends an hour after).
+    // Shown only when an assertion fails: what the service did.
+    eprintln!("{}", std::fs::read_to_string(dir.path().join("service.log")).unwrap_or_default());
     assert_exact(&dir.path().join("var/parquet"), &sim.sim.truth(from, to + 7200, false));
 }

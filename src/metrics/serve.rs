@@ -19,8 +19,8 @@ use crate::time::Clock;
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// The address is taken or not ours to bind.
-    #[error("metrics.listen {addr} cannot be served ({source}); is another tasksync or exporter using it?")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{key} {addr} cannot be served ({source}); is another tasksync or exporter using it?")]
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
 }
 
 /// What a scrape reads besides the counters.
@@ -51,9 +51,10 @@ impl Drop for Served {
 
 /// Binds `[metrics] listen` when set and serves in the background; `None` when unset.
 pub async fn start(cfg: &Config, metrics: Arc<Metrics>, clock: Clock) -> Result<Option<Served>, MetricsError> {
-    let Some(addr) = cfg.metrics.listen else { return Ok(None) };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| MetricsError::Bind { addr, source })?;
+    let (Some(addr), key) = (cfg.metrics.listen, cfg.metrics.key) else { return Ok(None) };
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { key, addr, source })?;
+    let addr = listener.local_addr().map_err(|source| MetricsError::Bind { key, addr, source })?;
     let scrape = Scrape { metrics, cfg: Arc::new(cfg.clone()), clock };
     let app = Router::new().route("/metrics", get(metrics_page)).with_state(scrape);
     let task = tokio::spawn(async move {

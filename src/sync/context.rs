@@ -50,15 +50,6 @@ fn pin_settings(state: &State, cfg: &Config, now: i64) -> Result<(), SyncError> 
     }
 }
 
-/// Whether a process must serve its metrics or may go without.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// `run`: a port in use stops it at start.
-    Port,
-    /// A one-off `sync`: serve when the port is free.
-    IfFree,
-}
-
 /// A partition held for one window: this process's lock and the cross-process file lock.
 #[derive(Debug)]
 pub struct PartitionHold {
@@ -94,19 +85,11 @@ impl Context {
         })
     }
 
-    /// Serves `GET /metrics` while the returned guard lives, when `[metrics] listen` is set.
-    /// The daemon needs its port (`Need::Port`: an address in use is an error); a one-off
-    /// `sync` run beside the service with the same config finds the port taken by it and
-    /// goes on without (`Need::IfFree`): the service's scrape shows its progress anyway.
-    pub async fn serve_metrics(&self, need: Need) -> Result<Option<crate::metrics::serve::Served>, SyncError> {
-        match crate::metrics::serve::start(&self.cfg, self.metrics.clone(), self.clock.clone()).await {
-            Ok(served) => Ok(served),
-            Err(e) if need == Need::IfFree => {
-                tracing::warn!(error = %e, "Running without this process's own /metrics; a running service's scrape shows this pass's progress");
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+    /// Serves `GET /metrics` while the returned guard lives, when `cfg.metrics.listen` is
+    /// set; an address in use is an error. A one-off `sync` reaches here with the
+    /// configured address cleared (it belongs to the service, see `cli.rs`).
+    pub async fn serve_metrics(&self) -> Result<Option<crate::metrics::serve::Served>, SyncError> {
+        Ok(crate::metrics::serve::start(&self.cfg, self.metrics.clone(), self.clock.clone()).await?)
     }
 
     /// The walker's limits, from `[api]`.

@@ -153,13 +153,13 @@ pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> R
 /// Opens everything, runs one backfill of `range`, records the run, returns its totals.
 pub async fn run_backfill(cfg: Config, clock: Clock, range: Window) -> Result<Totals, SyncError> {
     let ctx = Context::open(cfg, clock)?;
-    let _served = ctx.serve_metrics(context::Need::IfFree).await?;
+    let _served = ctx.serve_metrics().await?;
     run_pass(&ctx, PassKind::Backfill(range), Arc::new(AtomicBool::new(false))).await
 }
 
 /// Opens everything and runs one incremental pass; `start` is `sync.start`.
 pub async fn run_incremental(cfg: Config, clock: Clock, start: i64) -> Result<Totals, SyncError> {
     let ctx = Context::open(cfg, clock)?;
-    let _served = ctx.serve_metrics(context::Need::IfFree).await?;
+    let _served = ctx.serve_metrics().await?;
     run_pass(&ctx, PassKind::Incremental { start }, Arc::new(AtomicBool::new(false))).await
 }
