@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Backfill benchmark: tasksync against a bare page download of the same pages, on the same
-# simulator, at 100k and 1M tasks (or the sizes given). Prints one line per figure and ends
+# simulator, at 100k and 1M tasks (or the sizes given); then, at the largest size, the
+# network a real API has (bench/latency.sh: 50 ms away, and behind a gateway's limit).
+# Prints one line per figure and ends
 #   ratio=<tasksync / bare download at the largest size> rss_mb=<peak there> rss_mb_100k=<peak at the first size>
-# Usage: bench/backfill.sh [TASKS ...]      (default: 100000 1000000)
+#   latency_ratio=<50 ms, worst of c=4/8/16 vs ideal> throttled_ratio=<limited, vs served / limit>
+# Usage: bench/backfill.sh [TASKS ...]      (default: 100000 1000000; about 9 minutes)
+#        NO_LATENCY=1 bench/backfill.sh ... (the loopback part alone, about 1 minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -62,4 +66,10 @@ TOML
     [ -z "$first_rss" ] && first_rss=$((peak_kb / 1024))
     ratio=$r; rss=$((peak_kb / 1024))
 done
-echo "ratio=$ratio rss_mb=$rss rss_mb_100k=$first_rss"
+if [ -n "${NO_LATENCY:-}" ]; then
+    echo "ratio=$ratio rss_mb=$rss rss_mb_100k=$first_rss"
+    exit 0
+fi
+bash bench/latency.sh "${sizes[-1]}" | tee "$work/latency.out"
+last=$(tail -1 "$work/latency.out")
+echo "ratio=$ratio rss_mb=$rss rss_mb_100k=$first_rss ${last% throttled_share=*}"

@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# The network a real API has (issue 15's baseline): tasksync against a simulator that
-# answers each request 50 ms after it arrives (--latency 50, jittered), at concurrency 4,
-# 8 and 16, against the ideal requests x RTT / concurrency. Then a gateway limit below our
-# own rate (--rate-limit) against requests / limit. Prints one line per run; ends with
-#   latency_ratio=<worst of c=4/8/16 vs ideal> throttled_ratio=<vs requests / limit>
-# Usage: bench/latency.sh [TASKS] [LATENCY_MS] [LIMIT_RPS]      (default: 100000 50 100)
+# The network a real API has: tasksync against a simulator that answers each request 50 ms
+# after it arrives (--latency 50, jittered), at concurrency 4, 8 and 16, against the ideal
+# requests x RTT / concurrency; then behind a gateway limit below our own rate
+# (--rate-limit, 429 with Retry-After) against the pages served / limit. Each run also
+# prints the requests made against the minimum: pages at the page size plus one probe per
+# window. Ends with
+#   latency_ratio=<worst of c=4/8/16 vs ideal> throttled_ratio=<vs served / limit> throttled_share=<429s / requests>
+# Usage: bench/latency.sh [TASKS] [LATENCY_MS] [LIMIT_RPS]      (default: 1000000 50 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-100000}; ms=${2:-50}; limit=${3:-100}
+n=${1:-1000000}; ms=${2:-50}; limit=${3:-100}; page=100
 cargo build --release --quiet --bin tasksync
 bin=target/release/tasksync
 work="$(mktemp -d)"; trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18097
-run() { # concurrency rps retry_max -> "seconds requests retries"
+field() { echo "$1" | grep -o "$2=[0-9]*" | cut -d= -f2; }
+run() { # concurrency rps -> "seconds requests windows"
     rm -rf "$work/out" "$work/state"
     cat > "$work/b.toml" <<TOML
 [api]
 base_url = "http://127.0.0.1:$port"
-page_size = 100
+page_size = $page
 concurrency = $1
 requests_per_second = $2
-retry_max_delay = "$3"
+retry_max_delay = "30s"
 max_retries = 30
 auth = "none"
 [storage]
@@ -30,26 +33,31 @@ TOML
     local t0=$(date +%s.%N)
     local out=$($bin --config "$work/b.toml" sync --from $from --to $end 2>/dev/null)
     local t1=$(date +%s.%N)
-    echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $(echo "$out" | grep -o 'requests=[0-9]*' | cut -d= -f2) $(echo "$out" | grep -o 'retries=[0-9]*' | cut -d= -f2)"
+    echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $(field "$out" requests) $(field "$out" windows)"
 }
 start_sim() {
     $bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze "$@" 2>/dev/null &
     sim=$!; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
 }
+overhead() { # requests windows -> "minimum=.. overhead=..%"
+    python3 -c "m = -(-$n // $page) + $2; print(f'minimum={m} overhead={100 * ($1 - m) / m:.1f}%')"
+}
 start_sim --latency "$ms"
 worst=0
 for c in 4 8 16; do
-    read -r s req retries <<< "$(run $c 100000 30s)"
+    read -r s req windows <<< "$(run $c 100000)"
     ideal=$(python3 -c "print(f'{$req * $ms / 1000 / $c:.2f}')")
     ratio=$(python3 -c "print(f'{$s / $ideal:.2f}')")
-    echo "latency_ms=$ms concurrency=$c tasks=$n requests=$req seconds=$s ideal_s=$ideal ratio=$ratio"
+    echo "latency_ms=$ms concurrency=$c tasks=$n requests=$req $(overhead $req $windows) seconds=$s ideal_s=$ideal ratio=$ratio"
     worst=$(python3 -c "print(max($worst, $ratio))")
 done
 kill $sim; wait $sim 2>/dev/null || true
 start_sim --rate-limit "$limit"
-read -r s req retries <<< "$(run 8 $((limit * 4)) 30s)"
+read -r s req windows <<< "$(run 8 $((limit * 4)))"
 throttled=$(curl -s "127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled"])')
-ideal=$(python3 -c "print(f'{($req - $throttled) / $limit:.2f}')")
+served=$((req - throttled))
+ideal=$(python3 -c "print(f'{$served / $limit:.2f}')")
 tr=$(python3 -c "print(f'{$s / $ideal:.2f}')")
-echo "rate_limit=$limit our_rps=$((limit * 4)) requests=$req throttled_429=$throttled seconds=$s ideal_s=$ideal ratio=$tr"
-echo "latency_ratio=$worst throttled_ratio=$tr"
+share=$(python3 -c "print(f'{$throttled / $req:.3f}')")
+echo "rate_limit=$limit our_rps=$((limit * 4)) concurrency=8 tasks=$n requests=$req throttled_429=$throttled served=$served $(overhead $served $windows) seconds=$s ideal_s=$ideal ratio=$tr"
+echo "latency_ratio=$worst throttled_ratio=$tr throttled_share=$share"

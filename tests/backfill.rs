@@ -329,3 +329,18 @@ async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_server_has_its_next_ranges_paged_ahead_and_the_data_stays_exact() {
+    // 30 ms away (more than api::client::FAR_SERVER), so each leaf's successor is paged
+    // while it is handed over; with unstable order and transient faults on top.
+    let faults = FaultSpec::quick(50);
+    let options = SimOptions { latency_ms: 30, unstable_order: true, faults, ..SimOptions::default() };
+    let now = D0 + 2 * DAY + 3600;
+    let sim = start_sim(spec(46, 16_000, 2), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
+    let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
+    assert!(totals.leaves >= 4 && totals.retries > 0, "{totals}");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
+}

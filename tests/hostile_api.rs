@@ -191,3 +191,22 @@ async fn a_far_away_api_answers_no_sooner_than_its_latency() {
     // Jittered by a quarter: no answer comes before 150 ms.
     assert!(took >= std::time::Duration::from_millis(150), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_limit_below_our_rate_is_found_and_paced_under_without_a_storm_of_429s() {
+    // The vendor's gateway allows 100 requests/s (a burst of 100, then one every 10 ms);
+    // we are configured for 100,000 with 8 in flight. Its 429s ask to wait a second, but
+    // retry_max_delay caps a retry's wait at 20 ms here: unpaced, two requests in three
+    // were refused (measured: 826 of 1,242); paced, about one in 22.
+    let options = SimOptions { rate_limit: Some(100), ..SimOptions::default() };
+    let sim = start_sim(spec(45, 40_000, 2), options, D0 + 3 * DAY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8\nmax_retries = 30");
+    let totals = run_backfill(cfg, fixed(D0 + 3 * DAY), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
+    let throttled = sim.sim.stats.throttled.load(std::sync::atomic::Ordering::SeqCst);
+    let share = throttled as f64 / totals.requests as f64;
+    eprintln!("requests={} throttled={throttled} share={share:.3}", totals.requests);
+    assert!(throttled > 0, "the limit was met");
+    assert!(share < 0.15, "{throttled} of {} requests were refused", totals.requests);
+}

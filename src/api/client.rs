@@ -1,7 +1,8 @@
 //! The `list_task` HTTP client: signing, per-request timeout, at most `concurrency`
 //! requests in flight, a client-side rate limit, and retries with backoff and jitter.
 //!
-//! Transient: HTTP 5xx and 429 (honouring `Retry-After`, capped at `retry_max_delay`),
+//! Transient: HTTP 5xx and 429 (honouring `Retry-After`, capped at `retry_max_delay`; a
+//! burst of 429s paces every request below the API's limit, see `pace.rs`),
 //! 408, connect/reset/timeout, a truncated, oversized or non-JSON body, codes 1000 and 1005,
 //! and an unknown code for its first few tries. Permanent: 1001, 1002, 1003 (and HTTP
 //! 401/403), other 4xx. The secret is used to sign and nowhere else; no error carries it.
@@ -40,6 +41,11 @@ pub struct Client {
     inflight: Semaphore,
     /// `api.requests_per_second`.
     limiter: DefaultDirectRateLimiter,
+    /// How long a request takes, smoothed (microseconds; 0 before the first): tells the
+    /// walker whether the server is far enough to page ranges ahead.
+    request_us: AtomicU64,
+    /// A slower rate found when the API answers 429 (see `pace.rs`).
+    pace: super::pace::Pace,
     /// For the `Date` header.
     clock: Clock,
     /// Makes nonces unique within the process.
@@ -53,6 +59,10 @@ pub struct Client {
     server_offset: AtomicI64,
 }
 
+/// A request time from which the server counts as far away: on loopback a page takes a
+/// millisecond or two, a real API tens to hundreds.
+pub const FAR_SERVER: Duration = Duration::from_millis(15);
+
 /// [`Client::server_offset`] before any response carried a `Date`.
 const NO_OFFSET: i64 = i64::MIN;
 
@@ -60,6 +70,10 @@ const NO_OFFSET: i64 = i64::MIN;
 enum TryError {
     Transient {
         reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 429: transient, and a sign of a rate limit below ours.
+    Throttled {
         retry_after: Option<Duration>,
     },
     Fatal(ApiError),
@@ -95,6 +109,8 @@ impl Client {
             decode: DecodeOptions { zone: cfg.local_time_zone, keep_url_query },
             inflight: Semaphore::new(cfg.concurrency),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
+            request_us: AtomicU64::new(0),
+            pace: super::pace::Pace::new(cfg.requests_per_second, std::time::Instant::now()),
             cfg: cfg.clone(),
             clock,
             nonce: AtomicU64::new(0),
@@ -134,6 +150,12 @@ impl Client {
         Ok(self.api_now((self.clock)()))
     }
 
+    /// Whether requests take long enough ([`FAR_SERVER`] or more, smoothed) that waiting
+    /// for answers, not merging them, bounds a pass.
+    pub fn server_is_far(&self) -> bool {
+        self.request_us.load(Ordering::Relaxed) >= FAR_SERVER.as_micros() as u64
+    }
+
     /// The configured page size (`count`).
     pub fn page_size(&self) -> u32 {
         self.cfg.page_size
@@ -171,6 +193,7 @@ impl Client {
                 }
                 Err(TryError::UnknownCode { code, msg }) => (format!("API code {code}: \"{msg}\""), None),
                 Err(TryError::Transient { reason, retry_after }) => (reason, retry_after),
+                Err(TryError::Throttled { retry_after }) => ("HTTP 429 Too Many Requests".to_string(), retry_after),
                 Err(TryError::Undecodable(reason)) => (reason, None),
             };
             let Some(delay) = delays.next() else {
@@ -187,12 +210,19 @@ impl Client {
     async fn try_once(&self, query: PageQuery) -> Result<Page, TryError> {
         let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
         self.limiter.until_ready().await;
+        let slot = self.pace.slot(std::time::Instant::now());
+        tokio::time::sleep_until(slot.into()).await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         // Timed from the request leaving to its body read: waits for a permit or the rate
         // limit are ours, not the API's.
         let started = std::time::Instant::now();
-        let body = self.exchange(query).await;
-        self.metrics.request_took(started.elapsed().as_secs_f64());
+        let body = self.exchange(query, started).await;
+        let took = started.elapsed();
+        self.metrics.request_took(took.as_secs_f64());
+        let sample = took.as_micros() as u64;
+        // An 1/8 moving average; a lost race between two updates loses one sample.
+        let old = self.request_us.load(Ordering::Relaxed);
+        self.request_us.store(if old == 0 { sample } else { old - old / 8 + sample / 8 }, Ordering::Relaxed);
         match decode_page(&body?, &self.decode) {
             Ok(Envelope::Page(page)) => Ok(page),
             Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
@@ -201,7 +231,7 @@ impl Client {
     }
 
     /// One HTTP exchange: the signed request out, the body of a 200 back.
-    async fn exchange(&self, query: PageQuery) -> Result<Vec<u8>, TryError> {
+    async fn exchange(&self, query: PageQuery, sent: std::time::Instant) -> Result<Vec<u8>, TryError> {
         let response = self
             .request(query)
             .send()
@@ -210,6 +240,13 @@ impl Client {
         self.note_server_date(&response);
         self.stats.touch();
         let status = response.status();
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+        if let Some(rate) = self.pace.answered(throttled, sent, std::time::Instant::now()) {
+            tracing::info!(
+                requests_per_second = format!("{rate:.1}"),
+                "The API limits our rate; pacing requests below it"
+            );
+        }
         if status != StatusCode::OK {
             return Err(classify_status(query, status, retry_after(&response)));
         }
@@ -320,7 +357,8 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 fn classify_status(query: PageQuery, status: StatusCode, retry_after: Option<Duration>) -> TryError {
     let code = i64::from(status.as_u16());
     match status.as_u16() {
-        429 | 408 | 500..=599 => TryError::Transient { reason: format!("HTTP {status}"), retry_after },
+        429 => TryError::Throttled { retry_after },
+        408 | 500..=599 => TryError::Transient { reason: format!("HTTP {status}"), retry_after },
         401 | 403 => TryError::Fatal(ApiError::AuthRefused { query, code, msg: format!("HTTP {status}") }),
         404 => TryError::Fatal(ApiError::Permanent { query, code, msg: "HTTP 404: is api.base_url right?".into() }),
         _ => TryError::Fatal(ApiError::Permanent { query, code, msg: format!("HTTP {status}") }),

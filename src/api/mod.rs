@@ -6,6 +6,7 @@
 pub mod client;
 pub mod decode;
 pub mod field;
+pub mod pace;
 pub mod sign;
 
 use std::sync::atomic::AtomicU64;

@@ -4,13 +4,14 @@
 //!
 //! Rooms: [`context`] (what a pass needs, opened once), [`backfill`] and [`incremental`]
 //! (the two kinds of pass and their plans), [`window`] (walking a window into its
-//! partition), [`walker`] (paging one window leaf by leaf), [`commit`] (the commit point),
+//! partition), [`walker`] (one window leaf by leaf, in time order), `paging` (one range's pages), [`commit`] (the commit point),
 //! [`summary`] (a pass's counters).
 
 pub mod backfill;
 pub mod commit;
 pub mod context;
 pub mod incremental;
+mod paging;
 pub mod summary;
 pub mod walker;
 pub mod window;

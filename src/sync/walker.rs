@@ -17,16 +17,14 @@
 //! belongs to the next range; any other record outside the range is an error naming the
 //! window and the likely cause, never dropped in silence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::FixedOffset;
 
-use futures::{StreamExt, TryStreamExt};
-
-use std::sync::Arc;
-
+use super::paging::{Gathered, Paged, Paging};
 use crate::api::client::Client;
-use crate::api::decode::{Page, Record, Reject};
+use crate::api::decode::{Record, Reject};
 use crate::api::{ApiError, PageQuery};
 use crate::plan::Window;
 use crate::row::TaskRow;
@@ -123,35 +121,15 @@ impl WalkLimits {
     }
 }
 
-/// Records collected for one leaf window, keyed by identity, newest last.
-#[derive(Default)]
-struct Collected {
-    /// identity -> (arrival number, record).
-    records: HashMap<String, (u64, Record)>,
-    /// Records received so far, for the arrival numbers.
-    seq: u64,
-    /// Tasks whose create_time came as a local-time string.
-    local_times: u64,
-}
-
-impl Collected {
-    fn add(&mut self, page: Page) -> usize {
-        let n = page.records.len();
-        self.local_times += page.local_times;
-        for record in page.records {
-            self.seq += 1;
-            self.records.insert(record.identity(), (self.seq, record));
-        }
-        n
-    }
-}
-
-/// Walks one window leaf by leaf, so that only one leaf is ever held in memory.
+/// Walks one window leaf by leaf, in time order. When the server is far away, the range
+/// after the one being handed over is already being paged ([`RANGES_AHEAD`]), so that the
+/// server always has `api.concurrency` requests to answer; only those leaves are ever
+/// held in memory.
 pub struct Walk<'c> {
     client: &'c Arc<Client>,
     limits: WalkLimits,
-    /// Ranges still to page, the next one last.
-    queue: Vec<Window>,
+    /// Ranges still to hand over, the next one first; the first few are being paged.
+    pending: VecDeque<(Window, Option<Paging>)>,
     /// Rejects already handed over: a reject has no create_time to place it in one leaf.
     rejects_seen: HashSet<String>,
     /// `api.local_time_zone`, named when a record falls outside its window.
@@ -159,6 +137,13 @@ pub struct Walk<'c> {
     /// Splits of ranges that do not settle still allowed in this window.
     unsettled_splits: u32,
 }
+
+/// Ranges paged ahead of the one being handed over, when the server is far away
+/// ([`Client::server_is_far`]): the next leaf's first page leaves while the current leaf's
+/// last pages arrive. Measured at 1M tasks, 50 ms away (BENCHMARKS.md): one ahead took
+/// concurrency 16 from 1.46x to 1.12x of the ideal time; two gave 1.09x for 7 MB more.
+/// Near (loopback), merging bounds the pass and a range ahead only holds a leaf longer.
+pub const RANGES_AHEAD: usize = 1;
 
 impl Walk<'_> {
     /// Ranges split so far because they did not settle.
@@ -173,7 +158,7 @@ impl<'c> Walk<'c> {
         Walk {
             client,
             limits,
-            queue: vec![window],
+            pending: VecDeque::from([(window, None)]),
             rejects_seen: HashSet::new(),
             zone,
             unsettled_splits: UNSETTLED_SPLITS,
@@ -184,49 +169,67 @@ impl<'c> Walk<'c> {
     /// `total` is beyond `max_offset` (or whose deep pages are refused) is split first; one
     /// that does not settle is split, then left behind.
     pub async fn next_step(&mut self) -> Result<Option<Step>, WalkError> {
-        while let Some(w) = self.queue.pop() {
-            let first = fetch(self.client, query(w, 0, self.client.page_size())).await?;
-            let total = first.total.unwrap_or(0);
-            // A one-second range is paged whole when offset paging reaches it at all.
-            if total > self.limits.max_offset || (total > self.limits.leaf_tasks() && w.width() > 1) {
-                split(w, total, self.limits, &mut self.queue)?;
-                continue;
+        loop {
+            let ahead = if self.client.server_is_far() { RANGES_AHEAD } else { 0 };
+            for (w, paging) in self.pending.iter_mut().take(1 + ahead) {
+                paging.get_or_insert_with(|| Paging::start(self.client, *w, self.limits));
             }
-            match page_leaf(self.client, w, first, self.limits).await {
-                Ok((got, repaged)) => return self.leaf(w, got, repaged).map(|leaf| Some(Step::Leaf(leaf))),
-                Err(WalkError::Api(ApiError::DeepOffset { .. })) => {
-                    split(w, total.max(2 * self.limits.leaf_tasks()), self.limits, &mut self.queue)?
-                }
-                Err(e @ WalkError::Incomplete { grew, .. }) => match w.split_into(UNSETTLED_PARTS) {
+            let Some((w, Some(paging))) = self.pending.pop_front() else { return Ok(None) };
+            match paging.finish(w).await? {
+                Paged::Leaf(got, repaged) => return self.leaf(w, got, repaged).map(|leaf| Some(Step::Leaf(leaf))),
+                Paged::Split(total) => self.split(w, total)?,
+                Paged::Unsettled(e @ WalkError::Incomplete { grew, .. }) => match w.split_into(UNSETTLED_PARTS) {
                     // Only a range still gaining records is narrowed: a total the API never
                     // serves stays short however narrow the range, so it is left whole. The
                     // budget bounds the requests when records arrive everywhere at once.
                     Some(parts) if grew && w.width() > SMALLEST_UNSETTLED_S && self.unsettled_splits > 0 => {
                         self.unsettled_splits -= 1;
                         tracing::debug!(window = %w, reason = %e, "Splitting a range that does not settle");
-                        self.queue.extend(parts.into_iter().rev());
+                        self.queue_first(parts);
                     }
                     _ => return Ok(Some(Step::LeftBehind { window: w, reason: e.to_string() })),
                 },
-                Err(e) => return Err(e),
+                Paged::Unsettled(e) => return Err(e),
             }
         }
-        Ok(None)
+    }
+
+    /// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two),
+    /// handed over next. Splitting in one step wastes one probe page per window, where
+    /// halving wasted one per level.
+    fn split(&mut self, w: Window, total: u64) -> Result<(), WalkError> {
+        let max = self.limits.max_offset;
+        let parts = w.split_into(total.div_ceil(self.limits.leaf_tasks())).ok_or(WalkError::TooDense {
+            window: w,
+            total,
+            max,
+        })?;
+        tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
+        self.queue_first(parts);
+        Ok(())
+    }
+
+    /// Puts `parts` (in time order) before every range still pending.
+    fn queue_first(&mut self, parts: Vec<Window>) {
+        for part in parts.into_iter().rev() {
+            self.pending.push_front((part, None));
+        }
     }
 
     /// The leaf of `window`: one row per task inside it; a record at its end second goes
     /// to the next range, any other record outside it is an error.
-    fn leaf(&mut self, window: Window, got: Collected, repaged: bool) -> Result<Leaf, WalkError> {
+    fn leaf(&mut self, window: Window, got: Gathered, repaged: bool) -> Result<Leaf, WalkError> {
         let mut leaf = Leaf { window, rows: Vec::with_capacity(got.records.len()), rejects: Vec::new(), repaged };
         let mut rejects = Vec::new();
         let mut strays = Vec::new();
-        for (identity, (seq, record)) in got.records {
+        for (seq, record) in got.records {
+            let reject_seen = |r: &Record, seen: &mut HashSet<String>| !seen.insert(r.identity());
             match record {
                 Record::Task(t) if window.contains(t.create_time) => leaf.rows.push(t),
                 Record::Task(t) if t.create_time == window.end => {}
                 Record::Task(t) => strays.push(t),
-                Record::Reject(r) if self.rejects_seen.insert(identity) => rejects.push((seq, r)),
-                Record::Reject(_) => {}
+                Record::Reject(_) if reject_seen(&record, &mut self.rejects_seen) => {}
+                Record::Reject(r) => rejects.push((seq, r)),
             }
         }
         if !strays.is_empty() {
@@ -256,96 +259,4 @@ fn outside(window: Window, strays: &[TaskRow], local_times: u64, zone: FixedOffs
         format!("{} such tasks; the API seems to filter on something other than create_time", strays.len())
     };
     WalkError::OutsideWindow { window, task_id: first.task_id.clone(), create_time: first.create_time, cause }
-}
-
-/// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two), queued
-/// so that the earliest is paged next. Splitting in one step wastes one probe page per
-/// window, where halving wasted one per level.
-fn split(w: Window, total: u64, limits: WalkLimits, queue: &mut Vec<Window>) -> Result<(), WalkError> {
-    let parts = w.split_into(total.div_ceil(limits.leaf_tasks())).ok_or(WalkError::TooDense {
-        window: w,
-        total,
-        max: limits.max_offset,
-    })?;
-    tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
-    queue.extend(parts.into_iter().rev());
-    Ok(())
-}
-
-/// Fetches and decodes one page as a task of its own, so that decoding runs on every
-/// worker thread rather than on the one polling the windows. Dropping the future aborts it.
-async fn fetch(client: &Arc<Client>, q: PageQuery) -> Result<Page, WalkError> {
-    struct AbortOnDrop(tokio::task::JoinHandle<Result<Page, ApiError>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let client = client.clone();
-    let mut task = AbortOnDrop(tokio::spawn(async move { client.list_page(q).await }));
-    match (&mut task.0).await {
-        Ok(page) => Ok(page?),
-        Err(e) => Err(WalkError::Task { query: q, message: e.to_string() }),
-    }
-}
-
-fn query(w: Window, offset: u64, count: u32) -> PageQuery {
-    PageQuery { start: w.start, end: w.end, offset, count }
-}
-
-/// Pages one window that fits within `max_offset`; returns its records and whether it had
-/// to be paged again.
-async fn page_leaf(
-    client: &Arc<Client>,
-    w: Window,
-    first: Page,
-    limits: WalkLimits,
-) -> Result<(Collected, bool), WalkError> {
-    let mut total = first.total.unwrap_or(0);
-    let first_total = total;
-    let mut got = Collected::default();
-    let stride = got.add(first) as u64;
-    if stride > 0 && stride < total {
-        let offsets = (1..).map(|i| i * stride).take_while(|o| *o < total);
-        let pages: Vec<Page> = futures::stream::iter(offsets)
-            .map(|o| fetch(client, query(w, o, client.page_size())))
-            .buffered(limits.concurrency.max(1))
-            .try_collect()
-            .await?;
-        for page in pages {
-            total = page.total.unwrap_or(total);
-            got.add(page);
-        }
-    }
-    let mut attempts = 0;
-    while (got.records.len() as u64) < total {
-        if attempts >= limits.repage_attempts {
-            return Err(WalkError::Incomplete {
-                window: w,
-                attempts: attempts + 1,
-                distinct: got.records.len(),
-                total,
-                grew: total > first_total,
-            });
-        }
-        attempts += 1;
-        tracing::debug!(window = %w, distinct = got.records.len(), total, attempt = attempts, "Paging a short window again");
-        total = repage(client, w, total, &mut got).await?;
-    }
-    Ok((got, attempts > 0))
-}
-
-/// One sequential pass over the window's pages; returns the latest `total`.
-async fn repage(client: &Arc<Client>, w: Window, mut total: u64, got: &mut Collected) -> Result<u64, WalkError> {
-    let mut offset = 0;
-    while offset < total {
-        let page = fetch(client, query(w, offset, client.page_size())).await?;
-        total = page.total.unwrap_or(total);
-        let n = got.add(page) as u64;
-        if n == 0 {
-            break;
-        }
-        offset += n;
-    }
-    Ok(total)
 }

@@ -1,0 +1,219 @@
+//! Pacing below a gateway's rate limit: when the API answers HTTP 429, requests are spaced
+//! at a rate found by AIMD-style probing, so that a limit below `api.requests_per_second`
+//! costs a few 429s while it is found, not a storm of them for the whole pass.
+//!
+//! Until the first burst of 429s nothing is paced (the configured rate limit and
+//! `api.concurrency` bound the client as before). Then:
+//! - **decrease**: when at least [`MIN_THROTTLED`] answers and [`THROTTLED_SHARE`] of those
+//!   since the last change were 429, the rate becomes [`DECREASE`] times the lower of the
+//!   current rate and the rate actually sent since the last change; half of it when half
+//!   or more were 429 (far above the limit, as when a pass starts 100 times too fast);
+//! - **increase**: each answered request adds [`INCREASE_PER_ANSWER`] requests/s, which is
+//!   about 2 % a second at any rate, up to the configured rate.
+//!
+//! A stray 429 among many answers (a flaky gateway) changes nothing. Time is passed in, so
+//! the logic is tested without a clock.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// 429s since the last change that may mean a limit: fewer is chance.
+pub const MIN_THROTTLED: u32 = 2;
+/// Share of answers since the last change that were 429 (1 in 20) that means a limit.
+pub const THROTTLED_SHARE: u32 = 20;
+/// Factor of a decrease.
+pub const DECREASE: f64 = 0.85;
+/// Factor of a decrease when half or more of the answers were 429.
+pub const HALVE: f64 = 0.5;
+/// Requests/s added per answered request: at `r` requests/s, `r x 0.02` a second.
+pub const INCREASE_PER_ANSWER: f64 = 0.02;
+/// Never slower than this (requests/s).
+pub const MIN_RATE: f64 = 0.5;
+/// Answers after which the counts start again, so that old history does not hide a new
+/// limit.
+const WINDOW_ANSWERS: u32 = 400;
+
+/// The pacing state shared by every request of a client.
+#[derive(Debug)]
+pub struct Pace {
+    /// `api.requests_per_second`: the increase stops there.
+    configured: f64,
+    /// What changes as answers come.
+    state: Mutex<PaceState>,
+}
+
+#[derive(Debug)]
+struct PaceState {
+    /// Requests/s once a limit was met; `None` before: nothing is paced.
+    rate: Option<f64>,
+    /// The earliest time the next request may leave.
+    next: Instant,
+    /// When the counts below started.
+    since: Instant,
+    /// Answers other than 429 since `since`.
+    answered: u32,
+    /// 429s since `since`.
+    throttled: u32,
+}
+
+impl Pace {
+    pub fn new(configured_rps: u32, now: Instant) -> Pace {
+        let state = PaceState { rate: None, next: now, since: now, answered: 0, throttled: 0 };
+        Pace { configured: f64::from(configured_rps.max(1)), state: Mutex::new(state) }
+    }
+
+    /// When the next request may leave (`now` when unpaced); reserves that slot.
+    pub fn slot(&self, now: Instant) -> Instant {
+        let mut s = self.state.lock().expect("never poisoned");
+        let Some(rate) = s.rate else { return now };
+        let slot = s.next.max(now);
+        s.next = slot + Duration::from_secs_f64(1.0 / rate);
+        slot
+    }
+
+    /// Counts the answer to a request sent at `sent`; returns the new rate when it was
+    /// lowered. A 429 to a request sent before the last change says nothing of the new
+    /// rate: it is not counted, or every request in flight would lower the rate again.
+    pub fn answered(&self, throttled: bool, sent: Instant, now: Instant) -> Option<f64> {
+        let mut s = self.state.lock().expect("never poisoned");
+        if throttled && sent < s.since && s.rate.is_some() {
+            return None;
+        }
+        if throttled {
+            s.throttled += 1;
+        } else {
+            s.answered += 1;
+            if let Some(rate) = s.rate {
+                s.rate = Some((rate + INCREASE_PER_ANSWER).min(self.configured));
+            }
+        }
+        let n = s.answered + s.throttled;
+        if s.throttled >= MIN_THROTTLED && s.throttled * THROTTLED_SHARE >= n {
+            let elapsed = now.saturating_duration_since(s.since).as_secs_f64().max(0.001);
+            let sent = f64::from(n) / elapsed;
+            let factor = if s.throttled * 2 >= n { HALVE } else { DECREASE };
+            let rate = (s.rate.unwrap_or(self.configured).min(sent) * factor).max(MIN_RATE);
+            *s = PaceState { rate: Some(rate), next: s.next, since: now, answered: 0, throttled: 0 };
+            return Some(rate);
+        }
+        if n >= WINDOW_ANSWERS {
+            (s.since, s.answered, s.throttled) = (now, 0, 0);
+        }
+        None
+    }
+
+    /// The paced rate, `None` while no limit was met.
+    pub fn rate(&self) -> Option<f64> {
+        self.state.lock().expect("never poisoned").rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn nothing_is_paced_before_a_limit_is_met() {
+        let t = Instant::now();
+        let pace = Pace::new(100, t);
+        for i in 0..1000 {
+            assert_eq!(pace.answered(false, t + i * MS, t + i * MS), None);
+            assert_eq!(pace.slot(t + i * MS), t + i * MS);
+        }
+        assert_eq!(pace.rate(), None);
+    }
+
+    #[test]
+    fn a_stray_429_among_many_answers_changes_nothing() {
+        let t = Instant::now();
+        let pace = Pace::new(100, t);
+        for i in 0..2000u32 {
+            assert_eq!(pace.answered(i % 50 == 7, t + i * MS, t + i * MS), None, "one in 50 is below the share");
+        }
+        assert_eq!(pace.rate(), None);
+    }
+
+    #[test]
+    fn a_burst_of_429s_paces_below_the_rate_actually_sent() {
+        let t = Instant::now();
+        let pace = Pace::new(10_000, t);
+        // 380 requests/s were sent: 38 in 100 ms, the last two refused.
+        for i in 0..36 {
+            pace.answered(false, t + i * 2 * MS + MS, t + i * 2 * MS + MS);
+        }
+        pace.answered(true, t + 99 * MS, t + 99 * MS);
+        let rate = pace.answered(true, t + 100 * MS, t + 100 * MS).expect("two 429s of 38 answers lower the rate");
+        assert!((rate - 380.0 * DECREASE).abs() < 1.0, "{rate}");
+        // Requests now leave one every 1/rate seconds, however many ask at once.
+        let now = t + 200 * MS;
+        let (a, b, c) = (pace.slot(now), pace.slot(now), pace.slot(now));
+        assert_eq!(a, now);
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        assert!(b - a >= gap - MS / 1000 && c - b >= gap - MS / 1000);
+    }
+
+    #[test]
+    fn far_above_the_limit_the_rate_halves_at_each_burst() {
+        let t = Instant::now();
+        let pace = Pace::new(100_000, t);
+        pace.answered(false, t, t);
+        pace.answered(true, t + 5 * MS, t + 5 * MS);
+        let first = pace.answered(true, t + 10 * MS, t + 10 * MS).expect("two of three answers were 429");
+        assert!((first - 300.0 * HALVE).abs() < 1.0, "3 answers in 10 ms: {first}");
+        // Two more refused within 2 ms: sent faster than paced, so the paced rate halves.
+        pace.answered(true, t + 11 * MS, t + 11 * MS);
+        let second = pace.answered(true, t + 12 * MS, t + 12 * MS).unwrap();
+        assert!((second - first * HALVE).abs() < 1e-9, "{first} -> {second}");
+    }
+
+    #[test]
+    fn the_rate_climbs_back_about_two_percent_a_second_and_stops_at_the_configured_rate() {
+        let t = Instant::now();
+        let pace = Pace::new(120, t);
+        for i in 0..36 {
+            pace.answered(false, t + i * 2 * MS, t + i * 2 * MS);
+        }
+        pace.answered(true, t + 99 * MS, t + 99 * MS);
+        pace.answered(true, t + 100 * MS, t + 100 * MS);
+        let low = pace.rate().unwrap();
+        assert!((low - 120.0 * DECREASE).abs() < 1e-9, "below the configured rate: {low}");
+        // One second of answers at the paced rate.
+        for i in 0..low as u32 {
+            pace.answered(false, t + 100 * MS + i * MS, t + 100 * MS + i * MS);
+        }
+        let after = pace.rate().unwrap();
+        assert!(after > low * 1.015 && after < low * 1.025, "{low} -> {after}");
+        for i in 0..100_000 {
+            pace.answered(false, t + 2000 * MS + i * MS, t + 2000 * MS + i * MS);
+        }
+        assert_eq!(pace.rate(), Some(120.0));
+    }
+
+    #[test]
+    fn refusals_of_requests_sent_before_a_change_do_not_lower_the_rate_again() {
+        let t = Instant::now();
+        let pace = Pace::new(1000, t);
+        pace.answered(true, t, t + MS);
+        let rate = pace.answered(true, t, t + 2 * MS).expect("lowered");
+        // The other requests in flight, sent before the change, come back refused too.
+        for i in 0..8 {
+            assert_eq!(pace.answered(true, t + MS, t + (3 + i) * MS), None);
+        }
+        assert_eq!(pace.rate(), Some(rate));
+        // Requests sent after it that are refused do.
+        pace.answered(true, t + 20 * MS, t + 21 * MS);
+        assert!(pace.answered(true, t + 20 * MS, t + 22 * MS).is_some());
+    }
+
+    #[test]
+    fn the_rate_never_falls_below_the_floor() {
+        let t = Instant::now();
+        let pace = Pace::new(100, t);
+        for i in 0..10_000 {
+            pace.answered(true, t + i * MS, t + i * MS);
+        }
+        assert_eq!(pace.rate(), Some(MIN_RATE));
+    }
+}

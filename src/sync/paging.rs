@@ -1,0 +1,183 @@
+//! Paging one range of a window: its first page, then the rest concurrently, and a short
+//! range paged again. Each range runs as a task of its own, so that the walker can page
+//! the next ranges while it hands over the current one (see `walker.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::walker::{WalkError, WalkLimits};
+use crate::api::client::Client;
+use crate::api::decode::{Page, Record};
+use crate::api::{ApiError, PageQuery};
+use crate::plan::Window;
+
+/// Records collected for one leaf range, keyed by identity, newest last.
+#[derive(Default)]
+pub(super) struct Collected {
+    /// identity -> (arrival number, record).
+    records: HashMap<String, (u64, Record)>,
+    /// Records received so far, for the arrival numbers.
+    seq: u64,
+    /// Tasks whose create_time came as a local-time string.
+    local_times: u64,
+}
+
+/// A leaf's records once paged: the map's keys and spare capacity given back, since a
+/// leaf may wait, complete, while the one before it is merged.
+pub(super) struct Gathered {
+    /// (arrival number, record), one per identity.
+    pub records: Vec<(u64, Record)>,
+    /// Tasks whose create_time came as a local-time string.
+    pub local_times: u64,
+}
+
+impl Collected {
+    /// Room for `total` records, so that the map is not rebuilt as it grows.
+    fn with_capacity(total: u64) -> Collected {
+        let n = usize::try_from(total).unwrap_or(0).min(super::walker::LEAF_TASKS as usize);
+        Collected { records: HashMap::with_capacity(n), ..Collected::default() }
+    }
+
+    fn gathered(self) -> Gathered {
+        Gathered { records: self.records.into_values().collect(), local_times: self.local_times }
+    }
+
+    fn add(&mut self, page: Page) -> usize {
+        let n = page.records.len();
+        self.local_times += page.local_times;
+        for record in page.records {
+            self.seq += 1;
+            self.records.insert(record.identity(), (self.seq, record));
+        }
+        n
+    }
+}
+
+/// What paging one range found, for the walker to decide on.
+pub(super) enum Paged {
+    /// Paged completely; whether unstable paging made it page more than once.
+    Leaf(Gathered, bool),
+    /// More than one leaf holds (or deep pages refused): split it for about this many tasks.
+    Split(u64),
+    /// Its records did not all arrive within the pagings allowed.
+    Unsettled(WalkError),
+}
+
+/// A range being paged in the background; dropping it aborts the paging.
+pub(super) struct Paging(tokio::task::JoinHandle<Result<Paged, WalkError>>);
+
+impl Drop for Paging {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Paging {
+    /// Starts paging `w` on its own task.
+    pub fn start(client: &Arc<Client>, w: Window, limits: WalkLimits) -> Paging {
+        let client = client.clone();
+        Paging(tokio::spawn(async move { page_range(&client, w, limits).await }))
+    }
+
+    /// What the paging found; `w` names the range if the task died.
+    pub async fn finish(mut self, w: Window) -> Result<Paged, WalkError> {
+        match (&mut self.0).await {
+            Ok(paged) => paged,
+            Err(e) => Err(WalkError::Task { query: query(w, 0, 0), message: e.to_string() }),
+        }
+    }
+}
+
+/// Pages `w` if one leaf may hold it, after its first page says how many it holds.
+async fn page_range(client: &Arc<Client>, w: Window, limits: WalkLimits) -> Result<Paged, WalkError> {
+    let first = fetch(client, query(w, 0, client.page_size())).await?;
+    let total = first.total.unwrap_or(0);
+    // A one-second range is paged whole when offset paging reaches it at all.
+    if total > limits.max_offset || (total > limits.leaf_tasks() && w.width() > 1) {
+        return Ok(Paged::Split(total));
+    }
+    match page_leaf(client, w, first, limits).await {
+        Ok((got, repaged)) => Ok(Paged::Leaf(got.gathered(), repaged)),
+        Err(WalkError::Api(ApiError::DeepOffset { .. })) => Ok(Paged::Split(total.max(2 * limits.leaf_tasks()))),
+        Err(e @ WalkError::Incomplete { .. }) => Ok(Paged::Unsettled(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Fetches and decodes one page as a task of its own, so that decoding runs on every
+/// worker thread rather than on the one polling the range. Dropping the future aborts it.
+async fn fetch(client: &Arc<Client>, q: PageQuery) -> Result<Page, WalkError> {
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<Page, ApiError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let client = client.clone();
+    let mut task = AbortOnDrop(tokio::spawn(async move { client.list_page(q).await }));
+    match (&mut task.0).await {
+        Ok(page) => Ok(page?),
+        Err(e) => Err(WalkError::Task { query: q, message: e.to_string() }),
+    }
+}
+
+fn query(w: Window, offset: u64, count: u32) -> PageQuery {
+    PageQuery { start: w.start, end: w.end, offset, count }
+}
+
+/// Pages one range that fits within `max_offset`; returns its records and whether it had
+/// to be paged again. Pages are taken as they arrive: a slow page holds up no other.
+async fn page_leaf(
+    client: &Arc<Client>,
+    w: Window,
+    first: Page,
+    limits: WalkLimits,
+) -> Result<(Collected, bool), WalkError> {
+    let mut total = first.total.unwrap_or(0);
+    let first_total = total;
+    let mut got = Collected::with_capacity(total);
+    let stride = got.add(first) as u64;
+    if stride > 0 && stride < total {
+        let offsets = (1..).map(|i| i * stride).take_while(move |o| *o < first_total);
+        let mut pages = futures::stream::iter(offsets)
+            .map(|o| fetch(client, query(w, o, client.page_size())))
+            .buffer_unordered(limits.concurrency.max(1));
+        while let Some(page) = pages.try_next().await? {
+            total = page.total.unwrap_or(total);
+            got.add(page);
+        }
+    }
+    let mut attempts = 0;
+    while (got.records.len() as u64) < total {
+        if attempts >= limits.repage_attempts {
+            return Err(WalkError::Incomplete {
+                window: w,
+                attempts: attempts + 1,
+                distinct: got.records.len(),
+                total,
+                grew: total > first_total,
+            });
+        }
+        attempts += 1;
+        tracing::debug!(window = %w, distinct = got.records.len(), total, attempt = attempts, "Paging a short window again");
+        total = repage(client, w, total, &mut got).await?;
+    }
+    Ok((got, attempts > 0))
+}
+
+/// One sequential pass over the range's pages; returns the latest `total`.
+async fn repage(client: &Arc<Client>, w: Window, mut total: u64, got: &mut Collected) -> Result<u64, WalkError> {
+    let mut offset = 0;
+    while offset < total {
+        let page = fetch(client, query(w, offset, client.page_size())).await?;
+        total = page.total.unwrap_or(total);
+        let n = got.add(page) as u64;
+        if n == 0 {
+            break;
+        }
+        offset += n;
+    }
+    Ok(total)
+}
