@@ -11,7 +11,8 @@
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
 //! - [`presigned`]: removing presigned credentials from any text the API sends.
-//! - [`api`]: the `list_task` client (signature, retries, rate limit) and the tolerant decoder.
+//! - [`api`]: the `list_task` client (signature, retries, rate limit, pacing under 429s) and the
+//!   tolerant decoder.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
 //!   the streaming partition rewrite, rejects, and the same layout on object storage.
