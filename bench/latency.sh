@@ -15,7 +15,7 @@ bin=target/release/tasksync
 work="$(mktemp -d)"; trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18097
 field() { echo "$1" | grep -o "$2=[0-9]*" | cut -d= -f2; }
-run() { # concurrency rps -> "seconds requests windows"
+run() { # concurrency rps -> "seconds requests windows peak_rss_mb"
     rm -rf "$work/out" "$work/state"
     cat > "$work/b.toml" <<TOML
 [api]
@@ -31,9 +31,9 @@ output_dir = "$work/out"
 state_db = "$work/state/state.db"
 TOML
     local t0=$(date +%s.%N)
-    local out=$($bin --config "$work/b.toml" sync --from $from --to $end 2>/dev/null)
+    local out=$(/usr/bin/time -f "%M" -o "$work/rss" $bin --config "$work/b.toml" sync --from $from --to $end 2>/dev/null)
     local t1=$(date +%s.%N)
-    echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $(field "$out" requests) $(field "$out" windows)"
+    echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $(field "$out" requests) $(field "$out" windows) $(( $(tail -1 "$work/rss") / 1024 ))"
 }
 start_sim() {
     $bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze "$@" 2>/dev/null &
@@ -45,19 +45,19 @@ overhead() { # requests windows -> "minimum=.. overhead=..%"
 start_sim --latency "$ms"
 worst=0
 for c in 4 8 16; do
-    read -r s req windows <<< "$(run $c 100000)"
+    read -r s req windows rss <<< "$(run $c 100000)"
     ideal=$(python3 -c "print(f'{$req * $ms / 1000 / $c:.2f}')")
     ratio=$(python3 -c "print(f'{$s / $ideal:.2f}')")
-    echo "latency_ms=$ms concurrency=$c tasks=$n requests=$req $(overhead $req $windows) seconds=$s ideal_s=$ideal ratio=$ratio"
+    echo "latency_ms=$ms concurrency=$c tasks=$n requests=$req $(overhead $req $windows) seconds=$s ideal_s=$ideal ratio=$ratio peak_rss_mb=$rss"
     worst=$(python3 -c "print(max($worst, $ratio))")
 done
 kill $sim; wait $sim 2>/dev/null || true
 start_sim --rate-limit "$limit"
-read -r s req windows <<< "$(run 8 $((limit * 4)))"
+read -r s req windows rss <<< "$(run 8 $((limit * 4)))"
 throttled=$(curl -s "127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled"])')
 served=$((req - throttled))
 ideal=$(python3 -c "print(f'{$served / $limit:.2f}')")
 tr=$(python3 -c "print(f'{$s / $ideal:.2f}')")
 share=$(python3 -c "print(f'{$throttled / $req:.3f}')")
-echo "rate_limit=$limit our_rps=$((limit * 4)) concurrency=8 tasks=$n requests=$req throttled_429=$throttled served=$served $(overhead $served $windows) seconds=$s ideal_s=$ideal ratio=$tr"
+echo "rate_limit=$limit our_rps=$((limit * 4)) concurrency=8 tasks=$n requests=$req throttled_429=$throttled served=$served $(overhead $served $windows) seconds=$s ideal_s=$ideal ratio=$tr peak_rss_mb=$rss"
 echo "latency_ratio=$worst throttled_ratio=$tr throttled_share=$share"

@@ -303,7 +303,9 @@ impl Client {
         if response.content_length().is_some_and(|n| n as usize > cap) {
             return Err(TryError::Undecodable(format!("the body is larger than api.max_body_bytes ({cap} bytes)")));
         }
-        let mut body = Vec::new();
+        // Sized once from Content-Length, instead of growing a page's ~80 KB by doubling.
+        let expected = response.content_length().map_or(0, |n| n as usize).min(cap);
+        let mut body = Vec::with_capacity(expected);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
