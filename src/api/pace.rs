@@ -7,7 +7,8 @@
 //! - **decrease**: when at least [`MIN_THROTTLED`] answers and [`THROTTLED_SHARE`] of those
 //!   since the last change were 429, the rate becomes [`DECREASE`] times the lower of the
 //!   current rate and the rate actually sent since the last change; half of it when half
-//!   or more were 429 (far above the limit, as when a pass starts 100 times too fast);
+//!   or more were 429 (far above the limit, as when a pass starts 100 times too fast), but
+//!   never below [`SERVED_SHARE`] of what the API accepted in the last second;
 //! - **increase**: each answered request adds [`INCREASE_PER_ANSWER`] requests/s, which is
 //!   about 2 % a second at any rate, up to the configured rate.
 //!
@@ -25,6 +26,8 @@ pub const THROTTLED_SHARE: u32 = 20;
 pub const DECREASE: f64 = 0.85;
 /// Factor of a decrease when half or more of the answers were 429.
 pub const HALVE: f64 = 0.5;
+/// A decrease goes no lower than this share of what the API accepted in the last second.
+pub const SERVED_SHARE: f64 = 0.9;
 /// Requests/s added per answered request: at `r` requests/s, `r x 0.02` a second.
 pub const INCREASE_PER_ANSWER: f64 = 0.02;
 /// Never slower than this (requests/s).
@@ -42,6 +45,48 @@ pub struct Pace {
     state: Mutex<PaceState>,
 }
 
+/// Requests the API accepted over the last second, in tenths of a second: what the
+/// gateway lets through, below which a decrease never goes.
+#[derive(Debug)]
+struct Served {
+    /// Accepted answers per tenth, the current tenth last.
+    tenths: [u32; 10],
+    /// Start of the current tenth.
+    current: Instant,
+    /// When counting began, for the first second.
+    start: Instant,
+}
+
+impl Served {
+    const TENTH: Duration = Duration::from_millis(100);
+
+    fn new(now: Instant) -> Served {
+        Served { tenths: [0; 10], current: now, start: now }
+    }
+
+    /// Moves the current tenth up to `now`, emptying the tenths passed.
+    fn advance(&mut self, now: Instant) {
+        let passed = (now.saturating_duration_since(self.current).as_millis() / 100).min(10) as usize;
+        if passed > 0 {
+            self.tenths.rotate_left(passed);
+            self.tenths[10 - passed..].fill(0);
+            self.current += Self::TENTH * passed as u32;
+        }
+    }
+
+    fn accepted(&mut self, now: Instant) {
+        self.advance(now);
+        self.tenths[9] += 1;
+    }
+
+    /// Accepted requests per second over the last second (or since counting began).
+    fn rate(&mut self, now: Instant) -> f64 {
+        self.advance(now);
+        let span = now.saturating_duration_since(self.start).as_secs_f64().clamp(0.1, 1.0);
+        f64::from(self.tenths.iter().sum::<u32>()) / span
+    }
+}
+
 #[derive(Debug)]
 struct PaceState {
     /// Requests/s once a limit was met; `None` before: nothing is paced.
@@ -54,11 +99,14 @@ struct PaceState {
     answered: u32,
     /// 429s since `since`.
     throttled: u32,
+    /// What the API accepted lately: a decrease stops just below it.
+    served: Served,
 }
 
 impl Pace {
     pub fn new(configured_rps: u32, now: Instant) -> Pace {
-        let state = PaceState { rate: None, next: now, since: now, answered: 0, throttled: 0 };
+        let state =
+            PaceState { rate: None, next: now, since: now, answered: 0, throttled: 0, served: Served::new(now) };
         Pace { configured: f64::from(configured_rps.max(1)), state: Mutex::new(state) }
     }
 
@@ -83,6 +131,7 @@ impl Pace {
             s.throttled += 1;
         } else {
             s.answered += 1;
+            s.served.accepted(now);
             if let Some(rate) = s.rate {
                 s.rate = Some((rate + INCREASE_PER_ANSWER).min(self.configured));
             }
@@ -92,8 +141,12 @@ impl Pace {
             let elapsed = now.saturating_duration_since(s.since).as_secs_f64().max(0.001);
             let sent = f64::from(n) / elapsed;
             let factor = if s.throttled * 2 >= n { HALVE } else { DECREASE };
-            let rate = (s.rate.unwrap_or(self.configured).min(sent) * factor).max(MIN_RATE);
-            *s = PaceState { rate: Some(rate), next: s.next, since: now, answered: 0, throttled: 0 };
+            let lowered = s.rate.unwrap_or(self.configured).min(sent) * factor;
+            // Never far below what the gateway let through in the last second: a halving
+            // that overshoots would take seconds to climb back at 2 %/s.
+            let floor = s.served.rate(now) * SERVED_SHARE;
+            let rate = lowered.max(floor.min(s.rate.unwrap_or(f64::MAX) * DECREASE)).min(self.configured).max(MIN_RATE);
+            (s.rate, s.since, s.answered, s.throttled) = (Some(rate), now, 0, 0);
             return Some(rate);
         }
         if n >= WINDOW_ANSWERS {
@@ -145,7 +198,8 @@ mod tests {
         }
         pace.answered(true, t + 99 * MS, t + 99 * MS);
         let rate = pace.answered(true, t + 100 * MS, t + 100 * MS).expect("two 429s of 38 answers lower the rate");
-        assert!((rate - 380.0 * DECREASE).abs() < 1.0, "{rate}");
+        // 0.85 of the 380/s sent, but not below 0.9 of the 360/s accepted.
+        assert!((rate - 360.0 * SERVED_SHARE).abs() < 0.5, "{rate}");
         // Requests now leave one every 1/rate seconds, however many ask at once.
         let now = t + 200 * MS;
         let (a, b, c) = (pace.slot(now), pace.slot(now), pace.slot(now));
@@ -172,16 +226,18 @@ mod tests {
     fn the_rate_climbs_back_about_two_percent_a_second_and_stops_at_the_configured_rate() {
         let t = Instant::now();
         let pace = Pace::new(120, t);
+        // 36 accepted over a second, then two refused: the gateway lets ~36/s through.
         for i in 0..36 {
-            pace.answered(false, t + i * 2 * MS, t + i * 2 * MS);
+            pace.answered(false, t + i * 27 * MS, t + i * 27 * MS);
         }
-        pace.answered(true, t + 99 * MS, t + 99 * MS);
-        pace.answered(true, t + 100 * MS, t + 100 * MS);
+        pace.answered(true, t + 990 * MS, t + 990 * MS);
+        pace.answered(true, t + 1000 * MS, t + 1000 * MS);
         let low = pace.rate().unwrap();
-        assert!((low - 120.0 * DECREASE).abs() < 1e-9, "below the configured rate: {low}");
+        // 0.85 of the 38/s sent, which is above 0.9 of the 32 accepted in the last second.
+        assert!((low - 38.0 * DECREASE).abs() < 1e-6, "{low}");
         // One second of answers at the paced rate.
         for i in 0..low as u32 {
-            pace.answered(false, t + 100 * MS + i * MS, t + 100 * MS + i * MS);
+            pace.answered(false, t + 1100 * MS + i * MS, t + 1100 * MS + i * MS);
         }
         let after = pace.rate().unwrap();
         assert!(after > low * 1.015 && after < low * 1.025, "{low} -> {after}");
