@@ -156,6 +156,11 @@ impl Client {
         self.request_us.load(Ordering::Relaxed) >= FAR_SERVER.as_micros() as u64
     }
 
+    /// Request slots (`api.concurrency`) not in use right now.
+    pub fn idle_slots(&self) -> usize {
+        self.inflight.available_permits()
+    }
+
     /// The configured page size (`count`).
     pub fn page_size(&self) -> u32 {
         self.cfg.page_size

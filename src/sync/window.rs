@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 pub use super::commit::Checkpoint;
 use super::commit::WindowCommit;
@@ -28,22 +28,72 @@ const WINDOWS_IN_FLIGHT: usize = 2;
 /// after that it is left for the next pass.
 const CONFLICT_TRIES: usize = 4;
 
+/// Windows walked at once at most when the server is far away and request slots sit idle
+/// anyway: small windows (a day of two leaves) leave most slots idle between a window's
+/// probe and its leaves. Measured at 100k tasks, 50 ms away, concurrency 16 (BENCHMARKS.md).
+const FAR_WINDOWS_IN_FLIGHT: usize = 6;
+
+/// How often idle request slots are looked at, to start one more window.
+const ADMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Leaves of a window that count as small. A large window keeps the request slots busy by
+/// itself (its next leaf is paged ahead) and holds more in memory; measured at 1M tasks,
+/// letting idle slots alone admit windows took 83 MB.
+const SMALL_WINDOW_LEAVES: u64 = 2;
+
 /// Processes windows concurrently (the client bounds requests in flight), and starts no
 /// new window once `stop` is set. A window that fails for its own reasons is left for the
 /// next pass and the others go on; a failure of the pass (credentials, disk, state
 /// database, an unreachable API) stops it. Returns how many windows were committed whole.
+///
+/// [`WINDOWS_IN_FLIGHT`] run at once; beyond that, while the server is far away, the
+/// windows are small ([`SMALL_WINDOW_LEAVES`], judged by the last one done) and request
+/// slots are idle, one more starts every [`ADMIT_EVERY`], up to [`FAR_WINDOWS_IN_FLIGHT`].
+/// Large windows never start extra ones, so memory stays what two of them need.
 pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) -> Result<usize, SyncError> {
-    let parallel = pass.ctx.cfg.api.concurrency.clamp(1, WINDOWS_IN_FLIGHT);
-    futures::stream::iter(windows)
-        .take_while(|_| std::future::ready(!pass.stop.load(Ordering::SeqCst)))
-        .map(|(w, c)| run_window(pass, w, c))
-        .buffer_unordered(parallel)
-        .try_fold(0, |n, whole| std::future::ready(Ok(n + usize::from(whole))))
-        .await
+    let base = pass.ctx.cfg.api.concurrency.clamp(1, WINDOWS_IN_FLIGHT);
+    let client = &pass.ctx.client;
+    let mut waiting = windows.into_iter().peekable();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut whole = 0;
+    // Whether the last window ended in few leaves: small windows leave slots idle.
+    let mut small = false;
+    loop {
+        let stop = pass.stop.load(Ordering::SeqCst);
+        while !stop && running.len() < base {
+            let Some((w, c)) = waiting.next() else { break };
+            running.push(run_window(pass, w, c));
+        }
+        let may_add = !stop && waiting.peek().is_some() && running.len() < FAR_WINDOWS_IN_FLIGHT;
+        if may_add && small && running.len() >= base && client.server_is_far() && client.idle_slots() > 0 {
+            let (w, c) = waiting.next().expect("peeked");
+            running.push(run_window(pass, w, c));
+        }
+        if running.is_empty() {
+            return Ok(whole);
+        }
+        tokio::select! {
+            done = running.next() => {
+                let done = done.expect("not empty")?;
+                whole += usize::from(done.whole);
+                small = done.leaves <= SMALL_WINDOW_LEAVES;
+            }
+            () = tokio::time::sleep(ADMIT_EVERY), if may_add && small && client.server_is_far() => {}
+        }
+    }
 }
 
-/// One window, its own failures recorded as left behind; `Ok(true)` when committed whole.
-async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<bool, SyncError> {
+/// How one window ended.
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    /// Committed whole: nothing of it left for the next pass.
+    whole: bool,
+    /// Leaves it was paged in: tells whether windows are small (see [`run_windows`]).
+    leaves: u64,
+}
+
+/// One window, its own failures recorded as left behind.
+async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<Done, SyncError> {
     let mut result = process_window(pass, window, checkpoint.clone()).await;
     // Another writer replaced the partition's object after this window read it (object
     // storage with conditional PUTs): read it again, merge again, a few times.
@@ -61,7 +111,7 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
             checkpoint.leave_behind(pass.ctx, window, reason.clone()).await?;
             pass.left_behind(window, &reason);
             pass.progress.window_done(0);
-            Ok(false)
+            Ok(Done { whole: false, leaves: 0 })
         }
         Err(e) => Err(e),
     }
@@ -69,8 +119,8 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
 
 /// One window: walk it leaf by leaf, streaming each leaf into its partition's rewrite;
 /// then commit it (rejects, partition file, checkpoint, in that order). Parts that do not
-/// settle are left behind in the same checkpoint; `Ok(true)` when there were none.
-async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<bool, SyncError> {
+/// settle are left behind in the same checkpoint; whole when there were none.
+async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> Result<Done, SyncError> {
     let ctx = pass.ctx;
     let started = std::time::Instant::now();
     let date = utc_date(window.start);
@@ -128,7 +178,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves, whole,
         ms = started.elapsed().as_millis() as u64, "Window done"
     );
-    Ok(whole)
+    Ok(Done { whole, leaves: counts.leaves })
 }
 
 /// What a window gathers while its leaves are walked.
