@@ -344,3 +344,18 @@ async fn a_far_server_has_its_next_ranges_paged_ahead_and_the_data_stays_exact()
     assert!(totals.leaves >= 4 && totals.retries > 0, "{totals}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_windows_of_a_far_server_run_more_at_once_and_the_data_stays_exact() {
+    // A few hundred tasks a day, 30 ms away: each window is one leaf, so more windows
+    // than two run at once (sync/window.rs), with faults and unstable order on top.
+    let options =
+        SimOptions { latency_ms: 30, unstable_order: true, faults: FaultSpec::quick(50), ..SimOptions::default() };
+    let now = D0 + 12 * DAY + 3600;
+    let sim = start_sim(spec(47, 4_000, 12), options, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
+    let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 12 * DAY)).await.expect("the backfill");
+    assert_eq!((totals.windows, totals.leaves), (12, 12), "{totals}");
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 12 * DAY, false));
+}

@@ -68,6 +68,10 @@ pub async fn run_windows(pass: &Pass<'_>, windows: Vec<(Window, Checkpoint)>) ->
         if may_add && small && running.len() >= base && client.server_is_far() && client.idle_slots() > 0 {
             let (w, c) = waiting.next().expect("peeked");
             running.push(run_window(pass, w, c));
+            tracing::debug!(
+                windows = running.len(),
+                "Starting one more window: the server is far and request slots idle"
+            );
         }
         if running.is_empty() {
             return Ok(whole);
