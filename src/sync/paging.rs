@@ -65,25 +65,40 @@ pub(super) enum Paged {
     Unsettled(WalkError),
 }
 
-/// A range being paged in the background; dropping it aborts the paging.
-pub(super) struct Paging(tokio::task::JoinHandle<Result<Paged, WalkError>>);
+/// A task that is aborted when its handle is dropped: a range or a page nobody waits for
+/// any more (the window failed, the pass stopped) stops asking the API.
+struct Spawned<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for Paging {
+impl<T> Drop for Spawned<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
+impl<T: Send + 'static> Spawned<T> {
+    fn start(work: impl std::future::Future<Output = T> + Send + 'static) -> Spawned<T> {
+        Spawned(tokio::spawn(work))
+    }
+
+    /// The task's output, or why it died, for the caller to name the query.
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+/// A range being paged in the background; dropping it aborts the paging.
+pub(super) struct Paging(Spawned<Result<Paged, WalkError>>);
+
 impl Paging {
     /// Starts paging `w` on its own task.
     pub fn start(client: &Arc<Client>, w: Window, limits: WalkLimits) -> Paging {
         let client = client.clone();
-        Paging(tokio::spawn(async move { page_range(&client, w, limits).await }))
+        Paging(Spawned::start(async move { page_range(&client, w, limits).await }))
     }
 
     /// What the paging found; `w` names the range if the task died.
-    pub async fn finish(mut self, w: Window) -> Result<Paged, WalkError> {
-        match (&mut self.0).await {
+    pub async fn finish(self, w: Window) -> Result<Paged, WalkError> {
+        match self.0.join().await {
             Ok(paged) => paged,
             Err(e) => Err(WalkError::Task { query: query(w, 0, 0), message: e.to_string() }),
         }
@@ -109,15 +124,8 @@ async fn page_range(client: &Arc<Client>, w: Window, limits: WalkLimits) -> Resu
 /// Fetches and decodes one page as a task of its own, so that decoding runs on every
 /// worker thread rather than on the one polling the range. Dropping the future aborts it.
 async fn fetch(client: &Arc<Client>, q: PageQuery) -> Result<Page, WalkError> {
-    struct AbortOnDrop(tokio::task::JoinHandle<Result<Page, ApiError>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let client = client.clone();
-    let mut task = AbortOnDrop(tokio::spawn(async move { client.list_page(q).await }));
-    match (&mut task.0).await {
+    match Spawned::start(async move { client.list_page(q).await }).join().await {
         Ok(page) => Ok(page?),
         Err(e) => Err(WalkError::Task { query: q, message: e.to_string() }),
     }

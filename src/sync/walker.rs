@@ -97,6 +97,13 @@ pub enum WalkError {
     OutsideWindow { window: Window, task_id: String, create_time: i64, cause: String },
 }
 
+impl WalkError {
+    /// Whether the range's `total` grew while it was paged (records still arriving).
+    fn grew(&self) -> bool {
+        matches!(self, WalkError::Incomplete { grew: true, .. })
+    }
+}
+
 /// Limits the walker works within.
 #[derive(Debug, Clone, Copy)]
 pub struct WalkLimits {
@@ -178,18 +185,17 @@ impl<'c> Walk<'c> {
             match paging.finish(w).await? {
                 Paged::Leaf(got, repaged) => return self.leaf(w, got, repaged).map(|leaf| Some(Step::Leaf(leaf))),
                 Paged::Split(total) => self.split(w, total)?,
-                Paged::Unsettled(e @ WalkError::Incomplete { grew, .. }) => match w.split_into(UNSETTLED_PARTS) {
+                Paged::Unsettled(e) => match w.split_into(UNSETTLED_PARTS) {
                     // Only a range still gaining records is narrowed: a total the API never
                     // serves stays short however narrow the range, so it is left whole. The
                     // budget bounds the requests when records arrive everywhere at once.
-                    Some(parts) if grew && w.width() > SMALLEST_UNSETTLED_S && self.unsettled_splits > 0 => {
+                    Some(parts) if e.grew() && w.width() > SMALLEST_UNSETTLED_S && self.unsettled_splits > 0 => {
                         self.unsettled_splits -= 1;
                         tracing::debug!(window = %w, reason = %e, "Splitting a range that does not settle");
                         self.queue_first(parts);
                     }
                     _ => return Ok(Some(Step::LeftBehind { window: w, reason: e.to_string() })),
                 },
-                Paged::Unsettled(e) => return Err(e),
             }
         }
     }
