@@ -21,6 +21,31 @@ pub struct StateError {
     message: String,
 }
 
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Puts the database in WAL mode, waiting out other openers. A database still in rollback
+/// mode (one just created) needs an exclusive lock to switch, and SQLite answers "database
+/// is locked" at once, without the busy handler, while another opener holds a shared
+/// lock: the service and a backfill started beside it, both creating the database, hit
+/// that. So the switch is retried here until `patience` runs out.
+fn enter_wal(conn: &Connection, patience: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let mode = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(format!("cannot use WAL journal mode (SQLite kept {mode:?})")),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("cannot switch to WAL journal mode: {e}")),
+        }
+    }
+}
+
 /// Each entry migrates from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -167,7 +192,7 @@ impl State {
         }
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot open: {e}")))?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(e.to_string()))?;
         let version: i64 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(e.to_string()))?;
         if version as usize > MIGRATIONS.len() {
@@ -179,7 +204,7 @@ impl State {
     }
 
     fn setup(&mut self) -> Result<(), String> {
-        let version = self.pragmas().map_err(|e| e.to_string())?;
+        let version = self.pragmas()?;
         if version as usize > MIGRATIONS.len() {
             return Err(format!(
                 "it has schema version {version}, newer than this tasksync knows ({}); upgrade tasksync",
@@ -190,12 +215,13 @@ impl State {
     }
 
     /// Sets the connection up; returns the schema version.
-    fn pragmas(&mut self) -> rusqlite::Result<i64> {
-        self.conn.busy_timeout(Duration::from_secs(10))?;
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.conn.pragma_query_value(None, "user_version", |r| r.get(0))
+    fn pragmas(&mut self) -> Result<i64, String> {
+        let c = &self.conn;
+        c.busy_timeout(BUSY_TIMEOUT).map_err(|e| e.to_string())?;
+        enter_wal(c, BUSY_TIMEOUT)?;
+        c.pragma_update(None, "synchronous", "FULL").map_err(|e| format!("cannot set synchronous = FULL: {e}"))?;
+        c.pragma_update(None, "foreign_keys", "ON").map_err(|e| format!("cannot enable foreign keys: {e}"))?;
+        c.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| format!("cannot read its version: {e}"))
     }
 
     /// Applies pending migrations. The version is read again under the write lock

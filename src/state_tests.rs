@@ -70,20 +70,45 @@ fn the_cursor_only_moves_forward() {
     assert_eq!(s.cursor(INCREMENTAL).unwrap(), Some(100));
 }
 
+/// Set in a child process of the test below: the database it opens.
+const OPEN_IN_CHILD: &str = "TASKSYNC_TEST_OPEN_STATE";
+
+/// Separate processes, not threads: SQLite shares one process's locks between its
+/// connections, and the fault this guards against (a database still in rollback mode
+/// refusing the switch to WAL at once) showed only between processes, as the service and
+/// a backfill started beside it creating the database together.
 #[test]
-fn many_openers_of_a_new_database_at_once_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let openers: Vec<_> = (0..8)
-        .map(|_| {
-            let p = path.clone();
-            std::thread::spawn(move || State::open(&p).map(|_| ()))
-        })
-        .collect();
-    for o in openers {
-        o.join().unwrap().expect("every opener succeeds");
+fn many_processes_opening_a_new_database_at_once_all_succeed() {
+    if let Ok(path) = std::env::var(OPEN_IN_CHILD) {
+        let s = State::open(Path::new(&path)).expect("this opener succeeds");
+        s.pin_setting("api.local_time_zone", "UTC", 1).unwrap().unwrap();
+        return;
     }
-    assert_eq!(State::open(&path).unwrap().integrity_check().unwrap(), "ok");
+    let me = std::env::current_exe().unwrap();
+    let test = "state::tests::many_processes_opening_a_new_database_at_once_all_succeed";
+    for round in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(&me)
+                    .args([test, "--exact", "--test-threads=1"])
+                    .env(OPEN_IN_CHILD, &path)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for o in openers {
+            let out = o.wait_with_output().unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "round {round}: {said}");
+        }
+        let s = State::open(&path).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        assert_eq!(s.conn.pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0)).unwrap(), "wal");
+    }
 }
 
 #[test]
