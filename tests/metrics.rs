@@ -125,7 +125,11 @@ async fn a_one_off_sync_leaves_the_configured_port_to_the_service_and_serves_onl
     let options = tasksync::simulator::SimOptions { latency_ms: 300, ..Default::default() };
     let (sim, start, now) = live_sim_with(40, 500, 2, options).await;
     let dir = tempfile::tempdir().unwrap();
-    let (configured, own) = (free_port(), free_port());
+    // Both held while the other is picked, so that they differ.
+    let (a, b) =
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let (configured, own) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+    drop((a, b));
     let cfg = metrics_config(dir.path(), &sim.url, start, configured);
     let args = ["sync", "--from", &start.to_string(), "--to", &now.to_string(), "--metrics-listen"].map(String::from);
     let mut sync = bin().arg("--config").arg(&cfg).args(args).arg(format!("127.0.0.1:{own}")).spawn().unwrap();
