@@ -3,6 +3,7 @@
 //! the next ranges while it hands over the current one (see `walker.rs`).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -13,19 +14,22 @@ use crate::api::decode::{Page, Record};
 use crate::api::{ApiError, PageQuery};
 use crate::plan::Window;
 
-/// Records collected for one leaf range, keyed by identity, newest last.
+/// Records collected for one leaf range, one per identity, the newest arrival kept.
 #[derive(Default)]
 pub(super) struct Collected {
-    /// identity -> (arrival number, record).
-    records: HashMap<String, (u64, Record)>,
+    /// (arrival number, record) in order of first arrival; a later copy of a record
+    /// replaces the earlier in place, so that records move once, from page to here.
+    records: Vec<(u64, Record)>,
+    /// identity -> position in `records`.
+    index: HashMap<String, usize>,
     /// Records received so far, for the arrival numbers.
     seq: u64,
     /// Tasks whose create_time came as a local-time string.
     local_times: u64,
 }
 
-/// A leaf's records once paged: the map's keys and spare capacity given back, since a
-/// leaf may wait, complete, while the one before it is merged.
+/// A leaf's records once paged; the index is dropped, since a leaf may wait, complete,
+/// while the one before it is merged.
 pub(super) struct Gathered {
     /// (arrival number, record), one per identity.
     pub records: Vec<(u64, Record)>,
@@ -34,14 +38,14 @@ pub(super) struct Gathered {
 }
 
 impl Collected {
-    /// Room for `total` records, so that the map is not rebuilt as it grows.
+    /// Room for `total` records, so that nothing is moved as they come.
     fn with_capacity(total: u64) -> Collected {
         let n = usize::try_from(total).unwrap_or(0).min(super::walker::LEAF_TASKS as usize);
-        Collected { records: HashMap::with_capacity(n), ..Collected::default() }
+        Collected { records: Vec::with_capacity(n), index: HashMap::with_capacity(n), ..Collected::default() }
     }
 
     fn gathered(self) -> Gathered {
-        Gathered { records: self.records.into_values().collect(), local_times: self.local_times }
+        Gathered { records: self.records, local_times: self.local_times }
     }
 
     fn add(&mut self, page: Page) -> usize {
@@ -49,7 +53,13 @@ impl Collected {
         self.local_times += page.local_times;
         for record in page.records {
             self.seq += 1;
-            self.records.insert(record.identity(), (self.seq, record));
+            match self.index.entry(record.identity()) {
+                Entry::Occupied(at) => self.records[*at.get()] = (self.seq, record),
+                Entry::Vacant(slot) => {
+                    slot.insert(self.records.len());
+                    self.records.push((self.seq, record));
+                }
+            }
         }
         n
     }
