@@ -78,7 +78,14 @@ struct Task<'a> {
 /// Pages of 100 tasks, rendered the way the simulator serves them.
 fn pages(n: usize) -> Vec<Vec<u8>> {
     let end = 1_750_000_000;
-    let spec = DatasetSpec { seed: 7, tasks: n as u64 * 100, start: end - 30 * 86_400, end, hot_hour: None, bad_per_million: 0 };
+    let spec = DatasetSpec {
+        seed: 7,
+        tasks: n as u64 * 100,
+        start: end - 30 * 86_400,
+        end,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
     let tasks = generate(&spec);
     tasks
         .chunks(100)
