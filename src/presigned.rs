@@ -88,7 +88,9 @@ pub fn scrub_task(row: &mut crate::row::TaskRow) {
 /// decoder scrubs `extra` before it serializes it, with [`scrub_json`].)
 pub fn scrub_columns(row: &mut crate::row::TaskRow) {
     for url in [&mut row.input_url, &mut row.output_url].into_iter().flatten() {
-        *url = crate::row::strip_query(url).to_string();
+        // In place: the query is a suffix.
+        let kept = crate::row::strip_query(url).len();
+        url.truncate(kept);
     }
     let texts = [
         &mut row.status,
@@ -104,7 +106,7 @@ pub fn scrub_columns(row: &mut crate::row::TaskRow) {
     ];
     for text in texts.into_iter().flatten() {
         if let Cow::Owned(clean) = scrub(text) {
-            *text = clean;
+            *text = clean.into();
         }
     }
 }

@@ -1,5 +1,10 @@
 //! The typed task row: what the decoder produces and the sink stores, one per `task_id`.
 
+/// A string column's value: up to 24 bytes kept inline (a task_id, a status, a region,
+/// a template id), longer ones on the heap like a `String`. Most of a task's strings are
+/// short, and a million tasks made 13 heap allocations each.
+pub type Text = compact_str::CompactString;
+
 /// One task as the API described it at one moment, decoded and normalised.
 ///
 /// Empty strings from the API are stored as `None`: the vendor uses `""`, `null` and a
@@ -7,11 +12,11 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
     /// The key of the whole dataset: exactly one row per task_id.
-    pub task_id: String,
+    pub task_id: Text,
     /// As the API spelled it, unknown values included.
-    pub status: Option<String>,
+    pub status: Option<Text>,
     pub err_code: Option<i64>,
-    pub err_message: Option<String>,
+    pub err_message: Option<Text>,
     /// Unix seconds; decides the partition (UTC date) and never changes for a task.
     pub create_time: i64,
     /// Unix seconds; `None` while unfinished (the API's 0, missing or `2000-01-01 00:00:00`).
@@ -20,18 +25,18 @@ pub struct TaskRow {
     pub src_bitrate: Option<f64>,
     /// kbit/s.
     pub dst_bitrate: Option<f64>,
-    pub template_id: Option<String>,
-    pub template_name: Option<String>,
-    pub input: Option<String>,
-    pub output: Option<String>,
-    pub objkey: Option<String>,
+    pub template_id: Option<Text>,
+    pub template_name: Option<Text>,
+    pub input: Option<Text>,
+    pub output: Option<Text>,
+    pub objkey: Option<Text>,
     /// Query string already removed unless `keep_url_query`.
-    pub input_url: Option<String>,
+    pub input_url: Option<Text>,
     /// Query string already removed unless `keep_url_query`.
-    pub output_url: Option<String>,
-    pub bucket: Option<String>,
-    pub region: Option<String>,
-    pub region_type: Option<String>,
+    pub output_url: Option<Text>,
+    pub bucket: Option<Text>,
+    pub region: Option<Text>,
+    pub region_type: Option<Text>,
     /// The record's fields the decoder does not know, as a JSON object (keys sorted), so
     /// that nothing the vendor adds is lost; `None` when there are none.
     pub extra: Option<String>,
@@ -48,7 +53,7 @@ impl TaskRow {
     /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`).
     pub fn example(task_id: &str, create_time: i64) -> TaskRow {
         TaskRow {
-            task_id: task_id.to_string(),
+            task_id: task_id.into(),
             status: Some("success".into()),
             err_code: Some(0),
             err_message: None,

@@ -242,7 +242,7 @@ fn name_duplicates(files: &[(String, PathBuf)], mut hashes: Vec<(u64, u32)>, f: 
     for (_, path) in files {
         let ids = crate::sink::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
         for id in ids.into_iter().flatten().filter(|id| twice.contains(&hash(id))) {
-            places.entry(id).or_default().push(path.display().to_string());
+            places.entry(id.to_string()).or_default().push(path.display().to_string());
         }
     }
     let mut duplicates: Vec<_> = places.into_iter().filter(|(_, p)| p.len() > 1).collect();

@@ -95,7 +95,7 @@ async fn case(name: &str, respond: Responder, extra_api: &str, expect: Expect) {
         Expect::Tolerated(ids) => {
             result.unwrap_or_else(|e| panic!("{name}: expected to be tolerated, failed: {e}"));
             let mut got: Vec<String> =
-                stored(&out).into_iter().map(|(_, r)| r.task.task_id).filter(|id| id != "kept").collect();
+                stored(&out).into_iter().map(|(_, r)| r.task.task_id.to_string()).filter(|id| id != "kept").collect();
             got.sort();
             let mut ids = ids;
             ids.sort();

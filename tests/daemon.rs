@@ -24,7 +24,7 @@ async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_
     assert_exact(&out, &sim.sim.truth(D0, now1 - 120, false));
     let cursor1 = State::open(&dir.path().join("state/state.db")).unwrap().cursor(INCREMENTAL).unwrap();
     assert_eq!(cursor1, Some(now1 - 120), "the cursor is where the pass stopped");
-    let early_running: Vec<String> = stored(&out)
+    let early_running: Vec<tasksync::row::Text> = stored(&out)
         .into_iter()
         .filter(|(_, r)| !r.task.is_final() && r.task.create_time < now1 - 120 - 3600 - 3600)
         .map(|(_, r)| r.task.task_id)

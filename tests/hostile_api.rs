@@ -145,7 +145,7 @@ async fn a_clock_stepping_back_between_passes_never_drops_a_change() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(t), Window::new(D0, D0 + DAY)).await.unwrap();
-    let running: Vec<String> =
+    let running: Vec<tasksync::row::Text> =
         stored(&out).into_iter().filter(|(_, r)| !r.task.is_final()).map(|(_, r)| r.task.task_id).collect();
 
     // Six hours on most have finished, and our clock has stepped back five minutes (an

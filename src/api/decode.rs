@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::field::{Field, Unusable};
-use crate::row::{TaskRow, strip_query};
+use crate::row::{TaskRow, Text, strip_query};
 
 /// What the decoder needs to know besides the body.
 #[derive(Debug, Clone, Copy)]
@@ -69,10 +69,10 @@ pub struct Reject {
 impl Record {
     /// The identity used to check a window is complete (distinct == total): the task_id,
     /// or for a reject its raw text, so that rejects count towards `total` too.
-    pub fn identity(&self) -> String {
+    pub fn identity(&self) -> Text {
         match self {
             Record::Task(t) => t.task_id.clone(),
-            Record::Reject(r) => format!("\u{0}reject:{}", r.raw),
+            Record::Reject(r) => compact_str::format_compact!("\u{0}reject:{}", r.raw),
         }
     }
 }

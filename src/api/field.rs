@@ -10,8 +10,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::FixedOffset;
+use compact_str::ToCompactString;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+use crate::row::Text;
 
 /// A JSON value reduced to what the lenient readings need.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -157,16 +160,16 @@ impl Field<'_> {
     }
 
     /// A string; numbers and booleans are kept in their JSON spelling, `""` is `None`.
-    pub fn string(&self) -> Result<Option<String>, Unusable> {
+    pub fn string(&self) -> Result<Option<Text>, Unusable> {
         if self.is_blank() {
             return Ok(None);
         }
         match self {
-            Field::Str(s) => Ok(Some(s.to_string())),
-            Field::Int(i) => Ok(Some(i.to_string())),
-            Field::UInt(u) => Ok(Some(u.to_string())),
-            Field::Float(f) => Ok(serde_json::Number::from_f64(*f).map(|n| n.to_string())),
-            Field::Bool(b) => Ok(Some(b.to_string())),
+            Field::Str(s) => Ok(Some(Text::from(s.as_ref()))),
+            Field::Int(i) => Ok(Some(i.to_compact_string())),
+            Field::UInt(u) => Ok(Some(u.to_compact_string())),
+            Field::Float(f) => Ok(serde_json::Number::from_f64(*f).map(|n| n.to_compact_string())),
+            Field::Bool(b) => Ok(Some(b.to_compact_string())),
             _ => Err(Unusable),
         }
     }

@@ -197,29 +197,29 @@ impl SimTask {
             )
         };
         TaskRow {
-            task_id: id.clone(),
-            status: Some(status.to_string()),
+            task_id: id.as_str().into(),
+            status: Some(status.into()),
             err_code: Some(fail.map_or(0, |f| f.0)),
             // A download failure names the presigned URL it failed on, as real services do.
             err_message: fail.map(|f| match f.0 {
-                4001 => format!("{}: {}", f.1, presign(&format!("in/{id}.mp4"))),
-                _ => f.1.to_string(),
+                4001 => format!("{}: {}", f.1, presign(&format!("in/{id}.mp4"))).into(),
+                _ => f.1.into(),
             }),
             create_time: self.create,
             finish_time: self.finish().filter(|f| now >= *f),
             src_bitrate: past_download.then_some(src),
             dst_bitrate: (status == "success")
                 .then(|| (f64::from(self.src_centi) * f64::from(self.ratio_pm) / 1000.0).round() / 100.0),
-            template_id: (!self.quirks.is_multiple_of(97)).then(|| tpl_id.to_string()),
-            template_name: (!self.quirks.is_multiple_of(89)).then(|| tpl_name.to_string()),
-            input: Some(format!("oss://{bucket}/in/{id}.mp4")),
-            output: Some(format!("oss://{bucket}/out/{id}.mp4")),
-            objkey: (status == "success").then(|| format!("out/{id}.mp4")),
-            input_url: Some(presign(&format!("in/{id}.mp4"))),
-            output_url: (status == "success").then(|| presign(&format!("out/{id}.mp4"))),
-            bucket: Some(bucket.to_string()),
-            region: Some(region.to_string()),
-            region_type: Some(region_type.to_string()),
+            template_id: (!self.quirks.is_multiple_of(97)).then(|| tpl_id.into()),
+            template_name: (!self.quirks.is_multiple_of(89)).then(|| tpl_name.into()),
+            input: Some(format!("oss://{bucket}/in/{id}.mp4").into()),
+            output: Some(format!("oss://{bucket}/out/{id}.mp4").into()),
+            objkey: (status == "success").then(|| format!("out/{id}.mp4").into()),
+            input_url: Some(presign(&format!("in/{id}.mp4")).into()),
+            output_url: (status == "success").then(|| presign(&format!("out/{id}.mp4")).into()),
+            bucket: Some(bucket.into()),
+            region: Some(region.into()),
+            region_type: Some(region_type.into()),
             extra: self.unknown_fields().map(|mut f| {
                 f.insert("source".into(), serde_json::Value::String(presign(&format!("in/{id}.mp4"))));
                 serde_json::Value::Object(f).to_string()

@@ -42,7 +42,7 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
     let time = |v: i64| if old_times { Value::String(format_local(v, service_zone())) } else { int(v) };
 
     if !bad {
-        o.insert("task_id".into(), Value::String(row.task_id.clone()));
+        o.insert("task_id".into(), Value::String(row.task_id.to_string()));
     }
     let strings = [
         ("status", &row.status),
@@ -61,7 +61,7 @@ pub fn render(row: &TaskRow, quirks: u64, bad: bool) -> Value {
     for (key, value) in strings {
         match value {
             Some(v) => {
-                o.insert(key.into(), Value::String(v.clone()));
+                o.insert(key.into(), Value::String(v.to_string()));
             }
             None => put_absent(&mut o, key),
         }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::row::{StoredRow, TaskRow};
+use crate::row::{StoredRow, TaskRow, Text};
 
 /// The merged partition and what changed in it: the in-memory reference the tests check
 /// the streaming rewrite against.
@@ -41,7 +41,7 @@ pub struct Delta {
     pub changed: usize,
     /// Task ids whose stored row came from a newer observation than this one: left as
     /// they are, and the caller must not record this observation's state of them.
-    pub stale: Vec<String>,
+    pub stale: Vec<Text>,
 }
 
 /// When and in which order a set of observations was made.

@@ -76,7 +76,7 @@ impl PartitionMerge {
     /// Merges the observations of one leaf. Leaves must come in time order and not overlap;
     /// every row of `rows` must lie in `leaf`. Returns the task ids a newer observation had
     /// already stored, which this one left alone.
-    pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<Vec<String>, SinkError> {
+    pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<Vec<crate::row::Text>, SinkError> {
         debug_assert!(leaf.start >= self.done_to, "leaves come in time order");
         while self.compare.next_before(leaf.start)?.is_some() {}
         let mut stored = Vec::new();

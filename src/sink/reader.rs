@@ -24,7 +24,7 @@ pub struct StoredRows {
     /// Decoded rows of the current batch not yet taken.
     buffered: VecDeque<StoredRow>,
     /// The key of the last row handed out, to check the file's order.
-    last: Option<(i64, String)>,
+    last: Option<(i64, crate::row::Text)>,
     /// Whether there was a file at all.
     opened: bool,
 }

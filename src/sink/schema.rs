@@ -132,7 +132,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<StoredRow>, String> {
     for name in STRING_COLUMNS {
         strings.insert(name, c.get::<StringArray>(name)?);
     }
-    let s = |name: &str, i: usize| opt(strings[name], i, |a, i| a.value(i).to_string());
+    let s = |name: &str, i: usize| opt(strings[name], i, |a, i| crate::row::Text::from(a.value(i)));
     let err_code = c.get::<Int64Array>("err_code")?;
     let (src, dst) = (c.get::<Float64Array>("src_bitrate")?, c.get::<Float64Array>("dst_bitrate")?);
     let create = c.get::<TimestampMicrosecondArray>("create_time")?;

@@ -21,7 +21,7 @@ pub(super) struct Collected {
     /// replaces the earlier in place, so that records move once, from page to here.
     records: Vec<(u64, Record)>,
     /// identity -> position in `records`.
-    index: HashMap<String, usize>,
+    index: HashMap<crate::row::Text, usize>,
     /// Records received so far, for the arrival numbers.
     seq: u64,
     /// Tasks whose create_time came as a local-time string.

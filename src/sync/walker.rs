@@ -229,7 +229,7 @@ impl<'c> Walk<'c> {
         let mut rejects = Vec::new();
         let mut strays = Vec::new();
         for (seq, record) in got.records {
-            let reject_seen = |r: &Record, seen: &mut HashSet<String>| !seen.insert(r.identity());
+            let reject_seen = |r: &Record, seen: &mut HashSet<String>| !seen.insert(r.identity().to_string());
             match record {
                 Record::Task(t) if window.contains(t.create_time) => leaf.rows.push(t),
                 Record::Task(t) if t.create_time == window.end => {}
@@ -264,5 +264,5 @@ fn outside(window: Window, strays: &[TaskRow], local_times: u64, zone: FixedOffs
     } else {
         format!("{} such tasks; the API seems to filter on something other than create_time", strays.len())
     };
-    WalkError::OutsideWindow { window, task_id: first.task_id.clone(), create_time: first.create_time, cause }
+    WalkError::OutsideWindow { window, task_id: first.task_id.to_string(), create_time: first.create_time, cause }
 }

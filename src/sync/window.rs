@@ -163,8 +163,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let Tally { mut counts, mut changes, rejects, left, stale } = tally;
     // The state database records only what the merge applied.
     if !stale.is_empty() {
-        changes.unfinished.retain(|(id, _, _)| !stale.contains(id));
-        changes.finished.retain(|id| !stale.contains(id));
+        changes.unfinished.retain(|(id, _, _)| !stale.contains(id.as_str()));
+        changes.finished.retain(|id| !stale.contains(id.as_str()));
     }
     counts.unsettled = walk.unsettled_splits();
     let parts: Vec<(Window, String)> = left.clone();
@@ -197,7 +197,7 @@ struct Tally {
     /// Its parts that did not settle, with their reasons.
     left: Vec<(Window, String)>,
     /// Tasks a newer observation (another process's) had already stored.
-    stale: HashSet<String>,
+    stale: HashSet<crate::row::Text>,
 }
 
 /// Which tasks to keep looking at (unfinished) and which to stop looking at: final tasks
@@ -206,9 +206,9 @@ struct Tally {
 fn note_changes(rows: &[TaskRow], tracked: &HashSet<String>, changes: &mut TaskChanges) {
     for r in rows {
         if !r.is_final() {
-            changes.unfinished.push((r.task_id.clone(), r.create_time, r.status.clone()));
-        } else if tracked.contains(&r.task_id) {
-            changes.finished.push(r.task_id.clone());
+            changes.unfinished.push((r.task_id.to_string(), r.create_time, r.status.as_ref().map(ToString::to_string)));
+        } else if tracked.contains(r.task_id.as_str()) {
+            changes.finished.push(r.task_id.to_string());
         }
     }
 }
