@@ -138,7 +138,7 @@ pub struct Walk<'c> {
     /// Ranges still to hand over, the next one first; the first few are being paged.
     pending: VecDeque<(Window, Option<Paging>)>,
     /// Rejects already handed over: a reject has no create_time to place it in one leaf.
-    rejects_seen: HashSet<String>,
+    rejects_seen: HashSet<crate::row::Text>,
     /// `api.local_time_zone`, named when a record falls outside its window.
     zone: FixedOffset,
     /// Splits of ranges that do not settle still allowed in this window.
@@ -229,7 +229,7 @@ impl<'c> Walk<'c> {
         let mut rejects = Vec::new();
         let mut strays = Vec::new();
         for (seq, record) in got.records {
-            let reject_seen = |r: &Record, seen: &mut HashSet<String>| !seen.insert(r.identity().to_string());
+            let reject_seen = |r: &Record, seen: &mut HashSet<crate::row::Text>| !seen.insert(r.identity());
             match record {
                 Record::Task(t) if window.contains(t.create_time) => leaf.rows.push(t),
                 Record::Task(t) if t.create_time == window.end => {}
