@@ -194,12 +194,15 @@ async fn a_far_away_api_answers_no_sooner_than_its_latency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_limit_below_our_rate_is_found_and_paced_under_without_a_storm_of_429s() {
-    // The vendor's gateway allows 100 requests/s (a burst of 100, then one every 10 ms);
+    // The vendor's gateway allows 20 requests/s (a burst of 20, then one every 50 ms);
     // we are configured for 100,000 with 8 in flight. Its 429s ask to wait a second, but
-    // retry_max_delay caps a retry's wait at 20 ms here: unpaced, two requests in three
-    // were refused (measured: 826 of 1,242); paced, about one in 22.
-    let options = SimOptions { rate_limit: Some(100), ..SimOptions::default() };
-    let sim = start_sim(spec(45, 40_000, 2), options, D0 + 3 * DAY).await;
+    // retry_max_delay caps a retry's wait at 20 ms here. The limit sits far below what
+    // even a debug build on a loaded machine sends (a CI run under load sent fewer than
+    // 100 requests/s and never met a limit of 100): the test must meet the limit on any
+    // machine. ~160 requests: 8 s at the limit; about 16 are refused while the limit is
+    // found (two per request in flight, `pace_model_tests.rs`), few after.
+    let options = SimOptions { rate_limit: Some(20), ..SimOptions::default() };
+    let sim = start_sim(spec(45, 15_000, 2), options, D0 + 3 * DAY).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8\nmax_retries = 30");
     let totals = run_backfill(cfg, fixed(D0 + 3 * DAY), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
