@@ -269,6 +269,7 @@ impl State {
     /// behind, and its tasks' states, in one transaction. Call only once the window's
     /// partition file and rejects are durable (see `sync/commit.rs`). The incremental
     /// cursor moves separately, through [`State::advance_cursor`].
+    #[inline(never)] // a stage of bench/profile.sh
     pub fn complete_window(&mut self, c: &WindowCheckpoint<'_>) -> Result<(), StateError> {
         self.complete_window_tx(c).map_err(|e| self.err(e))
     }

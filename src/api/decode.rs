@@ -93,6 +93,7 @@ pub enum DecodeError {
 /// malformed envelope, a record to reject, a duplicate key) is decoded again through
 /// `serde_json::Value` by [`decode_page_via_value`], which has the last word; the two
 /// agree on every body (a property test and the fuzz target check it).
+#[inline(never)] // a stage of bench/profile.sh: kept whole so that its share can be read
 pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, DecodeError> {
     match fast_page(body, opts) {
         Some(page) => Ok(Envelope::Page(page)),

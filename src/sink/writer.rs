@@ -236,6 +236,7 @@ impl FileWriter {
     }
 
     /// Writes the footer and fsyncs the file (step 2 of the protocol).
+    #[inline(never)] // a stage of bench/profile.sh
     pub fn finish(self) -> Result<(), SinkError> {
         self.writer.close().map_err(|e| parquet_error("write", &self.path, e))?;
         self.file.sync_all().map_err(SinkError::io("fsync", &self.path))
