@@ -2,12 +2,21 @@
 //! each parses the same bodies into the same borrowed serde types (the decoder's
 //! `Field`s), then tasksync's whole decoder (parse + rows) runs for scale.
 //! Prints one line per parser: `parser=NAME mb_per_s=.. us_per_page=..`.
+//! Then the columnar question of issue 15: tasksync's pages to an Arrow batch as built
+//! today (`decode_page`, `TaskRow`s, `to_batch`) against a prototype that appends the
+//! parsed fields straight to column builders, with the same conversions but none of the
+//! decoder's checks, rejects or `extra` column: what a rewrite could save, at most.
 use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::json;
-use tasksync::api::decode::{DecodeOptions, decode_page};
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use tasksync::api::decode::{DecodeOptions, Record, decode_page};
 use tasksync::api::field::Field;
+use tasksync::row::{StoredRow, strip_query};
 use tasksync::simulator::dataset::{DatasetSpec, generate};
 use tasksync::simulator::render::{render, service_zone};
 
@@ -141,4 +150,78 @@ fn main() {
         tasksync::api::decode::Envelope::Page(p) => p.records.len(),
         _ => 0,
     });
+    let today = |b: &[u8]| {
+        let tasksync::api::decode::Envelope::Page(p) = decode_page(b, &opts).unwrap() else { return 0 };
+        let rows: Vec<StoredRow> = p
+            .records
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Task(task) => Some(StoredRow { task, first_seen_at: 1, changed_at: 1, observed_seq: 1 }),
+                Record::Reject(_) => None,
+            })
+            .collect();
+        tasksync::sink::schema::to_batch(&rows).unwrap().num_rows()
+    };
+    time("today: decode_page + TaskRows + to_batch", &bodies, 5, today);
+    time("prototype: serde_json Fields straight to builders", &bodies, 5, |b| columnar(b).num_rows());
+}
+
+/// The prototype: the page's tasks appended to one builder per column as they are read.
+#[inline(never)] // its instructions are read by callgrind
+fn columnar(body: &[u8]) -> RecordBatch {
+    let e: Envelope = serde_json::from_slice(body).unwrap();
+    let list = e.data.map(|d| d.list).unwrap_or_default();
+    let zone = service_zone();
+    let n = list.len();
+    let mut strings: Vec<StringBuilder> = (0..15).map(|_| StringBuilder::with_capacity(n, n * 48)).collect();
+    let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
+    let mut floats: Vec<Float64Builder> = (0..2).map(|_| Float64Builder::with_capacity(n)).collect();
+    let mut times: Vec<TimestampMicrosecondBuilder> =
+        (0..4).map(|_| TimestampMicrosecondBuilder::with_capacity(n)).collect();
+    for t in &list {
+        let created = t.create_time.time(zone).ok().flatten().unwrap_or(0);
+        let finished = t.finish_time.time(zone).ok().flatten().filter(|&f| f > 0);
+        let plain = [
+            &t.task_id,
+            &t.status,
+            &t.err_message,
+            &t.template_id,
+            &t.template_name,
+            &t.input,
+            &t.output,
+            &t.objkey,
+            &t.bucket,
+            &t.region,
+            &t.region_type,
+        ];
+        for (b, f) in strings.iter_mut().zip(plain) {
+            match f {
+                Field::Str(s) => b.append_value(s.trim()),
+                _ => b.append_null(),
+            }
+        }
+        for (b, f) in strings[11..13].iter_mut().zip([&t.input_url, &t.output_url]) {
+            match f {
+                Field::Str(s) => b.append_value(strip_query(s)),
+                _ => b.append_null(),
+            }
+        }
+        strings[13].append_null(); // extra
+        strings[14].append_null();
+        ints[0].append_option(t.err_code.int().ok().flatten());
+        ints[1].append_option(finished.map(|f| f - created));
+        ints[2].append_value(1);
+        floats[0].append_option(t.src_bitrate.float().ok().flatten());
+        floats[1].append_option(t.dst_bitrate.float().ok().flatten());
+        times[0].append_value(created * 1_000_000);
+        times[1].append_option(finished.map(|f| f * 1_000_000));
+        times[2].append_value(1);
+        times[3].append_value(1);
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(24);
+    columns.extend(strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(ints.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(times.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    RecordBatch::try_from_iter(columns.into_iter().enumerate().map(|(i, c)| (format!("c{i}"), c))).unwrap()
 }
