@@ -5,10 +5,11 @@
 //! Until the first burst of 429s nothing is paced (the configured rate limit and
 //! `api.concurrency` bound the client as before). Then:
 //! - **decrease**: when at least [`MIN_THROTTLED`] answers and [`THROTTLED_SHARE`] of those
-//!   since the last change (counted afresh every 40 answers) were 429, the rate becomes [`DECREASE`] times the lower of the
-//!   current rate and the rate actually sent since the last change; half of it when half
-//!   or more were 429 (far above the limit, as when a pass starts 100 times too fast), but
-//!   never below [`SERVED_SHARE`] of what the API accepted in the last second;
+//!   since the last change (counted afresh every 40 answers) were 429, the rate becomes
+//!   [`DECREASE`] times the lower of the current rate and the rate actually sent since the
+//!   last change; half of it when half or more were 429 (far above the limit, as when a
+//!   pass starts 100 times too fast), but never below [`SERVED_SHARE`] of what the API
+//!   accepted in the last second;
 //! - **increase**: each answered request adds [`INCREASE_PER_ANSWER`] requests/s, which is
 //!   about 2 % a second at any rate, up to the configured rate.
 //!
@@ -51,7 +52,8 @@ pub struct Pace {
 /// Requests the API accepted over the last second, in tenths of a second: what the
 /// gateway lets through, below which a decrease never goes. Always counted over a whole
 /// second, even in the first one: a gateway's burst (governor's allows a second's worth)
-/// accepted in 6 ms read as 3,000/s would hold the rate up for a dozen 429s.
+/// accepted in 6 ms, divided by the 0.1 s elapsed, read as 200/s and held the rate up
+/// for twenty 429s.
 #[derive(Debug)]
 struct Served {
     /// Accepted answers per tenth, the current tenth last.
