@@ -1,5 +1,6 @@
 //! The pacing of `pace.rs` against a model gateway, in virtual time: how many 429s a
-//! limit costs to find, at limits from 20 to 1,000 requests/s, whatever the machine.
+//! limit costs to find and to keep, at limits from 5 to 1,000 requests/s, whatever the
+//! machine.
 
 use super::*;
 use std::cmp::Reverse;
