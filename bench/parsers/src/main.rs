@@ -173,7 +173,7 @@ fn columnar(body: &[u8]) -> RecordBatch {
     let list = e.data.map(|d| d.list).unwrap_or_default();
     let zone = service_zone();
     let n = list.len();
-    let mut strings: Vec<StringBuilder> = (0..15).map(|_| StringBuilder::with_capacity(n, n * 48)).collect();
+    let mut strings: Vec<StringBuilder> = (0..14).map(|_| StringBuilder::with_capacity(n, n * 48)).collect();
     let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
     let mut floats: Vec<Float64Builder> = (0..2).map(|_| Float64Builder::with_capacity(n)).collect();
     let mut times: Vec<TimestampMicrosecondBuilder> =
@@ -207,7 +207,6 @@ fn columnar(body: &[u8]) -> RecordBatch {
             }
         }
         strings[13].append_null(); // extra
-        strings[14].append_null();
         ints[0].append_option(t.err_code.int().ok().flatten());
         ints[1].append_option(finished.map(|f| f - created));
         ints[2].append_value(1);
