@@ -125,6 +125,12 @@ pub struct SyncConfig {
     pub reopen_max_age: Duration,
     /// Cron expression (6 fields, seconds first) for `run`.
     pub schedule: String,
+    /// How often the recent past is re-counted against the API's totals.
+    pub reconcile_every: Duration,
+    /// How far back a reconciliation re-counts; zero turns reconciliation off.
+    pub reconcile_window: Duration,
+    /// A range left behind longer than this is given up, loudly.
+    pub give_up_after: Duration,
 }
 
 /// `[storage]`: where data and state live.
@@ -399,6 +405,9 @@ impl Validator<'_> {
             lookback: self.duration("sync.lookback", &r.lookback)?,
             reopen_max_age: self.duration("sync.reopen_max_age", &r.reopen_max_age)?,
             schedule,
+            reconcile_every: self.duration("sync.reconcile_every", &r.reconcile_every)?,
+            reconcile_window: self.duration("sync.reconcile_window", &r.reconcile_window)?,
+            give_up_after: self.duration("sync.give_up_after", &r.give_up_after)?,
         })
     }
 }

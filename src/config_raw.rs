@@ -70,6 +70,12 @@ pub(super) struct RawSync {
     pub(super) reopen_max_age: String,
     #[serde(default = "d_schedule")]
     pub(super) schedule: String,
+    #[serde(default = "d_reconcile_every")]
+    pub(super) reconcile_every: String,
+    #[serde(default = "d_reconcile_window")]
+    pub(super) reconcile_window: String,
+    #[serde(default = "d_give_up_after")]
+    pub(super) give_up_after: String,
 }
 
 impl Default for RawSync {
@@ -80,6 +86,9 @@ impl Default for RawSync {
             lookback: d_lookback(),
             reopen_max_age: d_reopen(),
             schedule: d_schedule(),
+            reconcile_every: d_reconcile_every(),
+            reconcile_window: d_reconcile_window(),
+            give_up_after: d_give_up_after(),
         }
     }
 }
@@ -150,6 +159,15 @@ fn d_lookback() -> String {
 }
 fn d_reopen() -> String {
     "3d".into()
+}
+fn d_reconcile_every() -> String {
+    "6h".into()
+}
+fn d_reconcile_window() -> String {
+    "30d".into()
+}
+fn d_give_up_after() -> String {
+    "7d".into()
 }
 fn d_schedule() -> String {
     "0 */5 * * * *".into()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::plan::Window;
 use crate::simulator::dataset::DatasetSpec;
-use crate::simulator::{FaultSpec, SimOptions, Simulator};
+use crate::simulator::{FaultSpec, PastSpec, SimOptions, Simulator};
 use crate::time::{DAY, floor_day};
 
 use crate::sync::run_backfill;
@@ -54,6 +54,16 @@ pub struct SimulateArgs {
     /// Retry-After, as the vendor's gateway does.
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Percentage of tasks the API lists only 1 hour to 3 days after their create_time.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = PastSpec::per_100k)]
+    pub late_listing: u32,
+    /// Percentage of tasks deleted upstream 10 minutes to 5 days after their create_time
+    /// (while a window is paged, too).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = PastSpec::per_100k)]
+    pub deletions: u32,
+    /// Percentage of tasks whose create_time the API corrects (within the same UTC day).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = PastSpec::per_100k)]
+    pub corrections: u32,
 }
 
 /// Serves the simulator until Ctrl-C; its clock follows the wall clock.
@@ -91,6 +101,11 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             unstable_order: args.faults,
             latency_ms: args.latency,
             rate_limit: args.rate_limit,
+            past: PastSpec {
+                late_per_100k: args.late_listing,
+                deleted_per_100k: args.deletions,
+                corrected_per_100k: args.corrections,
+            },
             ..SimOptions::default()
         },
         anchor,

@@ -94,6 +94,10 @@ pub struct StoredRow {
     /// that wrote this content: only a newer observation may replace it, whatever the wall
     /// clock says. 0 in files written before the column existed.
     pub observed_seq: i64,
+    /// Microseconds since the epoch: when a complete listing of the task's range first no
+    /// longer had it (deleted upstream); `None` while it is listed. The row stays, so that
+    /// what ran is still reported; a task listed again clears it.
+    pub deleted_at: Option<i64>,
 }
 
 /// Removes a presigned query string (and fragment) from a URL: those carry access keys

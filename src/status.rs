@@ -31,6 +31,10 @@ pub struct Report {
     pub left_behind: Vec<LeftBehindReport>,
     pub jobs: Vec<JobReport>,
     pub passes: Vec<PassReport>,
+    /// Tasks marked deleted upstream, by the counts recorded per day.
+    pub deleted: u64,
+    /// The last reconciliation with the API's totals, if one ran.
+    pub last_reconcile: Option<crate::state::Reconciled>,
 }
 
 /// One range left for the next pass.
@@ -149,6 +153,8 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
             .collect(),
         jobs,
         passes,
+        deleted: s.deleted_tasks()?,
+        last_reconcile: s.last_reconciliation()?,
     }))
 }
 
@@ -176,6 +182,25 @@ impl std::fmt::Display for Report {
             self.given_up
         )?;
         writeln!(f, "rejects:    {}", self.rejects)?;
+        writeln!(f, "deleted:    {} (rows kept, deleted_at set: deleted upstream)", self.deleted)?;
+        match &self.last_reconcile {
+            Some(r) => writeln!(
+                f,
+                "reconciled: {}: {} days, {} matched, {} ranges differed ({} re-listed, {} failed); {} requests of a budget of {}; found {} new, {} changed, {} deleted",
+                show(r.finished_at),
+                r.days,
+                r.matched,
+                r.differing,
+                r.differing - r.failed.min(r.differing),
+                r.failed,
+                r.requests,
+                r.budget,
+                r.new,
+                r.changed,
+                r.deleted
+            )?,
+            None => writeln!(f, "reconciled: never (it runs every sync.reconcile_every)")?,
+        }
         writeln!(
             f,
             "success:    {}",

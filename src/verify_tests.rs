@@ -5,7 +5,7 @@ use crate::sink::writer::Sink;
 const D0: i64 = 1_633_046_400; // 2021-10-01
 
 fn row(id: &str, t: i64) -> StoredRow {
-    StoredRow { task: TaskRow::example(id, t), first_seen_at: 1, changed_at: 1, observed_seq: 1 }
+    StoredRow { task: TaskRow::example(id, t), first_seen_at: 1, changed_at: 1, observed_seq: 1, deleted_at: None }
 }
 
 /// Two good partitions.

@@ -57,6 +57,7 @@ fn existing_rows(out: &std::path::Path) -> Vec<StoredRow> {
         first_seen_at: 1,
         changed_at: 1,
         observed_seq: 1,
+        deleted_at: None,
     }];
     write_partition(out, "2021-10-01", &rows);
     rows

@@ -38,19 +38,23 @@ fn report() -> Report {
         left_behind: vec![left("a"), left("b")],
         jobs: vec![job("backfill:1-2", 25.0, false), job("backfill:3-4", 100.0, true)],
         passes: vec![],
+        deleted: 0,
+        last_reconcile: None,
     }
 }
 
 #[test]
 fn every_family_the_contract_names_is_exposed_with_help_and_type() {
     let text = text::to_prometheus(&Metrics::new().openmetrics());
-    let counters = ["requests_total", "tasks_total", "rejects_total", "files_written_total", "passes_total"];
+    let counters =
+        ["requests_total", "tasks_total", "rejects_total", "files_written_total", "passes_total", "reconcile_ranges_total"];
     let gauges = [
         "cursor_lag_seconds",
         "unfinished_tasks",
         "given_up_tasks",
         "windows_left_behind",
         "last_success_timestamp_seconds",
+        "last_reconcile_timestamp_seconds",
         "build_info",
     ];
     // `backfill_progress_ratio` has a series per running backfill, and none without one
@@ -66,6 +70,7 @@ fn every_family_the_contract_names_is_exposed_with_help_and_type() {
     }
     let version = format!("tasksync_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
     assert_eq!(sample(&text, &version), Some(1.0));
+    assert!(text.contains("tasksync_tasks_total{change=\"deleted\"} 0"), "deletions are counted:\n{text}");
 }
 
 #[test]

@@ -62,6 +62,13 @@ pub struct Metrics {
     tasks_new: Counter,
     /// `tasksync_tasks_total{change="changed"}`.
     tasks_changed: Counter,
+    /// `tasksync_tasks_total{change="deleted"}`: rows marked deleted upstream.
+    tasks_deleted: Counter,
+    /// `tasksync_reconcile_ranges_total{result}`: days matched, ranges differing, ranges
+    /// that could not be re-listed.
+    reconcile_ranges: [Counter; 3],
+    /// `tasksync_last_reconcile_timestamp_seconds`: when the last reconciliation ended.
+    last_reconcile: FloatGauge,
     /// `tasksync_rejects_total`: records kept in `_rejects/` instead of the table.
     rejects: Counter,
     /// `tasksync_files_written_total`: partition files replaced.
@@ -123,6 +130,13 @@ impl Metrics {
             request_duration,
             tasks_new: tasks.get_or_create_owned(&[("change", "new".into())]),
             tasks_changed: tasks.get_or_create_owned(&[("change", "changed".into())]),
+            tasks_deleted: tasks.get_or_create_owned(&[("change", "deleted".into())]),
+            reconcile_ranges: {
+                let f = Family::<Label, Counter>::default();
+                r.register("tasksync_reconcile_ranges", "Days and ranges a reconciliation compared, by result", f.clone());
+                ["matched", "differing", "failed"].map(|o| f.get_or_create_owned(&[("result", o.into())]))
+            },
+            last_reconcile: FloatGauge::default(),
             rejects,
             files_written,
             passes: ["ok", "partial", "failed"].map(|o| passes.get_or_create_owned(&[("result", o.into())])),
@@ -174,6 +188,11 @@ impl Metrics {
             "Whether the last scrape could read the state database",
             self.state_readable.clone(),
         );
+        r.register(
+            "tasksync_last_reconcile_timestamp_seconds",
+            "Unix time at which the last reconciliation with the API's totals ended",
+            self.last_reconcile.clone(),
+        );
         r.register("process_start_time_seconds", "Unix time at which the process started", self.start_time.clone());
         let build = Family::<Label, Gauge>::default();
         build.get_or_create(&[("version", env!("CARGO_PKG_VERSION").into())]).set(1);
@@ -200,9 +219,18 @@ impl Metrics {
     pub fn window_done(&self, c: &WindowCounts) {
         self.tasks_new.inc_by(c.new);
         self.tasks_changed.inc_by(c.changed);
+        self.tasks_deleted.inc_by(c.deleted);
         self.rejects.inc_by(c.rejects);
         self.files_written.inc_by(u64::from(c.file_written));
         self.windows.get_or_create(&[("result", "committed".into())]).inc();
+    }
+
+    /// Counts what one reconciliation compared.
+    pub fn reconciled(&self, r: &crate::state::Reconciled) {
+        self.reconcile_ranges[0].inc_by(r.matched);
+        self.reconcile_ranges[1].inc_by(r.differing);
+        self.reconcile_ranges[2].inc_by(r.failed);
+        self.last_reconcile.set(r.finished_at as f64);
     }
 
     /// Counts one window left for the next pass.
@@ -227,6 +255,9 @@ impl Metrics {
         self.given_up.set(r.given_up);
         self.left_behind.set(r.left_behind.len() as i64);
         self.last_success.set(r.last_success_at.unwrap_or(0) as f64);
+        if let Some(rec) = &r.last_reconcile {
+            self.last_reconcile.set(rec.finished_at as f64);
+        }
         self.backfill_progress.clear();
         for job in r.jobs.iter().filter(|j| !j.finished) {
             self.backfill_progress.get_or_create(&[("job", job.job_id.clone())]).set(job.done_percent / 100.0);

@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod faults;
+pub mod past;
 pub mod render;
 mod server;
 
@@ -12,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use dataset::{DatasetSpec, SimTask, generate, mix};
 pub use faults::FaultSpec;
+use past::Fate;
+pub use past::PastSpec;
 pub use server::{serve, spawn};
 
 use crate::row::TaskRow;
@@ -43,6 +46,8 @@ pub struct SimOptions {
     /// Requests per second the gateway lets through; beyond it, HTTP 429 with
     /// `Retry-After` (the vendor's gateway). `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// How the API's past changes: late listings, deletions, corrected create times.
+    pub past: PastSpec,
 }
 
 impl Default for SimOptions {
@@ -57,6 +62,7 @@ impl Default for SimOptions {
             broken: None,
             latency_ms: 0,
             rate_limit: None,
+            past: PastSpec::default(),
         }
     }
 }
@@ -76,9 +82,10 @@ pub struct SimStats {
     pub throttled: AtomicU64,
 }
 
+/// A task's JSON, with the status and create_time it was rendered at.
+type Rendered = (&'static str, i64, Arc<str>);
+
 /// The simulator: data, clock, behaviour, counters.
-/// A task's JSON and the status it was rendered at.
-type Rendered = (&'static str, Arc<str>);
 
 pub struct Simulator {
     /// Tasks sorted by (create_time, idx).
@@ -97,6 +104,11 @@ pub struct Simulator {
     seed: u64,
     /// The gateway's rate limit, from `SimOptions::rate_limit`.
     pub(crate) limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// Each task's fate (`SimOptions::past`); empty when the past never changes.
+    fates: Vec<Fate>,
+    /// Indices of the tasks whose create_time is corrected, for queries of the range they
+    /// move into.
+    moved: Vec<usize>,
 }
 
 impl Simulator {
@@ -108,7 +120,15 @@ impl Simulator {
             .rate_limit
             .and_then(std::num::NonZeroU32::new)
             .map(|rps| governor::RateLimiter::direct(governor::Quota::per_second(rps)));
+        let fates: Vec<Fate> = if options.past.is_none() {
+            Vec::new()
+        } else {
+            tasks.iter().map(|t| past::fate(t, spec.seed, &options.past)).collect()
+        };
+        let moved = (0..fates.len()).filter(|&i| fates[i].corrected.is_some()).collect();
         Arc::new(Simulator {
+            fates,
+            moved,
             limiter,
             tasks,
             rendered,
@@ -124,12 +144,13 @@ impl Simulator {
     fn record_json(&self, i: usize, now: i64) -> Arc<str> {
         let task = &self.tasks[i];
         let status = task.status_at(now);
+        let create = self.create_at(i, now);
         let mut slot = self.rendered[i].lock().expect("never poisoned");
         match &*slot {
-            Some((at, json)) if *at == status => json.clone(),
+            Some((at, c, json)) if *at == status && *c == create => json.clone(),
             _ => {
-                let json: Arc<str> = render::render(&task.row_at(now), task.quirks, task.bad).to_string().into();
-                *slot = Some((status, json.clone()));
+                let json: Arc<str> = render::render(&self.row_at(i, now), task.quirks, task.bad).to_string().into();
+                *slot = Some((status, create, json.clone()));
                 json
             }
         }
@@ -161,8 +182,38 @@ impl Simulator {
     /// ignores the lag: it is what the API lists once it has caught up.
     fn listed(&self, i: usize, now: i64) -> bool {
         let late = self.options.late_s;
-        late == 0
-            || self.tasks[i].create + (mix(self.seed ^ u64::from(self.tasks[i].idx)) % (late as u64 + 1)) as i64 <= now
+        (late == 0
+            || self.tasks[i].create + (mix(self.seed ^ u64::from(self.tasks[i].idx)) % (late as u64 + 1)) as i64 <= now)
+            && self.exists(i, now)
+    }
+
+    /// Whether task `i` is in the source at `now`: listed (after a late listing's lag) and
+    /// not deleted. Unlike [`Simulator::listed`] it ignores `late_s`, as the truth does.
+    fn exists(&self, i: usize, now: i64) -> bool {
+        self.fates.get(i).is_none_or(|f| f.listed_from <= now && f.exists_at(now))
+    }
+
+    /// Task `i`'s create_time as the API lists it at `now` (after any correction).
+    fn create_at(&self, i: usize, now: i64) -> i64 {
+        self.fates.get(i).map_or(self.tasks[i].create, |f| f.create_at(&self.tasks[i], now))
+    }
+
+    /// What the API reports about task `i` at `now`, its create_time corrected.
+    fn row_at(&self, i: usize, now: i64) -> TaskRow {
+        let mut row = self.tasks[i].row_at(now);
+        row.create_time = self.create_at(i, now);
+        row
+    }
+
+    /// Indices of the tasks the API lists at `now` with a create_time in `[start, end]`;
+    /// `lagged` applies `late_s` (the API), or not (the truth).
+    fn listing(&self, start: i64, end: i64, now: i64, lagged: bool) -> Vec<usize> {
+        let inside = |i: usize| (start..=end.min(now)).contains(&self.create_at(i, now));
+        let shown = |i: usize| if lagged { self.listed(i, now) } else { self.exists(i, now) };
+        let mut out: Vec<usize> = self.visible_range(start, end, now).filter(|&i| shown(i) && inside(i)).collect();
+        let base = self.visible_range(start, end, now);
+        out.extend(self.moved.iter().copied().filter(|&i| !base.contains(&i) && shown(i) && inside(i)));
+        out
     }
 
     /// The simulated time.
@@ -196,11 +247,11 @@ impl Simulator {
     /// clock, URLs stripped unless `keep_url_query`. Rejected (bad) records are excluded.
     pub fn truth(&self, start: i64, end: i64, keep_url_query: bool) -> Vec<TaskRow> {
         let now = self.now();
-        self.visible(start, end - 1, now)
-            .iter()
-            .filter(|t| !t.bad)
-            .map(|t| {
-                let mut row = t.row_at(now);
+        self.listing(start, end - 1, now, false)
+            .into_iter()
+            .filter(|&i| !self.tasks[i].bad)
+            .map(|i| {
+                let mut row = self.row_at(i, now);
                 if !keep_url_query {
                     crate::presigned::scrub_task(&mut row);
                 }
@@ -211,6 +262,7 @@ impl Simulator {
 
     /// Records in `[start, end)` rendered without a task_id (what must land in the rejects file).
     pub fn bad_records(&self, start: i64, end: i64) -> usize {
-        self.visible(start, end - 1, self.now()).iter().filter(|t| t.bad).count()
+        let now = self.now();
+        self.listing(start, end - 1, now, false).into_iter().filter(|&i| self.tasks[i].bad).count()
     }
 }

@@ -172,10 +172,8 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String,
     }
     let now = sim.now();
     let status = param(pairs, "status").filter(|s| !s.is_empty());
-    let mut tasks: Vec<usize> = sim
-        .visible_range(start, end, now)
-        .filter(|&i| sim.listed(i, now) && status.is_none_or(|s| sim.tasks[i].status_at(now) == s))
-        .collect();
+    let mut tasks = sim.listing(start, end, now, true);
+    tasks.retain(|&i| status.is_none_or(|s| sim.tasks[i].status_at(now) == s));
     let total = tasks.len() as u64;
     if total == 0 || offset >= total {
         // The real service answers "empty result" (1004) sometimes and an empty list others.
@@ -184,7 +182,7 @@ fn answer(sim: &Simulator, pairs: &[(String, String)], n: u64) -> Result<String,
     // Newest first, as list endpoints usually sort; ties broken by a key that, when the
     // order is unstable, changes every few requests.
     let epoch = if sim.options.unstable_order { n / 5 } else { 0 };
-    tasks.sort_by_cached_key(|&i| (std::cmp::Reverse(sim.tasks[i].create), mix(u64::from(sim.tasks[i].idx) ^ epoch)));
+    tasks.sort_by_cached_key(|&i| (std::cmp::Reverse(sim.create_at(i, now)), mix(u64::from(sim.tasks[i].idx) ^ epoch)));
     let list: Vec<Arc<str>> =
         tasks.iter().skip(offset as usize).take(count as usize).map(|&i| sim.record_json(i, now)).collect();
     let total_value = if n % 7 == 3 { format!("\"{total}\"") } else { total.to_string() };

@@ -42,6 +42,12 @@ pub struct Delta {
     /// Task ids whose stored row came from a newer observation than this one: left as
     /// they are, and the caller must not record this observation's state of them.
     pub stale: Vec<Text>,
+    /// Stored rows of the range, not marked deleted, that the observations (a complete
+    /// listing of the range) no longer hold: deleted upstream, or moved to another
+    /// create_time. The window decides which once all its leaves are in.
+    pub missing: Vec<StoredRow>,
+    /// Task ids observed here with no stored row in the range: new, or moved here.
+    pub new_ids: Vec<Text>,
 }
 
 /// When and in which order a set of observations was made.
@@ -84,27 +90,49 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed)
     let mut slots: Vec<Option<TaskRow>> = observations.into_iter().map(Some).collect();
     let observations: Vec<TaskRow> = order.into_iter().map(|i| slots[i].take().expect("each position once")).collect();
     let mut out = Delta { rows: Vec::with_capacity(observations.len()), ..Delta::default() };
+    let mut listed: std::collections::HashSet<&str> = std::collections::HashSet::with_capacity(stored.len());
     let mut observations = observations.into_iter().peekable();
     while let Some(task) = observations.next() {
         if observations.peek().is_some_and(|next| next.task_id == task.task_id && next.create_time == task.create_time)
         {
             continue;
         }
-        match stored.get(task.task_id.as_str()) {
-            Some(old) if old.task == task => {}
+        let old = stored.get(task.task_id.as_str()).copied();
+        if let Some(old) = old {
+            listed.insert(old.task.task_id.as_str());
+        }
+        match old {
+            Some(old) if old.task == task && old.deleted_at.is_none() => {}
             Some(old) if seen.seq < old.observed_seq => out.stale.push(task.task_id),
             Some(old) => {
                 out.changed += 1;
                 let changed_at = seen.at.max(old.changed_at);
-                out.rows.push(StoredRow { task, first_seen_at: old.first_seen_at, changed_at, observed_seq: seen.seq });
+                let first_seen_at = old.first_seen_at;
+                out.rows.push(StoredRow { task, first_seen_at, changed_at, observed_seq: seen.seq, deleted_at: None });
             }
             None => {
                 out.new += 1;
-                out.rows.push(StoredRow { task, first_seen_at: seen.at, changed_at: seen.at, observed_seq: seen.seq });
+                out.new_ids.push(task.task_id.clone());
+                let at = seen.at;
+                out.rows.push(StoredRow { task, first_seen_at: at, changed_at: at, observed_seq: seen.seq, deleted_at: None });
             }
         }
     }
+    out.missing = existing
+        .iter()
+        .filter(|r| r.deleted_at.is_none() && r.observed_seq <= seen.seq && !listed.contains(r.task.task_id.as_str()))
+        .cloned()
+        .collect();
     out
+}
+
+/// A stored row marked deleted by observation `seen`: kept, so that what ran is still
+/// reported, with the time a complete listing first no longer had it.
+pub fn mark_deleted(mut row: StoredRow, seen: Observed) -> StoredRow {
+    row.deleted_at = Some(seen.at);
+    row.changed_at = seen.at.max(row.changed_at);
+    row.observed_seq = seen.seq;
+    row
 }
 
 /// The stored rows with a delta laid over them: a sorted merge-join on (create_time,
@@ -150,6 +178,29 @@ pub fn merge(mut existing: Vec<StoredRow>, observations: Vec<TaskRow>, seen: imp
     let d = delta(&existing, observations, seen.into());
     let (new, changed) = (d.new, d.changed);
     Merged { rows: overlay(existing.into_iter(), d.rows).collect(), new, changed }
+}
+
+/// [`merge`] of a complete listing of `window`: stored rows of the window that the listing
+/// no longer has are marked deleted, as the streaming rewrite marks them. The tests'
+/// reference for it.
+#[cfg(test)]
+pub fn merge_listing(
+    existing: Vec<StoredRow>,
+    observations: Vec<TaskRow>,
+    window: crate::plan::Window,
+    seen: impl Into<Observed>,
+) -> (Merged, usize) {
+    let seen = seen.into();
+    let listed: std::collections::HashSet<Text> = observations.iter().map(|t| t.task_id.clone()).collect();
+    let mut m = merge(existing, observations, seen);
+    let mut deleted = 0;
+    for row in &mut m.rows {
+        if window.contains(row.task.create_time) && row.deleted_at.is_none() && !listed.contains(&row.task.task_id) {
+            *row = mark_deleted(row.clone(), seen);
+            deleted += 1;
+        }
+    }
+    (m, deleted)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::plan::Window;
 use crate::row::{StoredRow, TaskRow};
 
 /// What rewriting a partition did.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     /// Task ids not in the partition before.
     pub new: usize,
@@ -27,6 +27,63 @@ pub struct Outcome {
     pub changed: usize,
     /// Whether a new file replaced (or created) the partition's.
     pub written: bool,
+    /// Stored tasks a complete listing no longer had, now marked `deleted_at`.
+    pub deleted: usize,
+    /// Stored tasks listed again under another create_time of the same day: their old row
+    /// was removed, so the partition keeps one row per task_id.
+    pub moved: usize,
+    /// The partition's rows as written, per minute (only when `written`), for the
+    /// reconciliation's counts.
+    pub counts: Option<DayCounts>,
+    /// Rejects recorded for the first time (set by the commit, which knows them).
+    pub rejects: usize,
+}
+
+/// What a partition file holds, per minute of its day: the counts a reconciliation compares
+/// with the API's totals, kept in the state database with the file's version.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DayCounts {
+    /// Rows not marked deleted, per minute of the UTC day (1,440 entries).
+    pub minutes: Vec<u32>,
+    /// Rows marked deleted.
+    pub deleted: u32,
+    /// The file's version: its row count and newest observation (`rows:max_seq`), read
+    /// from its footer to tell whether these counts still describe it.
+    pub version: String,
+}
+
+impl DayCounts {
+    /// Counts of an empty partition.
+    pub fn empty() -> DayCounts {
+        DayCounts { minutes: vec![0; 1440], deleted: 0, version: "0:0".into() }
+    }
+
+    /// Counts the rows of a partition (in any order).
+    pub fn of<'r>(rows: impl IntoIterator<Item = &'r StoredRow>) -> DayCounts {
+        let mut c = DayCounts::empty();
+        let (mut n, mut max_seq) = (0u64, 0i64);
+        for r in rows {
+            c.add(r);
+            n += 1;
+            max_seq = max_seq.max(r.observed_seq);
+        }
+        c.version = format!("{n}:{max_seq}");
+        c
+    }
+
+    fn add(&mut self, r: &StoredRow) {
+        if r.deleted_at.is_some() {
+            self.deleted += 1;
+        } else {
+            self.minutes[(r.task.create_time.rem_euclid(86_400) / 60) as usize] += 1;
+        }
+    }
+
+    /// Rows not deleted in `[from, to)`, seconds of the day, rounded out to minutes.
+    pub fn live_between(&self, from: i64, to: i64) -> u64 {
+        let (a, b) = ((from.max(0) / 60) as usize, ((to + 59) / 60).min(1440) as usize);
+        self.minutes.get(a..b).map_or(0, |m| m.iter().map(|&n| u64::from(n)).sum())
+    }
 }
 
 /// The staged file being written, and the copy cursor feeding it.
@@ -53,11 +110,41 @@ pub struct PartitionMerge {
     /// End of the last leaf merged: stored rows before it are final for this window.
     done_to: i64,
     outcome: Outcome,
+    /// Stored rows that complete listings of their leaves no longer had (see [`Delta::missing`]).
+    missing: Vec<StoredRow>,
+    /// Task ids new to the stored partition in this window, kept only when there is a
+    /// stored file (a fresh partition has nothing to move or delete): with `missing`,
+    /// they tell a move within the day from a deletion.
+    new_ids: std::collections::HashSet<crate::row::Text>,
+    /// Rows written so far, counted as they go.
+    counts: DayCounts,
+    rows_written: u64,
+    max_seq_written: i64,
 }
 
 impl PartitionMerge {
     /// Starts merging into partition `date`, stamping changes with `seen`.
     pub fn open(sink: Arc<Sink>, date: &str, seen: Observed) -> Result<PartitionMerge, SinkError> {
+        let mut merge = PartitionMerge::open_stored(sink, date)?;
+        merge.observe_as(seen);
+        Ok(merge)
+    }
+
+    /// The newest observation the stored partition holds ([`StoredRows::max_observed_seq`]):
+    /// the observation this merge is stamped with must be numbered above it.
+    pub fn stored_max_seq(&self) -> i64 {
+        self.compare.max_observed_seq()
+    }
+
+    /// Sets the observation this merge's changes are stamped with, before the first leaf.
+    pub fn observe_as(&mut self, seen: Observed) {
+        debug_assert!(self.outcome == Outcome::default() && self.pending.is_empty(), "before the first leaf");
+        self.seen = seen;
+    }
+
+    /// Opens partition `date` for merging; [`PartitionMerge::observe_as`] must follow.
+    pub fn open_stored(sink: Arc<Sink>, date: &str) -> Result<PartitionMerge, SinkError> {
+        let seen = Observed { at: 0, seq: 0 };
         let base = sink.base(date)?;
         let compare = StoredRows::open(&base.path)?;
         Ok(PartitionMerge {
@@ -70,6 +157,11 @@ impl PartitionMerge {
             pending: Vec::new(),
             done_to: i64::MIN,
             outcome: Outcome::default(),
+            missing: Vec::new(),
+            new_ids: Default::default(),
+            counts: DayCounts::empty(),
+            rows_written: 0,
+            max_seq_written: 0,
         })
     }
 
@@ -87,6 +179,10 @@ impl PartitionMerge {
         self.outcome.new += d.new;
         self.outcome.changed += d.changed;
         self.pending.extend(d.rows);
+        self.missing.extend(d.missing);
+        if self.compare.exists() {
+            self.new_ids.extend(d.new_ids);
+        }
         self.done_to = leaf.end;
         // Without a stored file there is nothing to re-read and nothing to wait for.
         if self.pending.len() >= BATCH_ROWS || (!self.compare.exists() && !self.pending.is_empty()) {
@@ -113,7 +209,9 @@ impl PartitionMerge {
             })
         });
         let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut tally = Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
         for row in overlay(stored, std::mem::take(&mut self.pending)) {
+            tally.add(&row);
             batch.push(row);
             if batch.len() == BATCH_ROWS {
                 out.writer.write(&batch)?;
@@ -132,16 +230,143 @@ impl PartitionMerge {
     /// Finishes the window: when anything changed, writes the rest of the stored rows,
     /// then commits the staged file by the protocol of `writer.rs`.
     pub fn finish(mut self) -> Result<Outcome, SinkError> {
-        if self.out.is_none() && self.pending.is_empty() {
+        let patches = self.patches();
+        if self.out.is_none() && self.pending.is_empty() && patches.is_empty() {
             return Ok(self.outcome);
         }
-        self.done_to = i64::MAX;
-        self.flush()?;
-        let Output { staged, writer, .. } = self.out.take().expect("flush opened it");
-        writer.finish()?;
+        let staged = if self.out.is_none() && self.pending.is_empty() {
+            None
+        } else {
+            self.done_to = i64::MAX;
+            self.flush()?;
+            let Output { staged, writer, .. } = self.out.take().expect("flush opened it");
+            writer.finish()?;
+            Some(staged)
+        };
+        let staged = if patches.is_empty() {
+            self.counts.version = format!("{}:{}", self.rows_written, self.max_seq_written);
+            staged.expect("something changed")
+        } else {
+            let from = staged.as_ref().map_or(self.base.path.clone(), |s| s.file.clone());
+            self.patch(&from, &patches)?
+        };
         self.sink.commit(&self.date, staged, &self.base)?;
-        Ok(Outcome { written: true, ..self.outcome })
+        Ok(Outcome { written: true, counts: Some(self.counts.clone()), ..self.outcome })
     }
+
+    /// What the window's end decides about the rows its listings no longer had: a task
+    /// listed elsewhere in the window moved within the day (its old row goes); any other
+    /// was deleted upstream (its row is marked).
+    fn patches(&mut self) -> std::collections::HashMap<(i64, crate::row::Text), Patch> {
+        let mut patches = std::collections::HashMap::new();
+        for row in std::mem::take(&mut self.missing) {
+            let key = (row.task.create_time, row.task.task_id.clone());
+            if self.new_ids.contains(&row.task.task_id) {
+                self.outcome.moved += 1;
+                self.outcome.new -= 1;
+                patches.insert(key, Patch::Drop);
+            } else {
+                self.outcome.deleted += 1;
+                patches.insert(key, Patch::Replace(Box::new(super::merge::mark_deleted(row, self.seen))));
+            }
+        }
+        patches
+    }
+
+    /// Rewrites `from` (the staged file, or the stored one when nothing else changed) with
+    /// `patches` applied, into a new staged file, counting its rows afresh.
+    fn patch(
+        &mut self,
+        from: &std::path::Path,
+        patches: &std::collections::HashMap<(i64, crate::row::Text), Patch>,
+    ) -> Result<Staged, SinkError> {
+        let staged = self.sink.stage(&self.date);
+        let mut writer = FileWriter::create(&staged.file)?;
+        let mut input = StoredRows::open(from)?;
+        (self.counts, self.rows_written, self.max_seq_written) = (DayCounts::empty(), 0, 0);
+        let mut tally = Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        while let Some(row) = input.next_before(i64::MAX)? {
+            let row = match patches.get(&(row.task.create_time, row.task.task_id.clone())) {
+                Some(Patch::Drop) => continue,
+                Some(Patch::Replace(new)) => (**new).clone(),
+                None => row,
+            };
+            tally.add(&row);
+            batch.push(row);
+            if batch.len() == BATCH_ROWS {
+                writer.write(&batch)?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            writer.write(&batch)?;
+        }
+        writer.finish()?;
+        self.counts.version = format!("{}:{}", self.rows_written, self.max_seq_written);
+        Ok(staged)
+    }
+}
+
+/// A change decided at a window's end, applied to one stored row by its key.
+enum Patch {
+    /// Its task moved within the day and was written under its new create_time.
+    Drop,
+    /// Its task was deleted upstream: the row marked.
+    Replace(Box<StoredRow>),
+}
+
+/// Counts rows as they are written, for [`DayCounts`] and the file's version.
+struct Tally<'a> {
+    counts: &'a mut DayCounts,
+    rows: &'a mut u64,
+    max_seq: &'a mut i64,
+}
+
+impl Tally<'_> {
+    fn add(&mut self, row: &StoredRow) {
+        self.counts.add(row);
+        *self.rows += 1;
+        *self.max_seq = (*self.max_seq).max(row.observed_seq);
+    }
+}
+
+/// Counts what partition `date` holds now, reading it whole (fetched first on object
+/// storage): what a reconciliation rebuilds when the state database has no counts for it,
+/// or counts for another version of its file (a restored database).
+pub fn count_partition(sink: &Sink, date: &str) -> Result<DayCounts, SinkError> {
+    let base = sink.base(date)?;
+    let mut rows = StoredRows::open(&base.path)?;
+    let mut counts = DayCounts::empty();
+    let mut tally = Tally { counts: &mut counts, rows: &mut 0, max_seq: &mut 0 };
+    let (mut n, mut max_seq) = (0u64, 0i64);
+    while let Some(row) = rows.next_before(i64::MAX)? {
+        tally.add(&row);
+        n += 1;
+        max_seq = max_seq.max(row.observed_seq);
+    }
+    counts.version = format!("{n}:{max_seq}");
+    Ok(counts)
+}
+
+/// The version of partition `date`'s local file (`rows:max_seq`, from its footer alone),
+/// to check recorded counts against; `None` on object storage, where the recorded counts
+/// are trusted (reading a footer there costs a request per day).
+pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, SinkError> {
+    if sink.is_remote() {
+        return Ok(None);
+    }
+    let path = sink.partition_file(date);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some("0:0".into())),
+        Err(e) => return Err(SinkError::Io { action: "open", path, source: e }),
+    };
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| SinkError::Parquet { action: "read", path: path.clone(), message: e.to_string() })?;
+    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
+    Ok(Some(format!("{rows}:{}", super::reader::max_observed_seq(&meta))))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::sink::merge::{key, merge};
+use crate::sink::merge::{key, merge_listing};
 use proptest::prelude::*;
 
 const DAY: i64 = 1_633_046_400; // 2021-10-01
@@ -52,10 +52,11 @@ proptest! {
         let stored = sink.read_partition("2021-10-01").unwrap();
         let window = Window::new(DAY + from, (DAY + from + width).min(DAY + 86_400));
         let inside: Vec<TaskRow> = obs.into_iter().filter(|t| window.contains(t.create_time)).collect();
-        let expected = merge(stored.clone(), inside.clone(), 20);
+        let (expected, deleted) = merge_listing(stored.clone(), inside.clone(), window, 20);
         let outcome = stream(&sink, &leaves_of(window, &cuts), &inside, 20);
-        prop_assert_eq!((outcome.new, outcome.changed, outcome.written), (expected.new, expected.changed, expected.is_changed()));
-        prop_assert_eq!(sink.read_partition("2021-10-01").unwrap(), if expected.is_changed() { expected.rows } else { stored });
+        let changed = expected.is_changed() || deleted > 0;
+        prop_assert_eq!((outcome.new, outcome.changed, outcome.deleted, outcome.written), (expected.new, expected.changed, deleted, changed));
+        prop_assert_eq!(sink.read_partition("2021-10-01").unwrap(), if changed { expected.rows } else { stored });
     }
 }
 
@@ -68,7 +69,7 @@ fn a_window_that_changes_nothing_writes_no_file() {
     let file = sink.partition_file("2021-10-01");
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     let again = stream(&sink, &leaves_of(day, &[3600, 7200]), &obs, 20);
-    assert_eq!(again, Outcome { new: 0, changed: 0, written: false });
+    assert_eq!(again, Outcome::default());
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
     assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0);
 }
@@ -83,10 +84,10 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
     let outcome = stream(&sink, &leaves_of(day, &[20_000, 40_000, 60_000]), &obs, 10);
     assert_eq!((outcome.new, outcome.written), (n as usize, true));
     // A later pass changes a few tasks in the middle of the day only.
+    // The later pass lists the range completely; a few of its tasks changed.
     let changed: Vec<TaskRow> = obs
         .iter()
-        .filter(|t| t.task_id.ends_with("77"))
-        .map(|t| TaskRow { status: Some("success".into()), ..t.clone() })
+        .map(|t| if t.task_id.ends_with("77") { TaskRow { status: Some("success".into()), ..t.clone() } } else { t.clone() })
         .collect();
     let outcome = stream(
         &sink,
@@ -94,7 +95,7 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
         &changed.iter().filter(|t| (DAY + 30_000..DAY + 50_000).contains(&t.create_time)).cloned().collect::<Vec<_>>(),
         20,
     );
-    assert!(outcome.changed > 0 && outcome.new == 0);
+    assert!(outcome.changed > 0 && outcome.new == 0 && outcome.deleted == 0);
     let rows = sink.read_partition("2021-10-01").unwrap();
     assert_eq!(rows.len(), n as usize);
     assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "sorted, no duplicate");
@@ -111,6 +112,7 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
             first_seen_at: 1,
             changed_at: 1,
             observed_seq: 1,
+            deleted_at: None,
         })
         .collect();
     sink.replace_partition("2021-10-01", &rows).unwrap();
@@ -122,4 +124,45 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
         .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");
     assert_eq!(std::fs::read_dir(sink.staging_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_task_missing_from_a_complete_listing_is_marked_deleted_and_cleared_when_listed_again() {
+    let (_dir, sink) = sink();
+    let day = Window::new(DAY, DAY + 86_400);
+    let obs: Vec<TaskRow> = (0..20).map(|i| task(i, DAY + i64::from(i) * 600, "success")).collect();
+    stream(&sink, &[day], &obs, 10);
+    let without: Vec<TaskRow> = obs.iter().filter(|t| t.task_id != "t000007").cloned().collect();
+    let outcome = stream(&sink, &leaves_of(day, &[3000, 9000]), &without, 20);
+    assert_eq!((outcome.deleted, outcome.moved, outcome.new, outcome.written), (1, 0, 0, true));
+    let rows = sink.read_partition("2021-10-01").unwrap();
+    assert_eq!(rows.len(), 20, "the row stays, so what ran is still reported");
+    let gone = rows.iter().find(|r| r.task.task_id == "t000007").unwrap();
+    assert_eq!((gone.deleted_at, gone.changed_at), (Some(20), 20));
+    assert_eq!(outcome.counts.as_ref().map(|c| (c.live_between(0, 86_400), c.deleted)), Some((19, 1)));
+    assert_eq!(stream(&sink, &[day], &without, 30), Outcome::default(), "a deletion is recorded once");
+    let again = stream(&sink, &[day], &obs, 40);
+    assert_eq!((again.changed, again.deleted), (1, 0));
+    let back = sink.read_partition("2021-10-01").unwrap();
+    assert!(back.iter().all(|r| r.deleted_at.is_none()), "a task listed again is no longer deleted");
+}
+
+#[test]
+fn a_task_listed_under_a_corrected_create_time_keeps_one_row_whichever_leaf_comes_first() {
+    for (from, to) in [(600, 80_000), (80_000, 600)] {
+        let (_dir, sink) = sink();
+        let day = Window::new(DAY, DAY + 86_400);
+        let mut obs: Vec<TaskRow> = (0..20).map(|i| task(i, DAY + 1_000 + i64::from(i) * 3_000, "success")).collect();
+        obs.push(task(99, DAY + from, "success"));
+        stream(&sink, &[day], &obs, 10);
+        obs.retain(|t| t.task_id != "t000099");
+        obs.push(task(99, DAY + to, "success"));
+        let outcome = stream(&sink, &leaves_of(day, &[40_000]), &obs, 20);
+        assert_eq!((outcome.moved, outcome.deleted, outcome.new), (1, 0, 0), "moved from {from} to {to}");
+        let rows = sink.read_partition("2021-10-01").unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.task.task_id.as_str()).filter(|id| *id == "t000099").collect();
+        assert_eq!(ids.len(), 1, "one row per task_id");
+        assert!(rows.iter().any(|r| r.task.task_id == "t000099" && r.task.create_time == DAY + to));
+        assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "still sorted");
+    }
 }

@@ -27,6 +27,9 @@ pub struct StoredRows {
     last: Option<(i64, crate::row::Text)>,
     /// Whether there was a file at all.
     opened: bool,
+    /// The largest `observed_seq` in the file, from its column statistics (0 without a
+    /// file, or for files written before the column existed).
+    max_seq: i64,
 }
 
 impl StoredRows {
@@ -37,18 +40,19 @@ impl StoredRows {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let batches = match File::open(path) {
-            Ok(f) => Some(
-                ParquetRecordBatchReaderBuilder::try_new(f)
-                    .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-                    .map_err(perr)?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        let (batches, max_seq) = match File::open(path) {
+            Ok(f) => {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?;
+                let max_seq = max_observed_seq(builder.metadata());
+                (Some(builder.with_batch_size(BATCH_ROWS).build().map_err(perr)?), max_seq)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, 0),
             Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
         };
         Ok(StoredRows {
             path: path.to_path_buf(),
             opened: batches.is_some(),
+            max_seq,
             batches,
             buffered: VecDeque::new(),
             last: None,
@@ -58,6 +62,12 @@ impl StoredRows {
     /// Whether the partition had a file when opened.
     pub fn exists(&self) -> bool {
         self.opened
+    }
+
+    /// The newest observation the file holds: a new observation must be numbered above it,
+    /// whatever the state database's own sequence says (restored, lost, or another host's).
+    pub fn max_observed_seq(&self) -> i64 {
+        self.max_seq
     }
 
     /// The next row if its create_time is before `end`.
@@ -90,6 +100,18 @@ impl StoredRows {
         self.buffered.extend(rows);
         Ok(())
     }
+}
+
+/// The largest `observed_seq` in a file, read from its row groups' statistics without
+/// reading a row; 0 when the column or its statistics are absent.
+pub fn max_observed_seq(meta: &parquet::file::metadata::ParquetMetaData) -> i64 {
+    let schema = meta.file_metadata().schema_descr();
+    let Some(col) = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "observed_seq") else { return 0 };
+    let max = |rg: &parquet::file::metadata::RowGroupMetaData| match rg.column(col).statistics() {
+        Some(parquet::file::statistics::Statistics::Int64(s)) => s.max_opt().copied().unwrap_or(0),
+        _ => 0,
+    };
+    meta.row_groups().iter().map(max).max().unwrap_or(0)
 }
 
 /// Reads a whole partition file written by the sink; a missing file is an empty partition.

@@ -55,6 +55,7 @@ pub fn schema() -> SchemaRef {
         Field::new("changed_at", ts(), false),
         s("extra"),
         Field::new("observed_seq", DataType::Int64, false),
+        Field::new("deleted_at", ts(), true),
     ]))
 }
 
@@ -102,6 +103,7 @@ pub fn to_batch(rows: &[StoredRow]) -> Result<RecordBatch, arrow_schema::ArrowEr
         times(|r| Some(r.changed_at)),
         strings(|t| t.extra.as_deref()),
         ints(|r| Some(r.observed_seq)),
+        times(|r| r.deleted_at),
     ];
     RecordBatch::try_new(schema(), columns)
 }
@@ -143,6 +145,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<StoredRow>, String> {
     // hold the oldest observations of all.
     let extra = c.optional::<StringArray>("extra")?;
     let observed = c.optional::<Int64Array>("observed_seq")?;
+    let deleted = c.optional::<TimestampMicrosecondArray>("deleted_at")?;
     let secs = |a: &TimestampMicrosecondArray, i: usize| opt(a, i, |a, i| a.value(i).div_euclid(1_000_000));
     (0..batch.num_rows())
         .map(|i| {
@@ -170,7 +173,8 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<StoredRow>, String> {
             let first_seen_at = opt(first, i, |a, i| a.value(i)).ok_or("a first_seen_at is null")?;
             let changed_at = opt(changed, i, |a, i| a.value(i)).ok_or("a changed_at is null")?;
             let observed_seq = observed.map_or(0, |a| a.value(i));
-            Ok(StoredRow { task, first_seen_at, changed_at, observed_seq })
+            let deleted_at = deleted.and_then(|a| opt(a, i, |a, i| a.value(i)));
+            Ok(StoredRow { task, first_seen_at, changed_at, observed_seq, deleted_at })
         })
         .collect()
 }

@@ -113,6 +113,11 @@ impl Sink {
         Ok(Base { path, etag, fetched: true })
     }
 
+    /// Whether the output is on object storage.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// This process's staging area.
     pub fn staging_dir(&self) -> &Path {
         &self.staging.dir
@@ -296,7 +301,7 @@ mod tests {
             region_type: Some("oss".into()),
             ..TaskRow::example(id, 1_633_046_400)
         };
-        StoredRow { task, first_seen_at: 1_633_046_500_000_000, changed_at: 1_633_046_600_000_000, observed_seq: 3 }
+        StoredRow { task, first_seen_at: 1_633_046_500_000_000, changed_at: 1_633_046_600_000_000, observed_seq: 3, deleted_at: None }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::context::{Context, PartitionHold};
 use crate::api::decode::Reject;
 use crate::plan::{Progress, Window};
 use crate::sink::partition::{Outcome, PartitionMerge};
-use crate::state::{INCREMENTAL, RECHECK, TaskChanges, WindowCheckpoint};
+use crate::state::{INCREMENTAL, RECHECK, RECONCILE, TaskChanges, WindowCheckpoint};
 
 /// What completing a window records besides its tasks' states.
 #[derive(Clone)]
@@ -40,6 +40,9 @@ pub enum Checkpoint {
     Forward(Arc<Mutex<Progress>>),
     /// A re-check of unfinished tasks: nothing but their states.
     Recheck,
+    /// The ranges of one day that a reconciliation found to differ from the API's totals,
+    /// re-listed together: nothing but their rows and states.
+    Reconcile(Arc<[Window]>),
 }
 
 impl Checkpoint {
@@ -49,6 +52,7 @@ impl Checkpoint {
             Checkpoint::Backfill(job) => job,
             Checkpoint::Forward(_) => INCREMENTAL,
             Checkpoint::Recheck => RECHECK,
+            Checkpoint::Reconcile(_) => RECONCILE,
         }
     }
 
@@ -73,6 +77,8 @@ impl Checkpoint {
                 left: &left,
                 tasks: &tasks,
                 now,
+                counts: None,
+                rejects: &[],
             })
         })
         .await
@@ -87,8 +93,9 @@ pub struct WindowCommit {
     pub checkpoint: Checkpoint,
     /// Its tasks' states for the `unfinished` table.
     pub changes: TaskChanges,
-    /// Records that could not become rows, kept with their reason.
-    pub rejects: Vec<Reject>,
+    /// Records that could not become rows, kept with their reason, each with the minute
+    /// of the day of the leaf it was listed in.
+    pub rejects: Vec<(Reject, i64)>,
     /// When its pages were fetched (unix seconds).
     pub seen_at: i64,
     /// Its parts that did not settle, each with its reason: recorded in the same
@@ -100,6 +107,18 @@ impl WindowCommit {
     /// Runs steps 1 to 5 above. `merge` is the partition's rewrite, `hold` its lock.
     pub async fn commit(self, ctx: &Context, merge: PartitionMerge, hold: PartitionHold) -> Result<Outcome, SyncError> {
         let WindowCommit { window, checkpoint, changes, rejects, seen_at, left } = self;
+        let date = crate::time::utc_date(window.start);
+        let keyed: Vec<(String, i64, Reject)> = rejects.into_iter().map(|(r, m)| (reject_key(&r), m, r)).collect();
+        let keys: Vec<String> = keyed.iter().map(|(k, _, _)| k.clone()).collect();
+        let d = date.clone();
+        let known = ctx.with_state(move |s| s.rejects_known(&d, &keys)).await?;
+        // A reject found again by a re-scan is neither appended nor counted twice.
+        let (fresh, rejects): (Vec<(String, String, i64)>, Vec<Reject>) = keyed
+            .into_iter()
+            .filter(|(k, _, _)| !known.contains(k))
+            .map(|(k, m, r)| ((date.clone(), k, m), r))
+            .unzip();
+        let fresh_rejects = rejects.len();
         let (log, label) = (ctx.rejects.clone(), window.to_string());
         ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
         // The hold goes into the write: were this window cancelled now, the rename would
@@ -107,6 +126,7 @@ impl WindowCommit {
         let (outcome, hold) = ctx.blocking(move || merge.finish().map(|outcome| (outcome, hold))).await?;
 
         crate::crash::point("before_checkpoint");
+        let outcome_counts = outcome.counts.clone();
         let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
         let complete = left.is_empty();
         ctx.with_state(move |s| {
@@ -117,6 +137,8 @@ impl WindowCommit {
                 left: &left,
                 tasks: &changes,
                 now: seen_at,
+                counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
+                rejects: &fresh,
             };
             s.complete_window(&c)
         })
@@ -129,6 +151,13 @@ impl WindowCommit {
                 ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
             }
         }
-        Ok(outcome)
+        Ok(Outcome { rejects: fresh_rejects, ..outcome })
     }
+}
+
+/// A reject's identity for counting it once: a hash of its raw text.
+fn reject_key(r: &Reject) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(r.raw.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -90,6 +90,22 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
         pass.progress.begin("catching up", windows.len());
     }
     run_windows(pass, windows).await?;
+    reconcile_if_due(pass, reach).await
+}
+
+/// Runs a reconciliation when one is due, up to where the forward windows began (the
+/// lookback before the cursor, which every pass re-walks anyway).
+async fn reconcile_if_due(pass: &Pass<'_>, reach: Reach) -> Result<(), SyncError> {
+    let ctx = pass.ctx;
+    let now = (ctx.clock)();
+    if pass.stop.load(std::sync::atomic::Ordering::SeqCst) || !super::reconcile::due(pass, now).await? {
+        return Ok(());
+    }
+    let cursor = ctx.with_state(|s| s.cursor(INCREMENTAL)).await?;
+    let Some(cursor) = cursor else { return Ok(()) };
+    let upto = (cursor - reach.lookback).max(reach.start);
+    let found = super::reconcile::reconcile(pass, upto, reach.start).await?;
+    pass.summary.reconciled(found);
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod context;
 pub mod incremental;
 mod paging;
+pub mod reconcile;
 pub mod summary;
 pub mod walker;
 pub mod window;

@@ -2,7 +2,7 @@
 //! range paged again. Each range runs as a task of its own, so that the walker can page
 //! the next ranges while it hands over the current one (see `walker.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
@@ -145,30 +145,85 @@ fn query(w: Window, offset: u64, count: u32) -> PageQuery {
     PageQuery { start: w.start, end: w.end, offset, count }
 }
 
+/// One paging of a range: the `total` its first page reported, whether a later page
+/// reported another, and the identities it saw.
+struct Round {
+    total: u64,
+    /// The total the last page reported.
+    last: u64,
+    moved: bool,
+    ids: HashSet<crate::row::Text>,
+}
+
+impl Round {
+    fn new(total: u64) -> Round {
+        Round { total, last: total, moved: false, ids: HashSet::new() }
+    }
+
+    /// Notes one page of this paging; returns the total it reported.
+    fn see(&mut self, page: &Page) -> u64 {
+        let total = page.total.unwrap_or(self.last);
+        self.moved |= total != self.total;
+        self.last = total;
+        self.ids.extend(page.records.iter().map(Record::identity));
+        total
+    }
+}
+
+/// What the pagings with one unchanging `total` saw together: the evidence of completeness.
+/// A paging whose total moved (tasks listed or deleted while it ran) shifts later offsets,
+/// so that one live task can be skipped while the count still matches: its records are
+/// kept (a task seen once existed), but it proves nothing.
+#[derive(Default)]
+struct Stable {
+    total: u64,
+    ids: HashSet<crate::row::Text>,
+}
+
+impl Stable {
+    /// Takes a finished paging into account; returns whether the range is now complete.
+    fn add(&mut self, round: Round) -> bool {
+        if round.moved {
+            *self = Stable { total: round.total, ids: HashSet::new() };
+            return false;
+        }
+        if round.total == self.total {
+            self.ids.extend(round.ids);
+        } else {
+            *self = Stable { total: round.total, ids: round.ids };
+        }
+        self.ids.len() as u64 >= self.total
+    }
+}
+
 /// Pages one range that fits within `max_offset`; returns its records and whether it had
-/// to be paged again. Pages are taken as they arrive: a slow page holds up no other.
+/// to be paged again. Pages are taken as they arrive: a slow page holds up no other. The
+/// range is complete once pagings that saw one `total` throughout have together seen that
+/// many distinct records (see [`Stable`]).
 async fn page_leaf(
     client: &Arc<Client>,
     w: Window,
     first: Page,
     limits: WalkLimits,
 ) -> Result<(Collected, bool), WalkError> {
-    let mut total = first.total.unwrap_or(0);
-    let first_total = total;
-    let mut got = Collected::with_capacity(total);
+    let first_total = first.total.unwrap_or(0);
+    let mut got = Collected::with_capacity(first_total);
+    let mut round = Round::new(first_total);
+    let mut total = round.see(&first);
     let stride = got.add(first) as u64;
-    if stride > 0 && stride < total {
+    if stride > 0 && stride < first_total {
         let offsets = (1..).map(|i| i * stride).take_while(move |o| *o < first_total);
         let mut pages = futures::stream::iter(offsets)
             .map(|o| fetch(client, query(w, o, client.page_size())))
             .buffer_unordered(limits.concurrency.max(1));
         while let Some(page) = pages.try_next().await? {
-            total = page.total.unwrap_or(total);
+            total = round.see(&page);
             got.add(page);
         }
     }
+    let mut stable = Stable { total: first_total, ..Stable::default() };
     let mut attempts = 0;
-    while (got.records.len() as u64) < total {
+    while !stable.add(round) {
         if attempts >= limits.repage_attempts {
             return Err(WalkError::Incomplete {
                 window: w,
@@ -180,22 +235,28 @@ async fn page_leaf(
         }
         attempts += 1;
         tracing::debug!(window = %w, distinct = got.records.len(), total, attempt = attempts, "Paging a short window again");
-        total = repage(client, w, total, &mut got).await?;
+        round = repage(client, w, total, &mut got).await?;
+        total = round.last;
     }
     Ok((got, attempts > 0))
 }
 
-/// One sequential pass over the range's pages; returns the latest `total`.
-async fn repage(client: &Arc<Client>, w: Window, mut total: u64, got: &mut Collected) -> Result<u64, WalkError> {
+/// One sequential paging of the range, starting from the latest known `total`.
+async fn repage(client: &Arc<Client>, w: Window, total: u64, got: &mut Collected) -> Result<Round, WalkError> {
+    let mut round = Round::new(total);
     let mut offset = 0;
-    while offset < total {
+    let mut last = total;
+    while offset < last {
         let page = fetch(client, query(w, offset, client.page_size())).await?;
-        total = page.total.unwrap_or(total);
+        if offset == 0 {
+            round = Round::new(page.total.unwrap_or(total));
+        }
+        last = round.see(&page);
         let n = got.add(page) as u64;
         if n == 0 {
             break;
         }
         offset += n;
     }
-    Ok(total)
+    Ok(round)
 }

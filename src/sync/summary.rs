@@ -24,6 +24,10 @@ pub struct Summary {
     files_written: AtomicU64,
     rejects: AtomicU64,
     /// Windows walked again because another writer replaced their partition's object.
+    deleted: AtomicU64,
+    moved: AtomicU64,
+    /// The reconciliation the pass ran, if one was due.
+    reconciled: std::sync::Mutex<Option<crate::state::Reconciled>>,
     conflicts: AtomicU64,
     /// The ranges left for the next pass, each with its reason.
     left_behind: std::sync::Mutex<Vec<String>>,
@@ -48,8 +52,12 @@ pub struct WindowCounts {
     pub changed: u64,
     /// Whether its partition file was rewritten.
     pub file_written: bool,
-    /// Records kept in the rejects file.
+    /// Records kept in the rejects file (each once, however often it is re-listed).
     pub rejects: u64,
+    /// Stored tasks a complete listing no longer had: marked `deleted_at`.
+    pub deleted: u64,
+    /// Stored tasks listed again under another create_time of their day: one row kept.
+    pub moved: u64,
 }
 
 /// One range left for the next pass, as the pass summary names it.
@@ -73,12 +81,19 @@ pub struct Totals {
     pub changed: u64,
     pub files_written: u64,
     pub rejects: u64,
+    /// Stored tasks marked deleted upstream.
+    pub deleted: u64,
+    /// Stored tasks whose create_time the API corrected within their day.
+    pub moved: u64,
     /// Windows walked again because another writer replaced their partition's object.
     pub conflicts: u64,
     pub nulled_fields: u64,
     /// The ranges left for the next pass, each with its reason (see `status`).
     pub left_behind: Vec<String>,
     pub seconds: f64,
+    /// The reconciliation this pass ran, if one was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<crate::state::Reconciled>,
 }
 
 impl Summary {
@@ -97,6 +112,9 @@ impl Summary {
             changed: z(),
             files_written: z(),
             rejects: z(),
+            deleted: z(),
+            moved: z(),
+            reconciled: std::sync::Mutex::new(None),
             conflicts: z(),
             left_behind: std::sync::Mutex::new(Vec::new()),
             started: std::time::Instant::now(),
@@ -114,6 +132,13 @@ impl Summary {
         self.changed.fetch_add(c.changed, Relaxed);
         self.files_written.fetch_add(u64::from(c.file_written), Relaxed);
         self.rejects.fetch_add(c.rejects, Relaxed);
+        self.deleted.fetch_add(c.deleted, Relaxed);
+        self.moved.fetch_add(c.moved, Relaxed);
+    }
+
+    /// Records the reconciliation the pass ran.
+    pub fn reconciled(&self, r: crate::state::Reconciled) {
+        *self.reconciled.lock().expect("never poisoned") = Some(r);
     }
 
     /// Counts a window walked again after a conflicting write.
@@ -142,10 +167,13 @@ impl Summary {
             changed: self.changed.load(Relaxed),
             files_written: self.files_written.load(Relaxed),
             rejects: self.rejects.load(Relaxed),
+            deleted: self.deleted.load(Relaxed),
+            moved: self.moved.load(Relaxed),
             conflicts: self.conflicts.load(Relaxed),
             nulled_fields,
             left_behind: self.left_behind.lock().expect("never poisoned").clone(),
             seconds: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            reconciled: self.reconciled.lock().expect("never poisoned").clone(),
         }
     }
 }
@@ -158,7 +186,7 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} files_written={} rejects={} left_behind={} seconds={:.1}",
+            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} deleted={} moved={} files_written={} rejects={} left_behind={} seconds={:.1}",
             self.windows,
             self.pages,
             self.requests,
@@ -166,10 +194,20 @@ impl std::fmt::Display for Totals {
             self.tasks,
             self.new,
             self.changed,
+            self.deleted,
+            self.moved,
             self.files_written,
             self.rejects,
             self.left_behind.len(),
             self.seconds
-        )
+        )?;
+        if let Some(r) = &self.reconciled {
+            write!(
+                f,
+                " reconciled_days={} matched={} differing_ranges={} reconcile_requests={} reconcile_budget={}",
+                r.days, r.matched, r.differing, r.requests, r.budget
+            )?;
+        }
+        Ok(())
     }
 }

@@ -161,11 +161,17 @@ impl Walk<'_> {
 
 impl<'c> Walk<'c> {
     pub fn new(client: &'c Arc<Client>, window: Window, limits: WalkLimits) -> Walk<'c> {
+        Walk::over(client, &[window], limits)
+    }
+
+    /// Walks several ranges (in time order, not overlapping) as one window: the parts of a
+    /// day that a reconciliation re-lists.
+    pub fn over(client: &'c Arc<Client>, ranges: &[Window], limits: WalkLimits) -> Walk<'c> {
         let zone = client.zone();
         Walk {
             client,
             limits,
-            pending: VecDeque::from([(window, None)]),
+            pending: ranges.iter().map(|w| (*w, None)).collect(),
             rejects_seen: HashSet::new(),
             zone,
             unsettled_splits: UNSETTLED_SPLITS,

@@ -130,12 +130,19 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let date = utc_date(window.start);
     let hold = ctx.lock_partition(&date).await?;
     let seen_at = (ctx.clock)();
-    let (tracked, seq) =
-        ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence(OBSERVATIONS)?))).await?;
     let (sink, d) = (ctx.sink.clone(), date.clone());
-    let seen = Observed { at: micros_from_secs(seen_at), seq };
-    let mut merge = ctx.blocking(move || PartitionMerge::open(sink, &d, seen)).await?;
-    let mut walk = walker::Walk::new(&ctx.client, window, ctx.limits());
+    let mut merge = ctx.blocking(move || PartitionMerge::open_stored(sink, &d)).await?;
+    // Numbered above what the stored file holds, so that newer always wins even when the
+    // state database is older than the data set (restored, lost, or another host's).
+    let floor = merge.stored_max_seq();
+    let (tracked, seq) = ctx
+        .with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?)))
+        .await?;
+    merge.observe_as(Observed { at: micros_from_secs(seen_at), seq });
+    let mut walk = match &checkpoint {
+        Checkpoint::Reconcile(ranges) => walker::Walk::over(&ctx.client, ranges, ctx.limits()),
+        _ => walker::Walk::new(&ctx.client, window, ctx.limits()),
+    };
     let mut tally = Tally::default();
     while let Some(step) = walk.next_step().await? {
         let leaf = match step {
@@ -154,7 +161,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         tally.counts.repaged += u64::from(leaf.repaged);
         tally.counts.tasks += leaf.rows.len() as u64;
         note_changes(&leaf.rows, &tracked, &mut tally.changes);
-        tally.rejects.extend(leaf.rejects);
+        let minute = leaf.window.start.rem_euclid(crate::time::DAY) / 60;
+        tally.rejects.extend(leaf.rejects.into_iter().map(|r| (r, minute)));
         let (w, rows) = (leaf.window, leaf.rows);
         let (next, stale) = ctx.blocking(move || merge.add(w, rows).map(|stale| (merge, stale))).await?;
         merge = next;
@@ -168,11 +176,12 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     }
     counts.unsettled = walk.unsettled_splits();
     let parts: Vec<(Window, String)> = left.clone();
-    counts.rejects = rejects.len() as u64;
+
     let whole = left.is_empty();
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
     let outcome = commit.commit(ctx, merge, hold).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
+    (counts.deleted, counts.moved, counts.rejects) = (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64);
     for (part, reason) in &parts {
         pass.left_behind(*part, reason);
     }
@@ -192,8 +201,8 @@ struct Tally {
     counts: WindowCounts,
     /// Its tasks' states for the checkpoint.
     changes: TaskChanges,
-    /// Its undecodable records.
-    rejects: Vec<crate::api::decode::Reject>,
+    /// Its undecodable records, with the minute of the day of the leaf each was in.
+    rejects: Vec<(crate::api::decode::Reject, i64)>,
     /// Its parts that did not settle, with their reasons.
     left: Vec<(Window, String)>,
     /// Tasks a newer observation (another process's) had already stored.

@@ -13,6 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::plan::{Window, coalesce};
 
+pub mod counts;
+pub use counts::{DayRecord, Reconciled};
+
 /// Why the state database could not be used; names the file.
 #[derive(Debug, thiserror::Error)]
 #[error("state database {path}: {message}")]
@@ -83,6 +86,7 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN pid INTEGER;
 "#,
+    counts::SCHEMA,
 ];
 
 /// The longest wait between two re-checks of an unfinished task.
@@ -97,6 +101,9 @@ pub const OBSERVATIONS: &str = "observations";
 
 /// The job id under which re-check windows are left behind.
 pub const RECHECK: &str = "recheck";
+
+/// The job id under which ranges a reconciliation could not re-list are left behind.
+pub const RECONCILE: &str = "reconcile";
 
 /// A window (or part of one) that could not be committed exactly, kept for the next pass.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -142,6 +149,11 @@ pub struct WindowCheckpoint<'a> {
     pub tasks: &'a TaskChanges,
     /// When its pages were fetched (unix seconds).
     pub now: i64,
+    /// The partition's counts as written (`None` when its file did not change).
+    pub counts: Option<(&'a str, &'a crate::sink::partition::DayCounts)>,
+    /// The window's rejects: (partition date, identity hash, minute of the day), recorded
+    /// once each.
+    pub rejects: &'a [(String, String, i64)],
 }
 
 /// An open state database.
@@ -331,6 +343,7 @@ impl State {
                 delete.execute([id])?;
             }
         }
+        counts::record(&tx, c)?;
         tx.commit()
     }
 
@@ -388,6 +401,19 @@ impl State {
                 "INSERT INTO sequences (name, value) VALUES (?1, 1)
                  ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
                 [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The next number of a sequence, also above `floor`: the newest number already in the
+    /// data set, which a restored, deleted or second state database has never seen.
+    pub fn next_sequence_above(&self, name: &str, floor: i64) -> Result<i64, StateError> {
+        self.conn
+            .query_row(
+                "INSERT INTO sequences (name, value) VALUES (?1, max(1, ?2 + 1))
+                 ON CONFLICT(name) DO UPDATE SET value = max(value + 1, ?2 + 1) RETURNING value",
+                params![name, floor],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))
@@ -529,5 +555,4 @@ impl State {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

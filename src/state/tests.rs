@@ -3,7 +3,7 @@ use super::*;
 /// Records `window` of backfill job `job` (or a re-check when `None`) as wholly committed.
 fn commit(s: &mut State, job: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) {
     let (job_id, keeps_intervals) = job.map_or((RECHECK, false), |j| (j, true));
-    s.complete_window(&WindowCheckpoint { job_id, keeps_intervals, window, left: &[], tasks, now }).unwrap();
+    s.complete_window(&WindowCheckpoint { job_id, keeps_intervals, window, left: &[], tasks, now, counts: None, rejects: &[] }).unwrap();
 }
 
 #[test]
@@ -134,6 +134,8 @@ fn parts_left_behind_are_recorded_counted_and_cleared_once_committed() {
         left: &left,
         tasks: &tasks,
         now,
+        counts: None,
+        rejects: &[],
     };
     s.complete_window(&c(5)).unwrap();
     s.complete_window(&c(9)).unwrap();
