@@ -46,8 +46,12 @@ pub struct Delta {
     /// listing of the range) no longer hold: deleted upstream, or moved to another
     /// create_time. The window decides which once all its leaves are in.
     pub missing: Vec<StoredRow>,
-    /// Task ids observed here with no stored row in the range: new, or moved here.
-    pub new_ids: Vec<Text>,
+    /// Task ids observed here with no stored row in the range (new, or moved here from
+    /// elsewhere in the partition), with their create_time.
+    pub new_ids: Vec<(Text, i64)>,
+    /// Keys of stored rows whose task is listed in the same range under another
+    /// create_time: the new row is among `rows`, the old one must go.
+    pub moved: Vec<(i64, Text)>,
 }
 
 /// When and in which order a set of observations was made.
@@ -105,14 +109,18 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed)
             Some(old) if old.task == task && old.deleted_at.is_none() => {}
             Some(old) if seen.seq < old.observed_seq => out.stale.push(task.task_id),
             Some(old) => {
-                out.changed += 1;
+                if old.task.create_time == task.create_time {
+                    out.changed += 1;
+                } else {
+                    out.moved.push((old.task.create_time, old.task.task_id.clone()));
+                }
                 let changed_at = seen.at.max(old.changed_at);
                 let first_seen_at = old.first_seen_at;
                 out.rows.push(StoredRow { task, first_seen_at, changed_at, observed_seq: seen.seq, deleted_at: None });
             }
             None => {
                 out.new += 1;
-                out.new_ids.push(task.task_id.clone());
+                out.new_ids.push((task.task_id.clone(), task.create_time));
                 let at = seen.at;
                 out.rows.push(StoredRow { task, first_seen_at: at, changed_at: at, observed_seq: seen.seq, deleted_at: None });
             }

@@ -112,10 +112,18 @@ pub struct PartitionMerge {
     outcome: Outcome,
     /// Stored rows that complete listings of their leaves no longer had (see [`Delta::missing`]).
     missing: Vec<StoredRow>,
-    /// Task ids new to the stored partition in this window, kept only when there is a
-    /// stored file (a fresh partition has nothing to move or delete): with `missing`,
-    /// they tell a move within the day from a deletion.
-    new_ids: std::collections::HashSet<crate::row::Text>,
+    /// Task ids with no stored row in the range they were listed in, and their
+    /// create_time, kept only when there is a stored file (a fresh partition has nothing
+    /// to move or delete): a stored row of one of them elsewhere in the partition is its
+    /// old place, removed at the end, so the partition keeps one row per task_id.
+    new_ids: std::collections::HashMap<crate::row::Text, i64>,
+    /// Whether stored rows missing from the listings may be marked deleted: not when the
+    /// window listed only part of its day (a task may have moved to a part not listed),
+    /// unless counts showed the rest of the day matches (a reconciliation).
+    may_delete: bool,
+    /// Keys of stored rows whose task was listed under another create_time in the same
+    /// leaf: dropped at the end (see [`Delta::moved`]).
+    moved: Vec<(i64, crate::row::Text)>,
     /// Rows written so far, counted as they go.
     counts: DayCounts,
     rows_written: u64,
@@ -134,6 +142,12 @@ impl PartitionMerge {
     /// the observation this merge is stamped with must be numbered above it.
     pub fn stored_max_seq(&self) -> i64 {
         self.compare.max_observed_seq()
+    }
+
+    /// Keeps stored rows that the listings no longer had as they are, rather than marking
+    /// them deleted (see `may_delete`).
+    pub fn keep_missing(&mut self) {
+        self.may_delete = false;
     }
 
     /// Sets the observation this merge's changes are stamped with, before the first leaf.
@@ -159,6 +173,8 @@ impl PartitionMerge {
             outcome: Outcome::default(),
             missing: Vec::new(),
             new_ids: Default::default(),
+            may_delete: true,
+            moved: Vec::new(),
             counts: DayCounts::empty(),
             rows_written: 0,
             max_seq_written: 0,
@@ -180,6 +196,7 @@ impl PartitionMerge {
         self.outcome.changed += d.changed;
         self.pending.extend(d.rows);
         self.missing.extend(d.missing);
+        self.moved.extend(d.moved);
         if self.compare.exists() {
             self.new_ids.extend(d.new_ids);
         }
@@ -230,7 +247,7 @@ impl PartitionMerge {
     /// Finishes the window: when anything changed, writes the rest of the stored rows,
     /// then commits the staged file by the protocol of `writer.rs`.
     pub fn finish(mut self) -> Result<Outcome, SinkError> {
-        let patches = self.patches();
+        let patches = self.patches()?;
         if self.out.is_none() && self.pending.is_empty() && patches.is_empty() {
             return Ok(self.outcome);
         }
@@ -254,23 +271,36 @@ impl PartitionMerge {
         Ok(Outcome { written: true, counts: Some(self.counts.clone()), ..self.outcome })
     }
 
-    /// What the window's end decides about the rows its listings no longer had: a task
-    /// listed elsewhere in the window moved within the day (its old row goes); any other
-    /// was deleted upstream (its row is marked).
-    fn patches(&mut self) -> std::collections::HashMap<(i64, crate::row::Text), Patch> {
+    /// What the window's end decides: the old rows of tasks listed under another
+    /// create_time of the day go; rows its listings no longer had are marked deleted
+    /// (when `may_delete`), unless their task was listed elsewhere (moved).
+    fn patches(&mut self) -> Result<std::collections::HashMap<(i64, crate::row::Text), Patch>, SinkError> {
         let mut patches = std::collections::HashMap::new();
-        for row in std::mem::take(&mut self.missing) {
-            let key = (row.task.create_time, row.task.task_id.clone());
-            if self.new_ids.contains(&row.task.task_id) {
-                self.outcome.moved += 1;
-                self.outcome.new -= 1;
-                patches.insert(key, Patch::Drop);
-            } else {
-                self.outcome.deleted += 1;
-                patches.insert(key, Patch::Replace(Box::new(super::merge::mark_deleted(row, self.seen))));
+        for key in std::mem::take(&mut self.moved) {
+            self.outcome.moved += 1;
+            patches.insert(key, Patch::Drop);
+        }
+        if !self.new_ids.is_empty() {
+            // One more read of the stored file, only when a window lists tasks new to it.
+            let mut stored = StoredRows::open(&self.base.path)?;
+            while let Some(row) = stored.next_before(i64::MAX)? {
+                let id = &row.task.task_id;
+                if self.new_ids.get(id).is_some_and(|&c| c != row.task.create_time) {
+                    self.outcome.moved += 1;
+                    self.outcome.new -= 1;
+                    patches.insert((row.task.create_time, id.clone()), Patch::Drop);
+                }
             }
         }
-        patches
+        for row in std::mem::take(&mut self.missing) {
+            if self.new_ids.contains_key(&row.task.task_id) || !self.may_delete {
+                continue;
+            }
+            self.outcome.deleted += 1;
+            let key = (row.task.create_time, row.task.task_id.clone());
+            patches.insert(key, Patch::Replace(Box::new(super::merge::mark_deleted(row, self.seen))));
+        }
+        Ok(patches)
     }
 
     /// Rewrites `from` (the staged file, or the stored one when nothing else changed) with

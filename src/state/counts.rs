@@ -70,6 +70,9 @@ pub struct Reconciled {
     pub deleted: u64,
     /// Days whose counts were rebuilt from their files (missing, or disagreeing with them).
     pub rebuilt: u64,
+    /// Days re-listed whole in rotation (what equal counts cannot show).
+    #[serde(default)]
+    pub relisted: u64,
 }
 
 fn blob(minutes: &[u32]) -> Vec<u8> {
@@ -167,6 +170,16 @@ impl State {
                 params![r.started_at, r.finished_at, json],
             )
             .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many reconciliations have finished: the rotation's position.
+    pub fn reconciliations(&self) -> Result<u64, StateError> {
+        if self.version < COUNTS_SINCE {
+            return Ok(0);
+        }
+        self.conn
+            .query_row("SELECT count(*) FROM reconciliations", [], |r| r.get::<_, i64>(0).map(|n| n as u64))
             .map_err(|e| self.err(e))
     }
 

@@ -90,7 +90,11 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
         pass.progress.begin("catching up", windows.len());
     }
     run_windows(pass, windows).await?;
-    reconcile_if_due(pass, reach).await
+    // The very first pass has just listed everything: nothing to re-count yet.
+    if cursor.is_some() {
+        reconcile_if_due(pass, reach).await?;
+    }
+    Ok(())
 }
 
 /// Runs a reconciliation when one is due, up to where the forward windows began (the

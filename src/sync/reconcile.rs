@@ -30,6 +30,18 @@ use crate::time::{DAY, utc_date};
 /// A range this narrow (seconds) that still differs is re-listed rather than halved.
 const NARROWEST_S: i64 = 60;
 
+/// Equal counts hide what leaves a day's total as it was: a task moved within its day, a
+/// deletion and a late listing in the same minute, a field corrected in place. So every
+/// reconciliation also re-lists one day in this many of its window in full, in rotation:
+/// each day is listed whole at least once every `ROTATION` reconciliations (two days at
+/// the default `sync.reconcile_every`), at the cost of `1/ROTATION` of the window's pages.
+pub const ROTATION: i64 = 8;
+
+/// Whether `day` (its first second) is re-listed whole by reconciliation number `n`.
+pub fn rotated(day: i64, n: u64) -> bool {
+    day.div_euclid(DAY).rem_euclid(ROTATION) == (n % ROTATION as u64) as i64
+}
+
 /// The days a reconciliation at `upto` covers: `[upto - window, upto)`, cut into UTC days,
 /// not before `start`; the last one may end mid-day. Pure.
 pub fn days(upto: i64, window: i64, start: i64) -> Vec<Window> {
@@ -73,9 +85,10 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     let stats = ctx.client.stats.clone();
     let requests_before = stats.requests.load(Relaxed);
     let days = days(upto, ctx.cfg.sync.reconcile_window.as_secs() as i64, start);
+    let n = ctx.with_state(|s| s.reconciliations()).await?;
     let mut found = Reconciled { started_at, days: days.len() as u64, ..Reconciled::default() };
     let compared: Vec<Result<Compared, SyncError>> = futures::stream::iter(days.iter().copied())
-        .map(|day| compare_day(pass, day))
+        .map(|day| compare_day(pass, day, rotated(day.start - day.start.rem_euclid(DAY), n)))
         .buffer_unordered(ctx.cfg.api.concurrency.max(1))
         .collect()
         .await;
@@ -84,8 +97,13 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     for c in compared {
         let c = c?;
         found.rebuilt += u64::from(c.rebuilt);
+        found.relisted += u64::from(c.rotated);
         if c.ranges.is_empty() {
             found.matched += 1;
+            continue;
+        }
+        if c.rotated {
+            windows.push((c.day, Checkpoint::Reconcile(Arc::from(c.ranges))));
             continue;
         }
         found.differing += c.ranges.len() as u64;
@@ -126,10 +144,16 @@ struct Compared {
     ranges: Vec<Window>,
     /// Whether its counts had to be rebuilt from the file.
     rebuilt: bool,
+    /// Whether it is re-listed whole, in rotation, whatever its counts say.
+    rotated: bool,
 }
 
-/// Counts one day at the API and in the data set, and bisects it where they differ.
-async fn compare_day(pass: &Pass<'_>, day: Window) -> Result<Compared, SyncError> {
+/// Counts one day at the API and in the data set, and bisects it where they differ; a day
+/// `rotated` is re-listed whole without counting.
+async fn compare_day(pass: &Pass<'_>, day: Window, rotated: bool) -> Result<Compared, SyncError> {
+    if rotated {
+        return Ok(Compared { day, api_total: 0, ours: 0, ranges: vec![day], rebuilt: false, rotated });
+    }
     let (record, rebuilt) = day_record(pass, day).await?;
     let api_total = count(pass, day).await?;
     let day_start = day.start - day.start.rem_euclid(DAY);
@@ -156,7 +180,7 @@ async fn compare_day(pass: &Pass<'_>, day: Window) -> Result<Compared, SyncError
         stack.push((left, l));
     }
     ranges.sort_by_key(|w| w.start);
-    Ok(Compared { day, api_total, ours, ranges, rebuilt })
+    Ok(Compared { day, api_total, ours, ranges, rebuilt, rotated })
 }
 
 /// The API's `total` for `[w.start, w.end)`: one request with `count=1` (the API's end is
@@ -212,6 +236,16 @@ mod tests {
             "the reach is cut to the minute, the window to sync.start"
         );
         assert_eq!(days(D0 + 10 * DAY, 30 * DAY, D0 + 8 * DAY).len(), 2, "nothing before sync.start");
+    }
+
+    #[test]
+    fn every_day_is_relisted_whole_once_per_rotation() {
+        for day in 0..40 {
+            let hits = (0..ROTATION as u64).filter(|&n| rotated(D0 + day * DAY, n)).count();
+            assert_eq!(hits, 1, "day {day}");
+        }
+        let per_run = (0..30).filter(|&d| rotated(D0 + d * DAY, 5)).count();
+        assert!((3..=4).contains(&per_run), "{per_run} of 30 days in one reconciliation");
     }
 
     #[test]

@@ -169,6 +169,9 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         tally.stale.extend(stale);
     }
     let Tally { mut counts, mut changes, rejects, left, stale } = tally;
+    if !may_mark_deleted(window, &checkpoint, &left) {
+        merge.keep_missing();
+    }
     // The state database records only what the merge applied.
     if !stale.is_empty() {
         changes.unfinished.retain(|(id, _, _)| !stale.contains(id.as_str()));
@@ -192,6 +195,16 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         ms = started.elapsed().as_millis() as u64, "Window done"
     );
     Ok(Done { whole, leaves: counts.leaves })
+}
+
+/// Whether stored tasks that a window's listings no longer had may be marked deleted: when
+/// it listed its whole day, or the parts of a day that a reconciliation found to differ
+/// (its counts show the rest matches), and left nothing behind. A task missing from part of
+/// a day may have moved to another part (a corrected create_time): it is left for the
+/// reconciliation to tell.
+fn may_mark_deleted(window: Window, checkpoint: &Checkpoint, left: &[(Window, String)]) -> bool {
+    let whole_day = window.start.rem_euclid(crate::time::DAY) == 0 && window.width() == crate::time::DAY;
+    left.is_empty() && (whole_day || matches!(checkpoint, Checkpoint::Reconcile(_)))
 }
 
 /// What a window gathers while its leaves are walked.

@@ -268,3 +268,32 @@ pub async fn live_sim_with(seed: u64, tasks: u64, days: i64, options: SimOptions
     let options = SimOptions { keys: Some((AK.into(), SK.into())), ..options };
     (start_sim(spec, options, now).await, start, now)
 }
+
+/// Asserts the dataset under `out` has converged to `truth` (what the API lists now):
+/// its rows not marked deleted are exactly `truth`, one per task_id across the data set,
+/// each in its partition; rows marked deleted are tasks the API no longer lists. Returns
+/// how many rows are marked deleted.
+pub fn assert_converged(out: &Path, truth: &[TaskRow]) -> usize {
+    let rows = stored(out);
+    let mut seen = std::collections::HashSet::new();
+    for (date, row) in &rows {
+        assert_eq!(date, &tasksync::time::utc_date(row.task.create_time), "task {} is in the wrong partition", row.task.task_id);
+        if !seen.insert(row.task.task_id.clone()) {
+            let copies: Vec<_> = rows.iter().filter(|(_, r)| r.task.task_id == row.task.task_id).map(|(d, r)| (d, r.task.create_time, r.deleted_at, r.observed_seq)).collect();
+            panic!("task {} is stored twice: {copies:?}", row.task.task_id);
+        }
+    }
+    let live: Vec<TaskRow> = rows.iter().filter(|(_, r)| r.deleted_at.is_none()).map(|(_, r)| r.task.clone()).collect();
+    let by_id: HashMap<&str, &TaskRow> = live.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    let truth_ids: std::collections::HashSet<&str> = truth.iter().map(|t| t.task_id.as_str()).collect();
+    for t in truth {
+        let got = by_id.get(t.task_id.as_str()).unwrap_or_else(|| panic!("live task {} is missing", t.task_id));
+        assert_eq!(*got, t, "task {} differs from the truth", t.task_id);
+    }
+    assert_eq!(live.len(), truth.len(), "rows not marked deleted vs the truth");
+    let deleted: Vec<&StoredRow> = rows.iter().map(|(_, r)| r).filter(|r| r.deleted_at.is_some()).collect();
+    for r in &deleted {
+        assert!(!truth_ids.contains(r.task.task_id.as_str()), "task {} is listed but marked deleted", r.task.task_id);
+    }
+    deleted.len()
+}
