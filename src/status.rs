@@ -35,6 +35,8 @@ pub struct Report {
     pub deleted: u64,
     /// The last reconciliation with the API's totals, if one ran.
     pub last_reconcile: Option<crate::state::Reconciled>,
+    /// Ranges given up: left behind longer than `sync.give_up_after`.
+    pub ranges_given_up: u64,
 }
 
 /// One range left for the next pass.
@@ -54,6 +56,8 @@ pub struct LeftBehindReport {
     /// When it was first and last tried.
     pub first_at: String,
     pub last_at: String,
+    /// When it was given up (left behind longer than `sync.give_up_after`), if it was.
+    pub given_up_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,12 +153,14 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
                 attempts: l.attempts,
                 first_at: show(l.first_at),
                 last_at: show(l.last_at),
+                given_up_at: l.given_up_at.map(show),
             })
             .collect(),
         jobs,
         passes,
         deleted: s.deleted_tasks()?,
         last_reconcile: s.last_reconciliation()?,
+        ranges_given_up: s.ranges_given_up()?,
     }))
 }
 
@@ -210,9 +216,10 @@ impl std::fmt::Display for Report {
             writeln!(f, "left:       none (every window planned so far was committed)")?;
         }
         for l in &self.left_behind {
+            let given_up = l.given_up_at.as_ref().map(|g| format!(" GIVEN UP at {g} (the cursor moved on)")).unwrap_or_default();
             writeln!(
                 f,
-                "left:       {} [{}, {}) tried {}x since {}, last {}: {}",
+                "left:       {} [{}, {}) tried {}x since {}, last {}{given_up}: {}",
                 l.job_id, l.from, l.to, l.attempts, l.first_at, l.last_at, l.reason
             )?;
         }

@@ -161,13 +161,15 @@ async fn every_malformed_response_is_tolerated_or_leaves_the_window_for_the_next
             Expect::Tolerated(ids(&["g0", "g1", "g2"])),
         ),
         (
+            // A total that moves between pages proves nothing (a deletion shifts the
+            // offsets and can hide a live task behind a count that matches): never settled.
             "total_changes_between_pages",
             Arc::new(|offset| match offset {
                 0 => page((0..100).map(task).collect(), 150),
                 _ => page((100..120).map(task).collect(), 120),
             }),
-            "",
-            Expect::Tolerated((0..120).map(|i| format!("g{i}")).collect()),
+            "repage_attempts = 2",
+            Expect::LeftBehind("stayed incomplete"),
         ),
         (
             "total_larger_than_what_is_served",

@@ -57,11 +57,19 @@ pub struct Client {
     /// The server's `Date` minus our clock at its last response ([`NO_OFFSET`] before
     /// one): windows are never planned past the API's own "now".
     server_offset: AtomicI64,
+    /// Our clock and the monotonic clock when `server_offset` was last measured: when our
+    /// clock has since moved differently from the monotonic one (an operator or NTP
+    /// stepped it), the offset no longer holds and the API is asked again.
+    offset_measured: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
 }
 
 /// A request time from which the server counts as far away: on loopback a page takes a
 /// millisecond or two, a real API tens to hundreds.
 pub const FAR_SERVER: Duration = Duration::from_millis(15);
+
+/// Seconds our clock may drift from the monotonic clock between two measurements of the
+/// API's offset before the offset is measured again.
+const CLOCK_STEP_S: i64 = 5;
 
 /// [`Client::server_offset`] before any response carried a `Date`.
 const NO_OFFSET: i64 = i64::MIN;
@@ -84,6 +92,9 @@ enum TryError {
     /// A body that is not a `list_task` response: retried like a transient failure, but
     /// when it persists it is this window's problem, not the API's as a whole.
     Undecodable(String),
+    /// A body larger than `api.max_body_bytes`: asking again for as many records cannot
+    /// help; the caller asks for fewer.
+    TooLarge,
 }
 
 impl Client {
@@ -117,6 +128,7 @@ impl Client {
             stats: Arc::new(ApiStats::default()),
             metrics,
             server_offset: AtomicI64::new(NO_OFFSET),
+            offset_measured: std::sync::Mutex::new(None),
         })
     }
 
@@ -137,7 +149,7 @@ impl Client {
     /// plans by its own clock and the windows meet the failure themselves, except refused
     /// credentials, which stop everything at once.
     pub async fn probe_clock(&self, now: i64) -> Result<Option<i64>, ApiError> {
-        if self.api_now(now).is_none() {
+        if self.api_now(now).is_none() || self.clock_stepped(now) {
             let probe = PageQuery { start: now - 60, end: now, offset: 0, count: 1 };
             let result = self.try_once(probe).await;
             self.metrics.request(if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed });
@@ -148,6 +160,15 @@ impl Client {
             }
         }
         Ok(self.api_now((self.clock)()))
+    }
+
+    /// Whether our clock moved by more than [`CLOCK_STEP_S`] apart from the monotonic clock
+    /// since the API's offset was measured: the offset is stale, and planning by it could
+    /// move the cursor past the API's now (then lose what lies between when the clock is
+    /// set back).
+    pub fn clock_stepped(&self, now: i64) -> bool {
+        let measured = *self.offset_measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        measured.is_some_and(|(wall, at)| ((now - wall) - at.elapsed().as_secs() as i64).abs() > CLOCK_STEP_S)
     }
 
     /// Whether requests take long enough ([`FAR_SERVER`] or more, smoothed) that waiting
@@ -193,6 +214,9 @@ impl Client {
                     return Ok(page);
                 }
                 Err(TryError::Fatal(e)) => return failed(e),
+                Err(TryError::TooLarge) => {
+                    return failed(ApiError::TooLarge { query, cap: self.cfg.max_body_bytes });
+                }
                 Err(TryError::UnknownCode { code, msg }) if attempts >= UNKNOWN_CODE_TRIES => {
                     return failed(ApiError::Permanent { query, code, msg });
                 }
@@ -262,7 +286,10 @@ impl Client {
     fn note_server_date(&self, response: &reqwest::Response) {
         let date = response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
         if let Some(server) = date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()) {
-            self.server_offset.store(server.timestamp() - (self.clock)(), Ordering::Relaxed);
+            let now = (self.clock)();
+            self.server_offset.store(server.timestamp() - now, Ordering::Relaxed);
+            *self.offset_measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((now, std::time::Instant::now()));
         }
     }
 
@@ -306,18 +333,14 @@ impl Client {
     async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TryError> {
         let cap = self.cfg.max_body_bytes;
         if response.content_length().is_some_and(|n| n as usize > cap) {
-            return Err(TryError::Undecodable(format!("the body is larger than api.max_body_bytes ({cap} bytes)")));
+            return Err(TryError::TooLarge);
         }
         // Sized once from Content-Length, instead of growing a page's ~80 KB by doubling.
         let expected = response.content_length().map_or(0, |n| n as usize).min(cap);
         let mut body = Vec::with_capacity(expected);
         loop {
             match response.chunk().await {
-                Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
-                    return Err(TryError::Undecodable(format!(
-                        "the body is larger than api.max_body_bytes ({cap} bytes)"
-                    )));
-                }
+                Ok(Some(chunk)) if body.len() + chunk.len() > cap => return Err(TryError::TooLarge),
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => return Ok(body),
                 Err(e) => {

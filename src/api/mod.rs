@@ -47,6 +47,12 @@ pub enum ApiError {
     /// A permanent API or HTTP error: a bug on one side or a bad base_url.
     #[error("the API answered {query} with a permanent error (code {code}: \"{msg}\")")]
     Permanent { query: PageQuery, code: i64, msg: String },
+    /// A page larger than `api.max_body_bytes`: the caller asks again for fewer records.
+    #[error(
+        "the API answered {query} with a body larger than api.max_body_bytes ({cap} bytes), even at count = {}",
+        query.count
+    )]
+    TooLarge { query: PageQuery, cap: usize },
     /// Transient failures did not stop within the retry budget.
     #[error("gave up on {query} after {attempts} tries; the last failure: {last}")]
     Exhausted {

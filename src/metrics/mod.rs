@@ -69,6 +69,8 @@ pub struct Metrics {
     reconcile_ranges: [Counter; 3],
     /// `tasksync_last_reconcile_timestamp_seconds`: when the last reconciliation ended.
     last_reconcile: FloatGauge,
+    /// `tasksync_ranges_given_up`: ranges left behind longer than `sync.give_up_after`.
+    ranges_given_up: Gauge,
     /// `tasksync_rejects_total`: records kept in `_rejects/` instead of the table.
     rejects: Counter,
     /// `tasksync_files_written_total`: partition files replaced.
@@ -137,6 +139,7 @@ impl Metrics {
                 ["matched", "differing", "failed"].map(|o| f.get_or_create_owned(&[("result", o.into())]))
             },
             last_reconcile: FloatGauge::default(),
+            ranges_given_up: Gauge::default(),
             rejects,
             files_written,
             passes: ["ok", "partial", "failed"].map(|o| passes.get_or_create_owned(&[("result", o.into())])),
@@ -187,6 +190,11 @@ impl Metrics {
             "tasksync_state_readable",
             "Whether the last scrape could read the state database",
             self.state_readable.clone(),
+        );
+        r.register(
+            "tasksync_ranges_given_up",
+            "Ranges left behind longer than sync.give_up_after: no longer retried, still re-counted",
+            self.ranges_given_up.clone(),
         );
         r.register(
             "tasksync_last_reconcile_timestamp_seconds",
@@ -253,7 +261,8 @@ impl Metrics {
         let Some(r) = report else { return };
         self.unfinished.set(r.unfinished);
         self.given_up.set(r.given_up);
-        self.left_behind.set(r.left_behind.len() as i64);
+        self.left_behind.set(r.left_behind.iter().filter(|l| l.given_up_at.is_none()).count() as i64);
+        self.ranges_given_up.set(r.ranges_given_up as i64);
         self.last_success.set(r.last_success_at.unwrap_or(0) as f64);
         if let Some(rec) = &r.last_reconcile {
             self.last_reconcile.set(rec.finished_at as f64);

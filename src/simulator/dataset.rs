@@ -114,6 +114,13 @@ pub fn generate(spec: &DatasetSpec) -> Vec<SimTask> {
     tasks
 }
 
+/// `n` more tasks, all created in the one second `at` (numbered from `first_idx`): a
+/// second denser than offset paging reaches, when `n` is beyond the API's `max_offset`.
+pub fn dense_second(seed: u64, at: i64, n: u64, first_idx: u32) -> Vec<SimTask> {
+    let mut rng = Rng::new(seed ^ 0xD15E);
+    (0..n as u32).map(|k| make_task(first_idx + k, mix(seed ^ 0xD15E ^ u64::from(k)), at, &mut rng, 0)).collect()
+}
+
 fn make_task(idx: u32, id: u64, create: i64, rng: &mut Rng, bad_per_million: u64) -> SimTask {
     let long = rng.chance(50);
     let running = rng.range(30, 1800) as u32 * if long { 12 } else { 1 };

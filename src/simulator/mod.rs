@@ -48,6 +48,22 @@ pub struct SimOptions {
     pub rate_limit: Option<u32>,
     /// How the API's past changes: late listings, deletions, corrected create times.
     pub past: PastSpec,
+    /// Ranges the API never serves well, for the tests of what is left behind.
+    pub trouble: Trouble,
+}
+
+/// Ranges the API never serves well: each makes one part of a window impossible to settle
+/// (or to page at the configured size), and the rest must go on.
+#[derive(Debug, Clone, Default)]
+pub struct Trouble {
+    /// `n` extra tasks all created in this one second: more than offset paging reaches
+    /// when `n` exceeds `max_offset`.
+    pub dense_second: Option<(i64, u64)>,
+    /// A second whose `total` counts one task more than the API ever lists.
+    pub phantom_second: Option<i64>,
+    /// Tasks created in `[start, end)` carry an `err_message` of this many bytes: pages of
+    /// them are larger than a small `api.max_body_bytes` unless asked for fewer records.
+    pub bloated: Option<(i64, i64, usize)>,
 }
 
 impl Default for SimOptions {
@@ -63,6 +79,7 @@ impl Default for SimOptions {
             latency_ms: 0,
             rate_limit: None,
             past: PastSpec::default(),
+            trouble: Trouble::default(),
         }
     }
 }
@@ -114,7 +131,11 @@ pub struct Simulator {
 impl Simulator {
     /// Generates the data set; the clock starts at `now`.
     pub fn new(spec: &DatasetSpec, options: SimOptions, now: i64) -> Arc<Simulator> {
-        let tasks = generate(spec);
+        let mut tasks = generate(spec);
+        if let Some((at, n)) = options.trouble.dense_second {
+            tasks.extend(dataset::dense_second(spec.seed, at, n, tasks.len() as u32));
+            tasks.sort_unstable_by_key(|t| (t.create, t.idx));
+        }
         let rendered = tasks.iter().map(|_| Mutex::new(None)).collect();
         let limiter = options
             .rate_limit
@@ -202,7 +223,18 @@ impl Simulator {
     fn row_at(&self, i: usize, now: i64) -> TaskRow {
         let mut row = self.tasks[i].row_at(now);
         row.create_time = self.create_at(i, now);
+        if let Some((from, to, bytes)) = self.options.trouble.bloated
+            && (from..to).contains(&row.create_time)
+        {
+            row.err_message = Some("x".repeat(bytes).into());
+        }
         row
+    }
+
+    /// The tasks the API's `total` counts in `[start, end]` at `now` beyond those it lists
+    /// (see [`Trouble::phantom_second`]).
+    pub(crate) fn phantoms(&self, start: i64, end: i64, now: i64) -> u64 {
+        self.options.trouble.phantom_second.is_some_and(|s| start <= s && s <= end.min(now)).into()
     }
 
     /// Indices of the tasks the API lists at `now` with a create_time in `[start, end]`;

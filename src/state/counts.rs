@@ -21,10 +21,11 @@ pub const SCHEMA: &str = r#"
     CREATE TABLE reconciliations (
         started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, summary TEXT NOT NULL
     );
+    ALTER TABLE left_behind ADD COLUMN given_up_at INTEGER;
 "#;
 
 /// The schema version that added these tables.
-const COUNTS_SINCE: usize = 5;
+pub(super) const COUNTS_SINCE: usize = 5;
 
 /// A day's counts as recorded, with the rejects of that day.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +97,29 @@ pub(super) fn record(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>) -> rusqlite
     Ok(())
 }
 
+/// Gives up the window's parts left behind for longer than `give_up_after` (they stay
+/// listed, with the time they were given up); returns how many still wait.
+pub(super) fn give_up(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>) -> rusqlite::Result<usize> {
+    let mut waiting = 0;
+    for (w, _) in c.left {
+        let changed = tx.execute(
+            "UPDATE left_behind SET given_up_at = ?4
+             WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3 AND given_up_at IS NULL AND first_at <= ?4 - ?5",
+            params![c.job_id, w.start, w.end, c.now, c.give_up_after],
+        )?;
+        if changed > 0 {
+            tracing::error!(job = c.job_id, window = %w, left_behind_for = c.give_up_after, "Giving up a range left behind longer than sync.give_up_after: the cursor moves on past it; reconciliations still re-count it");
+        }
+        let given_up: Option<i64> = tx.query_row(
+            "SELECT given_up_at FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",
+            params![c.job_id, w.start, w.end],
+            |r| r.get(0),
+        )?;
+        waiting += usize::from(given_up.is_none());
+    }
+    Ok(waiting)
+}
+
 fn upsert(conn: &rusqlite::Connection, date: &str, counts: &DayCounts, now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO day_counts (date, minutes, deleted, version, counted_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -158,6 +182,18 @@ impl State {
         }
         self.conn
             .query_row("SELECT coalesce(sum(deleted), 0) FROM day_counts", [], |r| r.get::<_, i64>(0).map(|n| n as u64))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Ranges given up (left behind longer than `sync.give_up_after`).
+    pub fn ranges_given_up(&self) -> Result<u64, StateError> {
+        if self.version < COUNTS_SINCE {
+            return Ok(0);
+        }
+        self.conn
+            .query_row("SELECT count(*) FROM left_behind WHERE given_up_at IS NOT NULL", [], |r| {
+                r.get::<_, i64>(0).map(|n| n as u64)
+            })
             .map_err(|e| self.err(e))
     }
 

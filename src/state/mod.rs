@@ -122,6 +122,9 @@ pub struct LeftBehind {
     pub last_at: i64,
     /// How many passes have tried it.
     pub attempts: i64,
+    /// When it was given up (left behind longer than `sync.give_up_after`): the cursor
+    /// moved on past it and passes no longer retry it; reconciliations still re-count it.
+    pub given_up_at: Option<i64>,
 }
 
 /// What one checkpoint records about the tasks of a window.
@@ -154,6 +157,8 @@ pub struct WindowCheckpoint<'a> {
     /// The window's rejects: (partition date, identity hash, minute of the day), recorded
     /// once each.
     pub rejects: &'a [(String, String, i64)],
+    /// `sync.give_up_after` in seconds: a part left behind for longer is given up.
+    pub give_up_after: i64,
 }
 
 /// An open state database.
@@ -282,11 +287,13 @@ impl State {
     /// partition file and rejects are durable (see `sync/commit.rs`). The incremental
     /// cursor moves separately, through [`State::advance_cursor`].
     #[inline(never)] // a stage of bench/profile.sh
-    pub fn complete_window(&mut self, c: &WindowCheckpoint<'_>) -> Result<(), StateError> {
+    /// Returns how many of its parts left behind still hold the cursor back (those not
+    /// given up).
+    pub fn complete_window(&mut self, c: &WindowCheckpoint<'_>) -> Result<usize, StateError> {
         self.complete_window_tx(c).map_err(|e| self.err(e))
     }
 
-    fn complete_window_tx(&mut self, c: &WindowCheckpoint<'_>) -> rusqlite::Result<()> {
+    fn complete_window_tx(&mut self, c: &WindowCheckpoint<'_>) -> rusqlite::Result<usize> {
         // Immediate: another process may write too, and a deferred transaction that reads
         // first would fail at once instead of waiting for the busy timeout.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -344,7 +351,9 @@ impl State {
             }
         }
         counts::record(&tx, c)?;
-        tx.commit()
+        let waiting = counts::give_up(&tx, c)?;
+        tx.commit()?;
+        Ok(waiting)
     }
 
     /// The windows left behind, of one job or of all, oldest range first.
@@ -353,10 +362,11 @@ impl State {
             return Ok(Vec::new());
         }
         let query = || -> rusqlite::Result<Vec<LeftBehind>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT job_id, start_ts, end_ts, reason, first_at, last_at, attempts FROM left_behind
-                 WHERE ?1 IS NULL OR job_id = ?1 ORDER BY start_ts, job_id",
-            )?;
+            let given_up = if self.version >= counts::COUNTS_SINCE { "given_up_at" } else { "NULL" };
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT job_id, start_ts, end_ts, reason, first_at, last_at, attempts, {given_up} FROM left_behind
+                 WHERE ?1 IS NULL OR job_id = ?1 ORDER BY start_ts, job_id"
+            ))?;
             let rows = stmt.query_map([job_id], |r| {
                 Ok(LeftBehind {
                     job_id: r.get(0)?,
@@ -366,6 +376,7 @@ impl State {
                     first_at: r.get(4)?,
                     last_at: r.get(5)?,
                     attempts: r.get(6)?,
+                    given_up_at: r.get(7)?,
                 })
             })?;
             rows.collect()
@@ -447,6 +458,15 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
+    /// Pulls a cursor back to `ts` if it is past it (a cursor planned by a clock that was
+    /// ahead of the API's).
+    pub fn pull_back_cursor(&self, name: &str, ts: i64) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE cursors SET ts = ?2 WHERE name = ?1 AND ts > ?2", params![name, ts])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Stops re-checking unfinished tasks created before `cutoff`; returns how many.
     pub fn give_up_before(&self, cutoff: i64, now: i64) -> Result<usize, StateError> {
         self.conn
@@ -472,13 +492,15 @@ impl State {
     /// sorted. A task is due once the time since it was last seen reaches a twelfth of its
     /// age, capped at [`RECHECK_MAX_INTERVAL_S`]: young tasks on every pass, a day-old one
     /// every two hours, older ones every six. Stuck tasks then cost a few requests an
-    /// hour instead of a re-read of `reopen_max_age` on every pass.
+    /// hour instead of a re-read of `reopen_max_age` on every pass. A task last seen "in
+    /// the future" (our clock ran ahead then and was set back) is due at once.
     pub fn unfinished_due(&self, from: i64, to: i64, now: i64) -> Result<Vec<i64>, StateError> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT create_time FROM unfinished WHERE given_up_at IS NULL AND create_time >= ?1 AND create_time < ?2
-                 AND ?3 - last_seen_at >= min(max((?3 - create_time) / 12, 0), ?4) ORDER BY create_time",
+                 AND (?3 - last_seen_at >= min(max((?3 - create_time) / 12, 0), ?4) OR last_seen_at > ?3)
+                 ORDER BY create_time",
             )
             .map_err(|e| self.err(e))?;
         let rows =

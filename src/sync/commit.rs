@@ -15,7 +15,9 @@
 //!    partition reads the new file and records its states after these.
 //! 5. For a forward window of an incremental pass committed whole, the cursor moves past
 //!    the unbroken run of such windows (a transaction of its own; losing it only means a
-//!    longer re-scan next time). A window with a part left behind never moves it.
+//!    longer re-scan next time). A window with a part left behind moves it only once every
+//!    such part is given up (left behind longer than `sync.give_up_after`, recorded in
+//!    step 3): the frontier moves on, loudly, and never freezes the cursor for good.
 //!
 //! A crash before step 3 replays the window on the next run, and the merge makes that
 //! replay change nothing already written; a crash after it loses nothing. So the state
@@ -67,21 +69,40 @@ impl Checkpoint {
     pub async fn leave_behind(&self, ctx: &Context, window: Window, reason: String) -> Result<(), SyncError> {
         let (job_id, keeps_intervals) = (self.job_id().to_string(), self.keeps_intervals());
         let now = (ctx.clock)();
-        ctx.with_state(move |s| {
-            let left = [(window, reason)];
-            let tasks = TaskChanges::default();
-            s.complete_window(&WindowCheckpoint {
-                job_id: &job_id,
-                keeps_intervals,
-                window,
-                left: &left,
-                tasks: &tasks,
-                now,
-                counts: None,
-                rejects: &[],
+        let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
+        let waiting = ctx
+            .with_state(move |s| {
+                let left = [(window, reason)];
+                let tasks = TaskChanges::default();
+                s.complete_window(&WindowCheckpoint {
+                    job_id: &job_id,
+                    keeps_intervals,
+                    window,
+                    left: &left,
+                    tasks: &tasks,
+                    now,
+                    counts: None,
+                    rejects: &[],
+                    give_up_after,
+                })
             })
-        })
-        .await
+            .await?;
+        self.past(ctx, window, waiting).await
+    }
+
+    /// Moves the cursor past a forward window once nothing of it holds the cursor back
+    /// (`waiting` parts left behind and not given up): the frontier of a range that does
+    /// not settle moves on after `sync.give_up_after`.
+    async fn past(&self, ctx: &Context, window: Window, waiting: usize) -> Result<(), SyncError> {
+        let Checkpoint::Forward(progress) = self else { return Ok(()) };
+        if waiting > 0 {
+            return Ok(());
+        }
+        let cursor = progress.lock().expect("never poisoned").done(window);
+        if let Some(cursor) = cursor {
+            ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -128,8 +149,8 @@ impl WindowCommit {
         crate::crash::point("before_checkpoint");
         let outcome_counts = outcome.counts.clone();
         let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
-        let complete = left.is_empty();
-        ctx.with_state(move |s| {
+        let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
+        let waiting = ctx.with_state(move |s| {
             let c = WindowCheckpoint {
                 job_id: &job_id,
                 keeps_intervals,
@@ -139,18 +160,13 @@ impl WindowCommit {
                 now: seen_at,
                 counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
                 rejects: &fresh,
+                give_up_after,
             };
             s.complete_window(&c)
         })
         .await?;
         drop(hold);
-
-        if let (Checkpoint::Forward(progress), true) = (&checkpoint, complete) {
-            let cursor = progress.lock().expect("never poisoned").done(window);
-            if let Some(cursor) = cursor {
-                ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
-            }
-        }
+        checkpoint.past(ctx, window, waiting).await?;
         Ok(Outcome { rejects: fresh_rejects, ..outcome })
     }
 }

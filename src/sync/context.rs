@@ -118,7 +118,8 @@ impl Context {
     /// has come yet), so that no window reaches past what the API can already list.
     pub async fn planning_now(&self) -> Result<i64, SyncError> {
         let now = (self.clock)();
-        let api_now = if self.probed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let probed = self.probed.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let api_now = if probed && !self.client.clock_stepped(now) {
             self.client.api_now(now)
         } else {
             self.client.probe_clock(now).await.map_err(super::walker::WalkError::from)?

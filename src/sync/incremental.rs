@@ -65,11 +65,15 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
             Ok((s.cursor(INCREMENTAL)?, unfinished, given_up, s.left_behind(None)?))
         })
         .await?;
+    // Ranges given up are no longer retried: the cursor has moved on past them.
+    let left: Vec<_> = left.into_iter().filter(|l| l.given_up_at.is_none()).collect();
     if given_up > 0 {
         tracing::warn!(tasks = given_up, older_than = %crate::time::show(give_up_before), "Gave up re-checking unfinished tasks past sync.reopen_max_age");
     }
     let reach = Reach { start, settle: cfg.settle.as_secs() as i64, lookback: cfg.lookback.as_secs() as i64 };
-    let p = plan(ctx.planning_now().await?, cursor, reach, &unfinished);
+    let api_now = ctx.planning_now().await?;
+    let cursor = pull_back(pass, cursor, api_now - reach.settle).await?;
+    let p = plan(api_now, cursor, reach, &unfinished);
     tracing::info!(
         forward = p.forward.len(), recheck = p.recheck.len(), unfinished_due = unfinished.len(),
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
@@ -95,6 +99,20 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
         reconcile_if_due(pass, reach).await?;
     }
     Ok(())
+}
+
+/// A cursor ahead of what may be asked about (the API's now minus `settle`) was planned by
+/// a clock that ran ahead: it is pulled back, so that what lies between is walked when
+/// the clock is right again.
+async fn pull_back(pass: &Pass<'_>, cursor: Option<i64>, limit: i64) -> Result<Option<i64>, SyncError> {
+    match cursor {
+        Some(c) if c > limit => {
+            tracing::warn!(cursor = %crate::time::show(c), api_now_less_settle = %crate::time::show(limit), "The cursor is ahead of the API's clock; pulling it back so that nothing in between is skipped");
+            pass.ctx.with_state(move |s| s.pull_back_cursor(INCREMENTAL, limit)).await?;
+            Ok(Some(limit))
+        }
+        other => Ok(other),
+    }
 }
 
 /// Runs a reconciliation when one is due, up to where the forward windows began (the

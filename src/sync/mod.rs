@@ -73,6 +73,7 @@ impl SyncError {
                 api,
                 ApiError::Permanent { .. }
                     | ApiError::DeepOffset { .. }
+                    | ApiError::TooLarge { .. }
                     | ApiError::Exhausted { undecodable: true, .. }
             ),
             _ => false,

@@ -115,15 +115,31 @@ impl Paging {
     }
 }
 
-/// Pages `w` if one leaf may hold it, after its first page says how many it holds.
+/// Pages `w` if one leaf may hold it, after its first page says how many it holds. A
+/// page larger than `api.max_body_bytes` makes the range paged again with half the
+/// `count`, down to one record a page.
 async fn page_range(client: &Arc<Client>, w: Window, limits: WalkLimits) -> Result<Paged, WalkError> {
-    let first = fetch(client, query(w, 0, client.page_size())).await?;
+    let mut count = client.page_size();
+    loop {
+        match page_range_by(client, w, limits, count).await {
+            Err(WalkError::Api(ApiError::TooLarge { .. })) if count > 1 => {
+                count /= 2;
+                tracing::info!(window = %w, count, "A page was larger than api.max_body_bytes; asking for fewer records a page");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`page_range`] with `count` records a page.
+async fn page_range_by(client: &Arc<Client>, w: Window, limits: WalkLimits, count: u32) -> Result<Paged, WalkError> {
+    let first = fetch(client, query(w, 0, count)).await?;
     let total = first.total.unwrap_or(0);
     // A one-second range is paged whole when offset paging reaches it at all.
     if total > limits.max_offset || (total > limits.leaf_tasks() && w.width() > 1) {
         return Ok(Paged::Split(total));
     }
-    match page_leaf(client, w, first, limits).await {
+    match page_leaf(client, w, first, limits, count).await {
         Ok((got, repaged)) => Ok(Paged::Leaf(got.gathered(), repaged)),
         Err(WalkError::Api(ApiError::DeepOffset { .. })) => Ok(Paged::Split(total.max(2 * limits.leaf_tasks()))),
         Err(e @ WalkError::Incomplete { .. }) => Ok(Paged::Unsettled(e)),
@@ -205,6 +221,7 @@ async fn page_leaf(
     w: Window,
     first: Page,
     limits: WalkLimits,
+    count: u32,
 ) -> Result<(Collected, bool), WalkError> {
     let first_total = first.total.unwrap_or(0);
     let mut got = Collected::with_capacity(first_total);
@@ -214,7 +231,7 @@ async fn page_leaf(
     if stride > 0 && stride < first_total {
         let offsets = (1..).map(|i| i * stride).take_while(move |o| *o < first_total);
         let mut pages = futures::stream::iter(offsets)
-            .map(|o| fetch(client, query(w, o, client.page_size())))
+            .map(|o| fetch(client, query(w, o, count)))
             .buffer_unordered(limits.concurrency.max(1));
         while let Some(page) = pages.try_next().await? {
             total = round.see(&page);
@@ -235,19 +252,25 @@ async fn page_leaf(
         }
         attempts += 1;
         tracing::debug!(window = %w, distinct = got.records.len(), total, attempt = attempts, "Paging a short window again");
-        round = repage(client, w, total, &mut got).await?;
+        round = repage(client, w, total, count, &mut got).await?;
         total = round.last;
     }
     Ok((got, attempts > 0))
 }
 
 /// One sequential paging of the range, starting from the latest known `total`.
-async fn repage(client: &Arc<Client>, w: Window, total: u64, got: &mut Collected) -> Result<Round, WalkError> {
+async fn repage(
+    client: &Arc<Client>,
+    w: Window,
+    total: u64,
+    count: u32,
+    got: &mut Collected,
+) -> Result<Round, WalkError> {
     let mut round = Round::new(total);
     let mut offset = 0;
     let mut last = total;
     while offset < last {
-        let page = fetch(client, query(w, offset, client.page_size())).await?;
+        let page = fetch(client, query(w, offset, count)).await?;
         if offset == 0 {
             round = Round::new(page.total.unwrap_or(total));
         }

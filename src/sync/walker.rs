@@ -190,12 +190,20 @@ impl<'c> Walk<'c> {
             let Some((w, Some(paging))) = self.pending.pop_front() else { return Ok(None) };
             match paging.finish(w).await? {
                 Paged::Leaf(got, repaged) => return self.leaf(w, got, repaged).map(|leaf| Some(Step::Leaf(leaf))),
-                Paged::Split(total) => self.split(w, total)?,
+                Paged::Split(total) => {
+                    if let Some(dense) = self.split(w, total) {
+                        return Ok(Some(dense));
+                    }
+                }
                 Paged::Unsettled(e) => match w.split_into(UNSETTLED_PARTS) {
-                    // Only a range still gaining records is narrowed: a total the API never
-                    // serves stays short however narrow the range, so it is left whole. The
-                    // budget bounds the requests when records arrive everywhere at once.
-                    Some(parts) if e.grew() && w.width() > SMALLEST_UNSETTLED_S && self.unsettled_splits > 0 => {
+                    // A range still gaining records is narrowed to a minute (its growing
+                    // edge); one whose total is never served, down to the second, so that
+                    // only the seconds at fault wait. The budget bounds the requests when
+                    // records arrive everywhere at once.
+                    Some(parts)
+                        if self.unsettled_splits > 0
+                            && (w.width() > SMALLEST_UNSETTLED_S || (!e.grew() && w.width() > 1)) =>
+                    {
                         self.unsettled_splits -= 1;
                         tracing::debug!(window = %w, reason = %e, "Splitting a range that does not settle");
                         self.queue_first(parts);
@@ -208,17 +216,17 @@ impl<'c> Walk<'c> {
 
     /// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two),
     /// handed over next. Splitting in one step wastes one probe page per window, where
-    /// halving wasted one per level.
-    fn split(&mut self, w: Window, total: u64) -> Result<(), WalkError> {
+    /// halving wasted one per level. A single second holding more than offset paging
+    /// reaches cannot be split: it is left behind alone, and the rest of its window goes on.
+    fn split(&mut self, w: Window, total: u64) -> Option<Step> {
         let max = self.limits.max_offset;
-        let parts = w.split_into(total.div_ceil(self.limits.leaf_tasks())).ok_or(WalkError::TooDense {
-            window: w,
-            total,
-            max,
-        })?;
+        let Some(parts) = w.split_into(total.div_ceil(self.limits.leaf_tasks())) else {
+            let reason = WalkError::TooDense { window: w, total, max }.to_string();
+            return Some(Step::LeftBehind { window: w, reason });
+        };
         tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
         self.queue_first(parts);
-        Ok(())
+        None
     }
 
     /// Puts `parts` (in time order) before every range still pending.
