@@ -16,10 +16,12 @@
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
 //!   the streaming partition rewrite, rejects, and the same layout on object storage.
-//! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs.
+//! - [`state`]: the SQLite checkpoint database: jobs, completed intervals, unfinished tasks, runs,
+//!   and what each partition holds per minute (the counts a reconciliation compares).
 //! - [`lock`]: file locks that let writers share an output (partitions, staging areas).
-//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, and
-//!   the commit point of a window (`sync/commit.rs`).
+//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, the
+//!   commit point of a window (`sync/commit.rs`), and the reconciliation with the API's totals
+//!   (`sync/reconcile.rs`).
 //! - [`daemon`]: `run`: passes on a cron schedule, systemd notifications, clean shutdown.
 //! - [`metrics`]: Prometheus families, counted as the pipeline works, served at `/metrics`.
 //! - [`progress`]: the progress bar of long passes on a terminal, a line every 30 s elsewhere.

@@ -216,7 +216,8 @@ impl std::fmt::Display for Report {
             writeln!(f, "left:       none (every window planned so far was committed)")?;
         }
         for l in &self.left_behind {
-            let given_up = l.given_up_at.as_ref().map(|g| format!(" GIVEN UP at {g} (the cursor moved on)")).unwrap_or_default();
+            let given_up =
+                l.given_up_at.as_ref().map(|g| format!(" GIVEN UP at {g} (the cursor moved on)")).unwrap_or_default();
             writeln!(
                 f,
                 "left:       {} [{}, {}) tried {}x since {}, last {}{given_up}: {}",

@@ -21,7 +21,7 @@ use crate::time::utc_date;
 
 /// Columns added after the first files were written: a file without them is noted, not
 /// failed (it is rewritten with them the next time its rows change).
-const ADDED_COLUMNS: [&str; 2] = ["extra", "observed_seq"];
+const ADDED_COLUMNS: [&str; 3] = ["extra", "observed_seq", "deleted_at"];
 
 /// What `verify` found.
 #[derive(Debug, Default)]
@@ -30,6 +30,9 @@ pub struct Findings {
     pub files: usize,
     /// Rows read.
     pub rows: u64,
+    /// Rows marked deleted upstream (`deleted_at` set): kept, and excluded by analysts
+    /// who ask what exists now.
+    pub deleted: u64,
     /// First and last partition date.
     pub dates: Option<(String, String)>,
     /// Each broken promise, in a sentence naming the file or task_id.
@@ -157,7 +160,9 @@ fn check_file(
             Err(_) => return Err(format!("column `{}` is missing", field.name())),
         }
     }
-    let roots = ["task_id", "create_time"].map(|c| found.index_of(c).expect("checked above"));
+    let mut roots: Vec<usize> = ["task_id", "create_time"].map(|c| found.index_of(c).expect("checked above")).to_vec();
+    let deleted_at = found.index_of("deleted_at").ok();
+    roots.extend(deleted_at);
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder.with_projection(mask).build().map_err(|e| format!("cannot read: {e}"))?;
     let start = crate::time::parse_instant(date).map_err(|e| format!("the partition's date: {e}"))?;
@@ -167,6 +172,10 @@ fn check_file(
         let batch = batch.map_err(|e| format!("cannot read: {e}"))?;
         scan.batch(&batch, hashes)?;
         f.rows += batch.num_rows() as u64;
+        if deleted_at.is_some() {
+            let column = batch.column_by_name("deleted_at").ok_or("deleted_at is not in the projection")?;
+            f.deleted += (column.len() - column.null_count()) as u64;
+        }
     }
     let name = path.display();
     if let Some(id) = scan.unsorted {
@@ -269,6 +278,7 @@ impl std::fmt::Display for Findings {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let dates = self.dates.as_ref().map(|(a, b)| format!(", {a} to {b}")).unwrap_or_default();
         writeln!(out, "read {} partition files, {} rows{dates}", self.files, self.rows)?;
+        writeln!(out, "deleted: {} rows marked deleted upstream (kept, with deleted_at set)", self.deleted)?;
         for note in &self.notes {
             writeln!(out, "note: {note}")?;
         }

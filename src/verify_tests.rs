@@ -85,3 +85,14 @@ fn a_corrupt_file_or_a_missing_column_is_named() {
         f.problems
     );
 }
+
+#[test]
+fn rows_marked_deleted_upstream_are_counted_not_failed() {
+    let (dir, sink) = good();
+    let gone = StoredRow { deleted_at: Some(5), ..row("d", D0 + 3) };
+    sink.replace_partition("2021-10-01", &[row("a", D0 + 1), row("b", D0 + 2), gone]).unwrap();
+    let f = verify(dir.path());
+    assert!(f.problems.is_empty(), "{:?}", f.problems);
+    assert_eq!((f.rows, f.deleted), (4, 1));
+    assert!(f.to_string().contains("deleted: 1 rows marked deleted upstream"), "{f}");
+}

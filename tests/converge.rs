@@ -7,28 +7,29 @@ use common::*;
 use tasksync::plan::Window;
 use tasksync::simulator::{PastSpec, SimOptions};
 use tasksync::state::State;
+use tasksync::sync::summary::Totals;
 use tasksync::sync::{run_backfill, run_incremental};
 
 fn past(late: u32, deleted: u32, corrected: u32) -> SimOptions {
     SimOptions {
-        past: PastSpec { late_per_100k: late, deleted_per_100k: deleted, corrected_per_100k: corrected },
+        past: PastSpec { late_per_100k: late, deleted_per_100k: deleted, corrected_per_100k: corrected, since: 0 },
         ..SimOptions::default()
     }
 }
 
 /// Incremental passes every `step` seconds from `from` to `to`, the simulator's clock
-/// following; returns the last pass's totals.
-async fn passes(sim: &Sim, dir: &std::path::Path, from: i64, to: i64, step: i64) -> tasksync::sync::summary::Totals {
-    let mut last = None;
+/// following (each pass reconciles); returns every pass's totals.
+async fn passes(sim: &Sim, dir: &std::path::Path, from: i64, to: i64, step: i64) -> Vec<Totals> {
+    let mut all = Vec::new();
     let mut now = from;
     while now <= to {
         sim.sim.set_now(now);
         let mut cfg = with_sync(config(&sim.url, dir, SK, ""));
         cfg.sync.reconcile_every = std::time::Duration::from_secs(step.min(6 * 3600) as u64);
-        last = Some(run_incremental(cfg, fixed(now), D0).await.unwrap());
+        all.push(run_incremental(cfg, fixed(now), D0).await.unwrap());
         now += step;
     }
-    last.expect("at least one pass")
+    all
 }
 
 /// One rotation of reconciliations, a minute apart, ending at `end`: what equal counts
@@ -44,14 +45,18 @@ async fn late_listings_behind_the_lookback_are_found_by_the_reconciliation() {
     let sim = start_sim(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
     let dir = tempfile::tempdir().unwrap();
     let end = D0 + 10 * DAY;
-    let totals = passes(&sim, dir.path(), D0 + 6 * DAY, end, 8 * 3600).await;
+    let all = passes(&sim, dir.path(), D0 + 6 * DAY, end, 8 * 3600).await;
     let truth = sim.sim.truth(D0, end - 3600, false);
     assert_eq!(assert_converged(&dir.path().join("out"), &truth), 0);
+    let reconciled: Vec<_> = all.iter().filter_map(|t| t.reconciled.clone()).collect();
+    assert_eq!(reconciled.len(), all.len() - 1, "every pass but the first reconciled");
+    for r in &reconciled {
+        assert!(r.requests <= r.budget && r.days >= 6, "{r:?}");
+    }
+    let found: u64 = reconciled.iter().map(|r| r.new).sum();
+    assert!(found > 50, "the reconciliations found the late listings: {found}");
     let state = State::open(&state_db(dir.path())).unwrap();
-    let last = state.last_reconciliation().unwrap().expect("reconciliations ran");
-    assert!(last.requests <= last.budget, "{last:?}");
-    let r = totals.reconciled.or(Some(last)).unwrap();
-    assert!(r.days >= 6, "{r:?}");
+    assert_eq!(state.last_reconciliation().unwrap().as_ref(), reconciled.last(), "status shows the last one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

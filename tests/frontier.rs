@@ -28,13 +28,18 @@ async fn backfill_day(sim: &Sim, extra_api: &str) -> (tasksync::sync::summary::T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_denser_than_offset_paging_reaches_is_left_behind_alone() {
     let dense = D0 + 40_000;
-    let options = SimOptions { max_offset: 200, ..trouble(Trouble { dense_second: Some((dense, 250)), ..Trouble::default() }) };
+    let options =
+        SimOptions { max_offset: 200, ..trouble(Trouble { dense_second: Some((dense, 250)), ..Trouble::default() }) };
     let sim = start_sim(spec(71, 5_000, 1), options, D0 + 2 * DAY).await;
     let (totals, dir) = backfill_day(&sim, "max_offset = 200").await;
     assert_eq!(totals.left_behind.len(), 1, "{totals}");
     // The API's end_time is inclusive, so the second before is asked about it too: both
     // wait, and nothing else of the day.
-    assert!(totals.left_behind[0].starts_with("[2021-10-01T11:06:39Z, 2021-10-01T11:06:41Z)"), "{:?}", totals.left_behind);
+    assert!(
+        totals.left_behind[0].starts_with("[2021-10-01T11:06:39Z, 2021-10-01T11:06:41Z)"),
+        "{:?}",
+        totals.left_behind
+    );
     assert!(totals.left_behind[0].contains("within one second"), "{:?}", totals.left_behind);
     let mut truth = sim.sim.truth(D0, dense - 1, false);
     truth.extend(sim.sim.truth(dense + 1, D0 + DAY, false));
@@ -44,10 +49,19 @@ async fn a_second_denser_than_offset_paging_reaches_is_left_behind_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_total_the_api_never_serves_is_narrowed_to_its_second() {
     let phantom = D0 + 50_000;
-    let sim = start_sim(spec(72, 5_000, 1), trouble(Trouble { phantom_second: Some(phantom), ..Trouble::default() }), D0 + 2 * DAY).await;
+    let sim = start_sim(
+        spec(72, 5_000, 1),
+        trouble(Trouble { phantom_second: Some(phantom), ..Trouble::default() }),
+        D0 + 2 * DAY,
+    )
+    .await;
     let (totals, dir) = backfill_day(&sim, "repage_attempts = 1").await;
     assert_eq!(totals.left_behind.len(), 1, "{totals}");
-    assert!(totals.left_behind[0].starts_with("[2021-10-01T13:53:19Z, 2021-10-01T13:53:21Z)"), "{:?}", totals.left_behind);
+    assert!(
+        totals.left_behind[0].starts_with("[2021-10-01T13:53:19Z, 2021-10-01T13:53:21Z)"),
+        "{:?}",
+        totals.left_behind
+    );
     let mut truth = sim.sim.truth(D0, phantom - 1, false);
     truth.extend(sim.sim.truth(phantom + 1, D0 + DAY, false));
     assert_exact(&dir.path().join("out"), &truth);
@@ -66,7 +80,12 @@ async fn a_page_larger_than_max_body_bytes_is_asked_again_with_a_smaller_count()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_left_behind_longer_than_give_up_after_lets_the_cursor_move_on() {
     let phantom = D0 + DAY + 3_000;
-    let sim = start_sim(spec(74, 6_000, 3), trouble(Trouble { phantom_second: Some(phantom), ..Trouble::default() }), D0 + DAY + 7200).await;
+    let sim = start_sim(
+        spec(74, 6_000, 3),
+        trouble(Trouble { phantom_second: Some(phantom), ..Trouble::default() }),
+        D0 + DAY + 7200,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = || {
         let mut c = with_sync(config(&sim.url, dir.path(), SK, "repage_attempts = 1"));
@@ -107,8 +126,9 @@ async fn a_clock_stepped_a_day_forward_and_back_between_passes_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(t));
     let c = clock.clone();
-    let ctx = Context::open(with_sync(config(&sim.url, dir.path(), SK, "")), Arc::new(move || c.load(Ordering::SeqCst)))
-        .unwrap();
+    let ctx =
+        Context::open(with_sync(config(&sim.url, dir.path(), SK, "")), Arc::new(move || c.load(Ordering::SeqCst)))
+            .unwrap();
     let pass = || run_pass(&ctx, PassKind::Incremental { start: D0 }, Arc::new(AtomicBool::new(false)));
     pass().await.unwrap();
     // Our clock jumps a day ahead; the API's moves on five minutes.

@@ -273,3 +273,24 @@ async fn a_put_conditional_on_a_stale_etag_is_a_conflict_and_changes_nothing() {
     let bytes = got.bytes().await.unwrap();
     assert_eq!(&bytes[..], b"version 2 by another writer", "the other writer's version stands");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_state_database_on_one_prefix_does_not_make_newer_observations_lose() {
+    // Two hosts, each with its own state.db, write one S3 prefix in turn, as tasks move on.
+    let moto = Moto::start();
+    let t1 = D0 + 2 * DAY + 3600;
+    let sim = start_sim(spec(76, 4_000, 3), SimOptions::default(), t1).await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let range = Window::new(D0, D0 + 3 * DAY);
+    run_backfill(s3_config(&sim.url, a.path(), &moto.endpoint()), fixed(t1), range).await.unwrap();
+    for (i, dir) in [b.path(), a.path()].into_iter().enumerate() {
+        let now = t1 + (i as i64 + 1) * 6 * 3600;
+        sim.sim.set_now(now);
+        // A fresh job each time (another range), so that every day is listed again.
+        let again = Window::new(D0 - (i as i64 + 1) * DAY, D0 + 3 * DAY);
+        run_backfill(s3_config(&sim.url, dir, &moto.endpoint()), fixed(now), again).await.unwrap();
+    }
+    // Host A's own sequence is far below what host B wrote; its newer observations still won.
+    let mirror = mirror(&moto.endpoint(), &a.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+}

@@ -15,6 +15,7 @@ fn report() -> Report {
         attempts: 1,
         first_at: "x".into(),
         last_at: "x".into(),
+        given_up_at: None,
     };
     let job = |id: &str, done: f64, finished: bool| JobReport {
         job_id: id.into(),
@@ -40,14 +41,21 @@ fn report() -> Report {
         passes: vec![],
         deleted: 0,
         last_reconcile: None,
+        ranges_given_up: 0,
     }
 }
 
 #[test]
 fn every_family_the_contract_names_is_exposed_with_help_and_type() {
     let text = text::to_prometheus(&Metrics::new().openmetrics());
-    let counters =
-        ["requests_total", "tasks_total", "rejects_total", "files_written_total", "passes_total", "reconcile_ranges_total"];
+    let counters = [
+        "requests_total",
+        "tasks_total",
+        "rejects_total",
+        "files_written_total",
+        "passes_total",
+        "reconcile_ranges_total",
+    ];
     let gauges = [
         "cursor_lag_seconds",
         "unfinished_tasks",

@@ -135,7 +135,11 @@ impl Metrics {
             tasks_deleted: tasks.get_or_create_owned(&[("change", "deleted".into())]),
             reconcile_ranges: {
                 let f = Family::<Label, Counter>::default();
-                r.register("tasksync_reconcile_ranges", "Days and ranges a reconciliation compared, by result", f.clone());
+                r.register(
+                    "tasksync_reconcile_ranges",
+                    "Days and ranges a reconciliation compared, by result",
+                    f.clone(),
+                );
                 ["matched", "differing", "failed"].map(|o| f.get_or_create_owned(&[("result", o.into())]))
             },
             last_reconcile: FloatGauge::default(),

@@ -103,7 +103,6 @@ pub struct SimStats {
 type Rendered = (&'static str, i64, Arc<str>);
 
 /// The simulator: data, clock, behaviour, counters.
-
 pub struct Simulator {
     /// Tasks sorted by (create_time, idx).
     tasks: Vec<SimTask>,

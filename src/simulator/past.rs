@@ -16,6 +16,10 @@ pub struct PastSpec {
     /// Tasks whose create_time the API corrects (to 1 to 120 minutes earlier, within the
     /// same UTC day) 10 minutes to 2 days after it.
     pub corrected_per_100k: u32,
+    /// When the past starts changing: each delay counts from the later of a task's
+    /// create_time and this instant (0: from the create_time), so that a benchmark can sync
+    /// a still past first and measure what one reconciliation finds after it changed.
+    pub since: i64,
 }
 
 impl PastSpec {
@@ -65,11 +69,12 @@ pub fn fate(task: &SimTask, seed: u64, spec: &PastSpec) -> Fate {
     let roll = |salt: u64| mix(seed ^ mix(u64::from(task.idx) ^ salt));
     let hit = |salt: u64, per_100k: u32| per_100k > 0 && roll(salt) % 100_000 < u64::from(per_100k);
     let within = |salt: u64, lo: i64, hi: i64| lo + (roll(salt) % (hi - lo) as u64) as i64;
-    let listed_from = if hit(1, spec.late_per_100k) { task.create + within(2, 3600, 3 * DAY) } else { task.create };
-    let deleted_at = hit(3, spec.deleted_per_100k).then(|| task.create + within(4, 600, 5 * DAY));
+    let base = task.create.max(spec.since);
+    let listed_from = if hit(1, spec.late_per_100k) { base + within(2, 3600, 3 * DAY) } else { task.create };
+    let deleted_at = hit(3, spec.deleted_per_100k).then(|| base + within(4, 600, 5 * DAY));
     let corrected = hit(5, spec.corrected_per_100k).then(|| {
         let day_start = task.create - task.create.rem_euclid(DAY);
-        (task.create + within(6, 600, 2 * DAY), (task.create - within(7, 60, 7200)).max(day_start))
+        (base + within(6, 600, 2 * DAY), (task.create - within(7, 60, 7200)).max(day_start))
     });
     Fate { listed_from, deleted_at, corrected }
 }
@@ -82,8 +87,9 @@ mod tests {
     #[test]
     fn fates_are_drawn_at_the_rates_asked_and_stay_within_their_day() {
         let start = 1_633_046_400;
-        let spec = DatasetSpec { seed: 3, tasks: 20_000, start, end: start + 10 * DAY, hot_hour: None, bad_per_million: 0 };
-        let past = PastSpec { late_per_100k: 1000, deleted_per_100k: 2000, corrected_per_100k: 500 };
+        let spec =
+            DatasetSpec { seed: 3, tasks: 20_000, start, end: start + 10 * DAY, hot_hour: None, bad_per_million: 0 };
+        let past = PastSpec { late_per_100k: 1000, deleted_per_100k: 2000, corrected_per_100k: 500, since: 0 };
         let tasks = generate(&spec);
         let fates: Vec<Fate> = tasks.iter().map(|t| fate(t, 3, &past)).collect();
         let late = fates.iter().zip(&tasks).filter(|(f, t)| f.listed_from > t.create).count();

@@ -122,7 +122,13 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed)
                 out.new += 1;
                 out.new_ids.push((task.task_id.clone(), task.create_time));
                 let at = seen.at;
-                out.rows.push(StoredRow { task, first_seen_at: at, changed_at: at, observed_seq: seen.seq, deleted_at: None });
+                out.rows.push(StoredRow {
+                    task,
+                    first_seen_at: at,
+                    changed_at: at,
+                    observed_seq: seen.seq,
+                    deleted_at: None,
+                });
             }
         }
     }

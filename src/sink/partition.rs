@@ -226,7 +226,8 @@ impl PartitionMerge {
             })
         });
         let mut batch = Vec::with_capacity(BATCH_ROWS);
-        let mut tally = Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
+        let mut tally =
+            Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
         for row in overlay(stored, std::mem::take(&mut self.pending)) {
             tally.add(&row);
             batch.push(row);
@@ -314,7 +315,8 @@ impl PartitionMerge {
         let mut writer = FileWriter::create(&staged.file)?;
         let mut input = StoredRows::open(from)?;
         (self.counts, self.rows_written, self.max_seq_written) = (DayCounts::empty(), 0, 0);
-        let mut tally = Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
+        let mut tally =
+            Tally { counts: &mut self.counts, rows: &mut self.rows_written, max_seq: &mut self.max_seq_written };
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         while let Some(row) = input.next_before(i64::MAX)? {
             let row = match patches.get(&(row.task.create_time, row.task.task_id.clone())) {

@@ -87,7 +87,9 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
     // The later pass lists the range completely; a few of its tasks changed.
     let changed: Vec<TaskRow> = obs
         .iter()
-        .map(|t| if t.task_id.ends_with("77") { TaskRow { status: Some("success".into()), ..t.clone() } } else { t.clone() })
+        .map(|t| {
+            if t.task_id.ends_with("77") { TaskRow { status: Some("success".into()), ..t.clone() } } else { t.clone() }
+        })
         .collect();
     let outcome = stream(
         &sink,

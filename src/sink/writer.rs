@@ -301,7 +301,13 @@ mod tests {
             region_type: Some("oss".into()),
             ..TaskRow::example(id, 1_633_046_400)
         };
-        StoredRow { task, first_seen_at: 1_633_046_500_000_000, changed_at: 1_633_046_600_000_000, observed_seq: 3, deleted_at: None }
+        StoredRow {
+            task,
+            first_seen_at: 1_633_046_500_000_000,
+            changed_at: 1_633_046_600_000_000,
+            observed_seq: 3,
+            deleted_at: None,
+        }
     }
 
     #[test]

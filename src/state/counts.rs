@@ -142,7 +142,8 @@ impl State {
                 .optional()?;
             let Some(counts) = counts else { return Ok(None) };
             let mut rejects = vec![0u32; 1440];
-            let mut stmt = self.conn.prepare("SELECT minute, count(*) FROM rejects_seen WHERE date = ?1 GROUP BY minute")?;
+            let mut stmt =
+                self.conn.prepare("SELECT minute, count(*) FROM rejects_seen WHERE date = ?1 GROUP BY minute")?;
             for row in stmt.query_map([date], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))? {
                 let (minute, n) = row?;
                 if let Some(slot) = rejects.get_mut(minute.clamp(0, 1439) as usize) {

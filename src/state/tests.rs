@@ -3,7 +3,18 @@ use super::*;
 /// Records `window` of backfill job `job` (or a re-check when `None`) as wholly committed.
 fn commit(s: &mut State, job: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) {
     let (job_id, keeps_intervals) = job.map_or((RECHECK, false), |j| (j, true));
-    s.complete_window(&WindowCheckpoint { job_id, keeps_intervals, window, left: &[], tasks, now, counts: None, rejects: &[] }).unwrap();
+    s.complete_window(&WindowCheckpoint {
+        job_id,
+        keeps_intervals,
+        window,
+        left: &[],
+        tasks,
+        now,
+        counts: None,
+        rejects: &[],
+        give_up_after: i64::MAX,
+    })
+    .unwrap();
 }
 
 #[test]
@@ -136,6 +147,7 @@ fn parts_left_behind_are_recorded_counted_and_cleared_once_committed() {
         now,
         counts: None,
         rejects: &[],
+        give_up_after: i64::MAX,
     };
     s.complete_window(&c(5)).unwrap();
     s.complete_window(&c(9)).unwrap();

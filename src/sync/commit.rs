@@ -134,11 +134,8 @@ impl WindowCommit {
         let d = date.clone();
         let known = ctx.with_state(move |s| s.rejects_known(&d, &keys)).await?;
         // A reject found again by a re-scan is neither appended nor counted twice.
-        let (fresh, rejects): (Vec<(String, String, i64)>, Vec<Reject>) = keyed
-            .into_iter()
-            .filter(|(k, _, _)| !known.contains(k))
-            .map(|(k, m, r)| ((date.clone(), k, m), r))
-            .unzip();
+        let (fresh, rejects): (Vec<(String, String, i64)>, Vec<Reject>) =
+            keyed.into_iter().filter(|(k, _, _)| !known.contains(k)).map(|(k, m, r)| ((date.clone(), k, m), r)).unzip();
         let fresh_rejects = rejects.len();
         let (log, label) = (ctx.rejects.clone(), window.to_string());
         ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
@@ -150,21 +147,22 @@ impl WindowCommit {
         let outcome_counts = outcome.counts.clone();
         let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
         let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
-        let waiting = ctx.with_state(move |s| {
-            let c = WindowCheckpoint {
-                job_id: &job_id,
-                keeps_intervals,
-                window,
-                left: &left,
-                tasks: &changes,
-                now: seen_at,
-                counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
-                rejects: &fresh,
-                give_up_after,
-            };
-            s.complete_window(&c)
-        })
-        .await?;
+        let waiting = ctx
+            .with_state(move |s| {
+                let c = WindowCheckpoint {
+                    job_id: &job_id,
+                    keeps_intervals,
+                    window,
+                    left: &left,
+                    tasks: &changes,
+                    now: seen_at,
+                    counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
+                    rejects: &fresh,
+                    give_up_after,
+                };
+                s.complete_window(&c)
+            })
+            .await?;
         drop(hold);
         checkpoint.past(ctx, window, waiting).await?;
         Ok(Outcome { rejects: fresh_rejects, ..outcome })

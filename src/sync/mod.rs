@@ -5,7 +5,8 @@
 //! Rooms: [`context`] (what a pass needs, opened once), [`backfill`] and [`incremental`]
 //! (the two kinds of pass and their plans), [`window`] (walking a window into its
 //! partition), [`walker`] (one window leaf by leaf, in time order), `paging` (one range's
-//! pages), [`commit`] (the commit point), [`summary`] (a pass's counters).
+//! pages), [`commit`] (the commit point), [`reconcile`] (the recent past re-counted against
+//! the API's totals), [`summary`] (a pass's counters).
 
 pub mod backfill;
 pub mod commit;

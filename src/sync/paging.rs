@@ -2,8 +2,8 @@
 //! range paged again. Each range runs as a task of its own, so that the walker can page
 //! the next ranges while it hands over the current one (see `walker.rs`).
 
-use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};

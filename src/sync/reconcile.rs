@@ -122,15 +122,27 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     found.budget = budget(found.days, &totals, ctx.client.page_size(), found.pages);
     found.finished_at = (ctx.clock)();
     if found.requests > found.budget {
-        tracing::warn!(requests = found.requests, budget = found.budget, "The reconciliation made more requests than its budget (retries count too)");
+        tracing::warn!(
+            requests = found.requests,
+            budget = found.budget,
+            "The reconciliation made more requests than its budget (retries count too)"
+        );
     }
     let record = found.clone();
     ctx.with_state(move |s| s.record_reconciliation(&record)).await?;
     ctx.metrics.reconciled(&found);
     tracing::info!(
-        days = found.days, matched = found.matched, differing = found.differing, failed = found.failed,
-        requests = found.requests, budget = found.budget, new = found.new, changed = found.changed,
-        deleted = found.deleted, rebuilt = found.rebuilt, "Reconciliation finished"
+        days = found.days,
+        matched = found.matched,
+        differing = found.differing,
+        failed = found.failed,
+        requests = found.requests,
+        budget = found.budget,
+        new = found.new,
+        changed = found.changed,
+        deleted = found.deleted,
+        rebuilt = found.rebuilt,
+        "Reconciliation finished"
     );
     Ok(found)
 }

@@ -135,9 +135,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     // Numbered above what the stored file holds, so that newer always wins even when the
     // state database is older than the data set (restored, lost, or another host's).
     let floor = merge.stored_max_seq();
-    let (tracked, seq) = ctx
-        .with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?)))
-        .await?;
+    let (tracked, seq) =
+        ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?))).await?;
     merge.observe_as(Observed { at: micros_from_secs(seen_at), seq });
     let mut walk = match &checkpoint {
         Checkpoint::Reconcile(ranges) => walker::Walk::over(&ctx.client, ranges, ctx.limits()),
@@ -184,7 +183,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
     let outcome = commit.commit(ctx, merge, hold).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
-    (counts.deleted, counts.moved, counts.rejects) = (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64);
+    (counts.deleted, counts.moved, counts.rejects) =
+        (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64);
     for (part, reason) in &parts {
         pass.left_behind(*part, reason);
     }

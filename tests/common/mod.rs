@@ -277,9 +277,18 @@ pub fn assert_converged(out: &Path, truth: &[TaskRow]) -> usize {
     let rows = stored(out);
     let mut seen = std::collections::HashSet::new();
     for (date, row) in &rows {
-        assert_eq!(date, &tasksync::time::utc_date(row.task.create_time), "task {} is in the wrong partition", row.task.task_id);
+        assert_eq!(
+            date,
+            &tasksync::time::utc_date(row.task.create_time),
+            "task {} is in the wrong partition",
+            row.task.task_id
+        );
         if !seen.insert(row.task.task_id.clone()) {
-            let copies: Vec<_> = rows.iter().filter(|(_, r)| r.task.task_id == row.task.task_id).map(|(d, r)| (d, r.task.create_time, r.deleted_at, r.observed_seq)).collect();
+            let copies: Vec<_> = rows
+                .iter()
+                .filter(|(_, r)| r.task.task_id == row.task.task_id)
+                .map(|(d, r)| (d, r.task.create_time, r.deleted_at, r.observed_seq))
+                .collect();
             panic!("task {} is stored twice: {copies:?}", row.task.task_id);
         }
     }
