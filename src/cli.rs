@@ -67,6 +67,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/tasksync/tasksync.toml";
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    end_on_panic();
     // File and database work runs on blocking threads: two windows in flight need a few,
     // and each extra thread would hold its own stack and malloc arena. Part of the memory
     // measurements in BENCHMARKS.md (not measured on its own).
@@ -93,16 +94,32 @@ pub fn run() -> ExitCode {
 }
 
 /// A `sync` that committed every window it could and left some for the next run (exit 3).
+/// One line however many ranges: the first whole, how many share its reason, and where the
+/// rest are listed (eleven full sentences made one line of 5,000 characters).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{what} finished but left {n} range(s) for the next run: {list}; run the same command again later (`tasksync status` shows why)",
-    n = .ranges.len(), list = .ranges.join("; ")
+    "{what} finished but left {n} range(s) for the next run: {}; run the same command again later (`tasksync status` {})",
+    summarize(.ranges), if .ranges.len() > 1 { "lists them all" } else { "shows why" },
+    n = .ranges.len()
 )]
 pub struct LeftBehind {
     /// "the backfill" or "the sync".
     what: &'static str,
     /// Each range with its reason.
     ranges: Vec<String>,
+}
+
+/// The first range whole; for more, how many share its reason (the text in its brackets).
+fn summarize(ranges: &[String]) -> String {
+    let reason = |r: &str| r.split_once(" (").map(|(_, why)| why.to_string()).unwrap_or_default();
+    match ranges {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, rest @ ..] => {
+            let same = rest.iter().filter(|r| reason(r) == reason(first)).count();
+            format!("the first {first}, and {} more ({same} of them for the same reason)", rest.len())
+        }
+    }
 }
 
 /// `Ok` when nothing was left behind; else the exit-3 error naming what was.
@@ -129,6 +146,22 @@ fn one_sentence(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// The one rule for a panic anywhere (a bug): the process ends at once with exit 1 and one
+/// line, so that systemd restarts it. A process that went on after a panic would hold a
+/// poisoned lock (the state database's, every later pass failing) while its watchdog kept
+/// pinging between passes. Ending like this is as safe as a kill -9, which the crash tests
+/// prove: the next run replays what was not checkpointed. The message is scrubbed of
+/// presigned credentials like every other line.
+fn end_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = crate::presigned::scrub(&info.to_string()).replace('\n', " ");
+        eprintln!(
+            "tasksync: error: internal error (a bug; please report it): {message}; exiting so that the service restarts"
+        );
+        std::process::exit(1);
+    }));
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
@@ -261,4 +294,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 fn instant(flag: &str, text: &str) -> Result<i64, UsageError> {
     parse_instant(text).map_err(|m| UsageError(format!("{flag}: {m}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_ranges_left_behind_make_one_short_line_naming_the_first_and_what_they_share() {
+        let ranges: Vec<String> = (0..11)
+            .map(|i| {
+                format!(
+                    "[2021-10-{:02}T00:00:00Z, 2021-10-{:02}T00:00:00Z) (the API answered with code 1001)",
+                    i + 1,
+                    i + 2
+                )
+            })
+            .collect();
+        let line = LeftBehind { what: "the backfill", ranges }.to_string();
+        assert!(line.len() < 300, "{} characters: {line}", line.len());
+        assert!(line.contains("left 11 range(s)") && line.contains("the first [2021-10-01T00:00:00Z"), "{line}");
+        assert!(line.contains("10 more (10 of them for the same reason)") && line.contains("lists them all"), "{line}");
+        let one = LeftBehind { what: "the sync", ranges: vec!["[a, b) (why)".into()] }.to_string();
+        assert!(one.contains("for the next run: [a, b) (why); run") && one.contains("shows why"), "{one}");
+    }
 }

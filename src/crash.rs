@@ -3,13 +3,20 @@
 //!
 //! With the feature, `TASKSYNC_CRASH_AT=NAME` (or `NAME:N`, the N-th time it is reached)
 //! makes the process abort at that point: no destructor, flush or unwinding runs, as with
-//! `kill -9`. Points: `after_staging_write`, `after_rename`, `before_checkpoint`.
+//! `kill -9`. Points: `after_staging_write`, `after_rename`, `before_checkpoint`, and
+//! `in_state` (inside every state database call, holding its lock). `panic@NAME:N` panics
+//! there instead, as a bug would (see `cli::end_on_panic`).
 
 #[cfg(feature = "crash-points")]
 pub fn point(name: &str) {
     use std::sync::Mutex;
     static HITS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
     let Ok(spec) = std::env::var("TASKSYNC_CRASH_AT") else { return };
+    // `panic@NAME:N` panics there instead of aborting: a bug, not a crash.
+    let (panics, spec) = match spec.strip_prefix("panic@") {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, spec),
+    };
     let (target, nth) = match spec.split_once(':') {
         Some((t, n)) => (t.to_string(), n.parse().unwrap_or(1)),
         None => (spec.clone(), 1),
@@ -28,6 +35,9 @@ pub fn point(name: &str) {
             1
         }
     };
+    if count == nth && panics {
+        panic!("crash point {name} reached (hit {count})");
+    }
     if count == nth {
         eprintln!("tasksync: crash point {name} reached (hit {count}); aborting");
         std::process::abort();

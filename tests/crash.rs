@@ -144,3 +144,23 @@ async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
         finish_and_check(&sim, dir.path(), &config, from, to).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_the_state_database_is_locked_ends_the_process_and_the_rerun_is_exact() {
+    // A bug that panics inside state database work would poison its lock: every later
+    // pass would fail while the process lived on. The process must end instead (exit 1,
+    // one line), and the next run finish exactly.
+    let now = D0 + 3 * DAY;
+    let sim = start_sim(spec(79, 6_000, 3), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sim.url, "", "");
+    let out =
+        sync(&config, D0, now).env("TASKSYNC_CRASH_AT", "panic@in_state:4").stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("tasksync: error: internal error (a bug") && last.contains("in_state"), "{stderr}");
+    assert_consistent(&dir.path().join("out"));
+    assert!(sync(&config, D0, now).status().unwrap().success());
+    assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, now, false));
+}

@@ -34,11 +34,14 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     // beyond is left undone in the job, for the same command later (or the incremental passes).
     let pending =
         |reach: i64| if reach > range.start { pending_windows(range.start, reach, &done) } else { Vec::new() };
-    let mut reach = range.end.min(now);
+    // Nor about the newest `sync.settle`: tasks listed late there would be marked done
+    // and never fetched by the rerun that does the rest.
+    let settle = pass.ctx.cfg.sync.settle.as_secs() as i64;
+    let mut reach = range.end.min(now - settle);
     let mut windows = pending(reach);
     // Only a backfill with something to do near now asks the API for its clock.
     if windows.last().is_some_and(|w| w.end > now - API_CLOCK_HORIZON_S) {
-        reach = reach.min(pass.ctx.planning_now().await?);
+        reach = reach.min(pass.ctx.planning_now().await? - settle);
         windows = pending(reach);
     }
     // What an earlier run left behind is retried first.
@@ -46,7 +49,7 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     let skipped = (reach - range.start).max(0) - windows.iter().map(Window::width).sum::<i64>();
     tracing::info!(range = %range, windows = windows.len(), skipped_s = skipped, "Backfill planned");
     if reach < range.end {
-        tracing::info!(until = %crate::time::show(reach), "Backfill stops at now; run it again later for the rest of its range");
+        tracing::info!(until = %crate::time::show(reach), "Backfill stops at now minus sync.settle; run it again later for the rest of its range");
     }
     let all_planned = windows.len();
     pass.progress.begin("backfill", all_planned);

@@ -137,7 +137,12 @@ impl Context {
         f: impl FnOnce(&mut State) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, SyncError> {
         let state = self.state.clone();
-        let joined = tokio::task::spawn_blocking(move || f(&mut state.lock().expect("never poisoned"))).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut state = state.lock().expect("never poisoned: a panic ends the process (cli::end_on_panic)");
+            crate::crash::point("in_state");
+            f(&mut state)
+        })
+        .await;
         joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))?.map_err(SyncError::State)
     }
 
