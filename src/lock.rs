@@ -50,11 +50,19 @@ pub fn try_take(path: &Path) -> Result<Option<Held>, LockError> {
 /// Takes the lock on `path`, waiting for its holder without blocking a thread: the
 /// future can be dropped while it waits (nothing is held then).
 pub async fn take(path: &Path) -> Result<Held, LockError> {
+    take_noting(path, || {}).await
+}
+
+/// [`take`], calling `waiting` every time it finds the lock held (at least every 200 ms).
+/// A holder is always a live process (the kernel drops the locks of the dead), so waiting
+/// for it is progress: the service's watchdog is told so through `waiting`.
+pub async fn take_noting(path: &Path, waiting: impl Fn()) -> Result<Held, LockError> {
     let mut wait = Duration::from_millis(5);
     loop {
         if let Some(held) = try_take(path)? {
             return Ok(held);
         }
+        waiting();
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(200));
     }

@@ -107,9 +107,17 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
             })
         },
     )?;
-    let pid = if s.version() >= crate::state::RUN_PID_SINCE { "pid" } else { "NULL" };
-    let sql =
-        format!("SELECT kind, started_at, finished_at, summary, error, {pid} FROM runs ORDER BY run_id DESC LIMIT 10");
+    // The last ten passes of each process among those of the last 50 passes: a backfill's
+    // one long pass stays in view beside the service's pass every five minutes.
+    let sql = if s.version() >= crate::state::RUN_PID_SINCE {
+        "SELECT kind, started_at, finished_at, summary, error, pid FROM (
+           SELECT *, row_number() OVER (PARTITION BY pid ORDER BY run_id DESC) AS nth FROM runs
+           WHERE pid IN (SELECT pid FROM runs ORDER BY run_id DESC LIMIT 50)
+         ) WHERE nth <= 10 ORDER BY run_id DESC"
+            .to_string()
+    } else {
+        "SELECT kind, started_at, finished_at, summary, error, NULL FROM runs ORDER BY run_id DESC LIMIT 10".to_string()
+    };
     let passes = s.query(&sql, |r| {
         let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
         let summary: Option<String> = r.get(3)?;
@@ -282,5 +290,30 @@ mod tests {
             states,
             ["interrupted".to_string(), format!("running (pid {})", std::process::id()), "finished".into()]
         );
+    }
+
+    #[test]
+    fn status_shows_the_last_ten_passes_of_each_process_not_ten_overall() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[api]\nbase_url = \"http://x\"\nauth = \"none\"\n[storage]\nstate_db = \"{0}/state.db\"\noutput_dir = \"{0}/out\"\n",
+            dir.path().display()
+        );
+        let cfg = Config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        let s = State::open(&cfg.storage.state_db).unwrap();
+        // A backfill's one pass, then fifteen passes of the service.
+        let backfill = s.start_run("backfill", 5).unwrap();
+        for t in 0..15 {
+            let run = s.start_run("incremental", 10 + t).unwrap();
+            s.finish_run(run, 11 + t, "{}", None).unwrap();
+        }
+        drop(s);
+        let conn = rusqlite::Connection::open(&cfg.storage.state_db).unwrap();
+        conn.execute("UPDATE runs SET pid = 1 WHERE run_id != ?1", [backfill]).unwrap();
+        let passes = report(&cfg, 50).unwrap().unwrap().passes;
+        let kinds: Vec<&str> = passes.iter().map(|p| p.kind.as_str()).collect();
+        assert_eq!(kinds.len(), 11, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "incremental").count(), 10);
+        assert_eq!(kinds.last(), Some(&"backfill"), "the backfill's pass stays in view");
     }
 }

@@ -5,10 +5,14 @@
 mod common;
 
 use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use common::*;
+use tasksync::plan::Window;
 use tasksync::simulator::{FaultSpec, SimOptions};
+use tasksync::sync::{Context, PassKind, run_pass};
 
 fn spawn(args: &[&str], config: &std::path::Path) -> Child {
     bin().arg("--config").arg(config).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
@@ -104,4 +108,27 @@ async fn two_configs_writing_one_data_set_at_once_keep_each_others_rows() {
     let mut truth = a.sim.truth(D0, D0 + 3 * DAY, false);
     truth.extend(b.sim.truth(D0, D0 + 3 * DAY, false));
     assert_exact(&out, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_another_writers_partition_lock_counts_as_progress_for_the_watchdog() {
+    // The service's watchdog is fed while passes make progress; a window waiting minutes
+    // for a backfill that holds its partition must not look like a hung service.
+    let now = D0 + DAY + 600;
+    let sim = start_sim(spec(80, 1_000, 1), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Arc::new(Context::open(config(&sim.url, dir.path(), SK, ""), fixed(now)).unwrap());
+    let other_writer = tasksync::lock::take(&ctx.sink.partition_lock("2021-10-01")).await.unwrap();
+    let c = ctx.clone();
+    let pass = tokio::spawn(async move {
+        run_pass(&c, PassKind::Backfill(Window::new(D0, D0 + DAY)), Arc::new(AtomicBool::new(false))).await
+    });
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let quiet = ctx.client.stats.since_progress();
+        assert!(quiet < Duration::from_millis(450), "no progress for {quiet:?} while waiting for a live writer");
+    }
+    assert!(!pass.is_finished(), "the window waits for the lock");
+    drop(other_writer);
+    pass.await.unwrap().unwrap();
 }

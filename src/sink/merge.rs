@@ -44,8 +44,9 @@ pub struct Delta {
     pub stale: Vec<Text>,
     /// Stored rows of the range, not marked deleted, that the observations (a complete
     /// listing of the range) no longer hold: deleted upstream, or moved to another
-    /// create_time. The window decides which once all its leaves are in.
-    pub missing: Vec<StoredRow>,
+    /// create_time. The window decides which once all its leaves are in. Keys only: a
+    /// listing that lost a whole day must not hold the day in memory.
+    pub missing: Vec<(i64, Text)>,
     /// Task ids observed here with no stored row in the range (new, or moved here from
     /// elsewhere in the partition), with their create_time.
     pub new_ids: Vec<(Text, i64)>,
@@ -135,9 +136,17 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed)
     out.missing = existing
         .iter()
         .filter(|r| r.deleted_at.is_none() && r.observed_seq <= seen.seq && !listed.contains(r.task.task_id.as_str()))
-        .cloned()
+        .map(|r| (r.task.create_time, r.task.task_id.clone()))
         .collect();
     out
+}
+
+/// Whether `missing` of `compared` stored rows may be marked deleted at once: not more
+/// than ten when that is over half of them. A customer deletes tasks one by one or in
+/// batches; an API that answers a day with `total: 0` for a while must not make the day
+/// look deleted (the next reconciliation lists it again).
+pub fn believable_deletions(missing: usize, compared: usize) -> bool {
+    missing <= 10 || missing * 2 <= compared
 }
 
 /// A stored row marked deleted by observation `seen`: kept, so that what ran is still
@@ -206,15 +215,19 @@ pub fn merge_listing(
 ) -> (Merged, usize) {
     let seen = seen.into();
     let listed: std::collections::HashSet<Text> = observations.iter().map(|t| t.task_id.clone()).collect();
+    let compared = existing.iter().filter(|r| window.contains(r.task.create_time)).count();
     let mut m = merge(existing, observations, seen);
-    let mut deleted = 0;
-    for row in &mut m.rows {
-        if window.contains(row.task.create_time) && row.deleted_at.is_none() && !listed.contains(&row.task.task_id) {
-            *row = mark_deleted(row.clone(), seen);
-            deleted += 1;
-        }
+    let gone = |r: &StoredRow| {
+        window.contains(r.task.create_time) && r.deleted_at.is_none() && !listed.contains(&r.task.task_id)
+    };
+    let missing = m.rows.iter().filter(|r| gone(r)).count();
+    if !believable_deletions(missing, compared) {
+        return (m, 0);
     }
-    (m, deleted)
+    for row in m.rows.iter_mut().filter(|r| gone(r)) {
+        *row = mark_deleted(row.clone(), seen);
+    }
+    (m, missing)
 }
 
 #[cfg(test)]

@@ -110,8 +110,14 @@ pub struct PartitionMerge {
     /// End of the last leaf merged: stored rows before it are final for this window.
     done_to: i64,
     outcome: Outcome,
-    /// Stored rows that complete listings of their leaves no longer had (see [`Delta::missing`]).
-    missing: Vec<StoredRow>,
+    /// Keys of stored rows that complete listings of their leaves no longer had (see
+    /// [`Delta::missing`]).
+    missing: Vec<(i64, crate::row::Text)>,
+    /// Stored rows the listings were compared with: what a share of deletions is of.
+    compared: usize,
+    /// Count the stored file when the window changes nothing (a reconciliation's window,
+    /// whose recorded counts may describe another version of the file).
+    recount: bool,
     /// Task ids with no stored row in the range they were listed in, and their
     /// create_time, kept only when there is a stored file (a fresh partition has nothing
     /// to move or delete): a stored row of one of them elsewhere in the partition is its
@@ -150,6 +156,13 @@ impl PartitionMerge {
         self.may_delete = false;
     }
 
+    /// Counts the stored partition even when the window changes nothing, so that a
+    /// reconciliation's counts are right again for a file whose recorded counts were wrong
+    /// (another writer's state, a crash between upload and checkpoint on object storage).
+    pub fn recount_if_unchanged(&mut self) {
+        self.recount = true;
+    }
+
     /// Sets the observation this merge's changes are stamped with, before the first leaf.
     pub fn observe_as(&mut self, seen: Observed) {
         debug_assert!(self.outcome == Outcome::default() && self.pending.is_empty(), "before the first leaf");
@@ -172,6 +185,8 @@ impl PartitionMerge {
             done_to: i64::MIN,
             outcome: Outcome::default(),
             missing: Vec::new(),
+            compared: 0,
+            recount: false,
             new_ids: Default::default(),
             may_delete: true,
             moved: Vec::new(),
@@ -196,6 +211,7 @@ impl PartitionMerge {
         self.outcome.changed += d.changed;
         self.pending.extend(d.rows);
         self.missing.extend(d.missing);
+        self.compared += stored.len();
         self.moved.extend(d.moved);
         if self.compare.exists() {
             self.new_ids.extend(d.new_ids);
@@ -250,6 +266,9 @@ impl PartitionMerge {
     pub fn finish(mut self) -> Result<Outcome, SinkError> {
         let patches = self.patches()?;
         if self.out.is_none() && self.pending.is_empty() && patches.is_empty() {
+            if self.recount {
+                self.outcome.counts = Some(count_file(&self.base.path)?);
+            }
             return Ok(self.outcome);
         }
         let staged = if self.out.is_none() && self.pending.is_empty() {
@@ -274,7 +293,8 @@ impl PartitionMerge {
 
     /// What the window's end decides: the old rows of tasks listed under another
     /// create_time of the day go; rows its listings no longer had are marked deleted
-    /// (when `may_delete`), unless their task was listed elsewhere (moved).
+    /// (when `may_delete`), unless their task was listed elsewhere (moved), and unless
+    /// that would be most of what was compared (see [`super::merge::believable_deletions`]).
     fn patches(&mut self) -> Result<std::collections::HashMap<(i64, crate::row::Text), Patch>, SinkError> {
         let mut patches = std::collections::HashMap::new();
         for key in std::mem::take(&mut self.moved) {
@@ -284,23 +304,32 @@ impl PartitionMerge {
         if !self.new_ids.is_empty() {
             // One more read of the stored file, only when a window lists tasks new to it.
             let mut stored = StoredRows::open(&self.base.path)?;
+            let mut matched = std::collections::HashSet::new();
             while let Some(row) = stored.next_before(i64::MAX)? {
                 let id = &row.task.task_id;
                 if self.new_ids.get(id).is_some_and(|&c| c != row.task.create_time) {
-                    self.outcome.moved += 1;
-                    self.outcome.new -= 1;
+                    if matched.insert(id.clone()) {
+                        self.outcome.moved += 1;
+                        self.outcome.new = self.outcome.new.saturating_sub(1);
+                    }
                     patches.insert((row.task.create_time, id.clone()), Patch::Drop);
                 }
             }
         }
-        for row in std::mem::take(&mut self.missing) {
-            if self.new_ids.contains_key(&row.task.task_id) || !self.may_delete {
-                continue;
-            }
-            self.outcome.deleted += 1;
-            let key = (row.task.create_time, row.task.task_id.clone());
-            patches.insert(key, Patch::Replace(Box::new(super::merge::mark_deleted(row, self.seen))));
+        let deleted: Vec<_> =
+            std::mem::take(&mut self.missing).into_iter().filter(|(_, id)| !self.new_ids.contains_key(id)).collect();
+        if !self.may_delete || deleted.is_empty() {
+            return Ok(patches);
         }
+        if !super::merge::believable_deletions(deleted.len(), self.compared) {
+            tracing::warn!(
+                partition = %self.date, missing = deleted.len(), compared = self.compared,
+                "Not marking tasks deleted: a listing that lost most of what it was compared with looks like a fault of the API; the next reconciliation lists it again"
+            );
+            return Ok(patches);
+        }
+        self.outcome.deleted += deleted.len();
+        patches.extend(deleted.into_iter().map(|key| (key, Patch::MarkDeleted)));
         Ok(patches)
     }
 
@@ -321,7 +350,7 @@ impl PartitionMerge {
         while let Some(row) = input.next_before(i64::MAX)? {
             let row = match patches.get(&(row.task.create_time, row.task.task_id.clone())) {
                 Some(Patch::Drop) => continue,
-                Some(Patch::Replace(new)) => (**new).clone(),
+                Some(Patch::MarkDeleted) => super::merge::mark_deleted(row, self.seen),
                 None => row,
             };
             tally.add(&row);
@@ -345,8 +374,9 @@ enum Patch {
     /// Its task moved within the day and was written under its new create_time.
     Drop,
     /// Its task was deleted upstream: the row marked.
-    Replace(Box<StoredRow>),
+    MarkDeleted,
 }
+
 
 /// Counts rows as they are written, for [`DayCounts`] and the file's version.
 struct Tally<'a> {
@@ -367,8 +397,12 @@ impl Tally<'_> {
 /// storage): what a reconciliation rebuilds when the state database has no counts for it,
 /// or counts for another version of its file (a restored database).
 pub fn count_partition(sink: &Sink, date: &str) -> Result<DayCounts, SinkError> {
-    let base = sink.base(date)?;
-    let mut rows = StoredRows::open(&base.path)?;
+    count_file(&sink.base(date)?.path)
+}
+
+/// The counts of one partition file (a missing file is an empty partition).
+fn count_file(path: &std::path::Path) -> Result<DayCounts, SinkError> {
+    let mut rows = StoredRows::open(path)?;
     let mut counts = DayCounts::empty();
     let mut tally = Tally { counts: &mut counts, rows: &mut 0, max_seq: &mut 0 };
     let (mut n, mut max_seq) = (0u64, 0i64);

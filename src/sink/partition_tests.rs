@@ -168,3 +168,18 @@ fn a_task_listed_under_a_corrected_create_time_keeps_one_row_whichever_leaf_come
         assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "still sorted");
     }
 }
+
+#[test]
+fn a_listing_that_lost_most_of_a_day_marks_nothing_deleted() {
+    let (_dir, sink) = sink();
+    let day = Window::new(DAY, DAY + 86_400);
+    let obs: Vec<TaskRow> = (0..40).map(|i| task(i, DAY + i64::from(i) * 600, "success")).collect();
+    stream(&sink, &[day], &obs, 10);
+    // The API answers the day with two tasks: 38 of 40 missing is a fault, not deletions.
+    let outcome = stream(&sink, &[day], &obs[..2], 20);
+    assert_eq!((outcome.deleted, outcome.written), (0, false));
+    assert!(sink.read_partition("2021-10-01").unwrap().iter().all(|r| r.deleted_at.is_none()));
+    // A handful missing is believed.
+    let outcome = stream(&sink, &[day], &obs[5..], 30);
+    assert_eq!(outcome.deleted, 5);
+}

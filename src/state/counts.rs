@@ -227,9 +227,7 @@ impl State {
         }
         let json: Option<String> = self
             .conn
-            .query_row("SELECT summary FROM reconciliations ORDER BY finished_at DESC, rowid DESC LIMIT 1", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT summary FROM reconciliations ORDER BY rowid DESC LIMIT 1", [], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))

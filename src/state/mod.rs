@@ -159,6 +159,9 @@ pub struct WindowCheckpoint<'a> {
     pub rejects: &'a [(String, String, i64)],
     /// `sync.give_up_after` in seconds: a part left behind for longer is given up.
     pub give_up_after: i64,
+    /// A backfill's interval is recorded done only before this instant: the newest
+    /// `sync.settle` at the time of fetching still changes (`i64::MAX`: all of it).
+    pub settled_before: i64,
 }
 
 /// An open state database.
@@ -303,7 +306,8 @@ impl State {
                 let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
                 stmt.query_map([c.job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
             };
-            intervals.extend(crate::plan::subtract(c.window.start, c.window.end, &left));
+            let end = c.window.end.min(c.settled_before.max(c.window.start));
+            intervals.extend(crate::plan::subtract(c.window.start, end, &left));
             tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [c.job_id])?;
             for (s, e) in coalesce(intervals) {
                 tx.execute(
@@ -311,6 +315,17 @@ impl State {
                     params![c.job_id, s, e],
                 )?;
             }
+        }
+        // A part left behind again keeps the age of what it replaces: its bounds may move
+        // from pass to pass (a window ending at "now", leaves split by a moving total), and
+        // `sync.give_up_after` counts from the first time any of it was left behind.
+        let mut first_at: Vec<Option<i64>> = Vec::with_capacity(c.left.len());
+        for (w, _) in c.left {
+            first_at.push(tx.query_row(
+                "SELECT min(first_at) FROM left_behind WHERE job_id = ?1 AND start_ts < ?3 AND end_ts > ?2",
+                params![c.job_id, w.start, w.end],
+                |r| r.get(0),
+            )?);
         }
         // Parts left behind by an earlier pass and committed now are cleared; parts left
         // behind again count one more attempt.
@@ -328,13 +343,13 @@ impl State {
                 params![c.job_id, s, e],
             )?;
         }
-        for (w, reason) in c.left {
+        for ((w, reason), first) in c.left.iter().zip(first_at) {
             tx.execute(
                 "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+                 VALUES (?1, ?2, ?3, ?4, ?6, ?5, 1)
                  ON CONFLICT(job_id, start_ts, end_ts) DO UPDATE SET
                    reason = excluded.reason, last_at = excluded.last_at, attempts = attempts + 1",
-                params![c.job_id, w.start, w.end, reason, c.now],
+                params![c.job_id, w.start, w.end, reason, c.now, first.unwrap_or(c.now).min(c.now)],
             )?;
         }
         {

@@ -13,6 +13,7 @@ fn commit(s: &mut State, job: Option<&str>, window: Window, tasks: &TaskChanges,
         counts: None,
         rejects: &[],
         give_up_after: i64::MAX,
+        settled_before: i64::MAX,
     })
     .unwrap();
 }
@@ -148,6 +149,7 @@ fn parts_left_behind_are_recorded_counted_and_cleared_once_committed() {
         counts: None,
         rejects: &[],
         give_up_after: i64::MAX,
+        settled_before: i64::MAX,
     };
     s.complete_window(&c(5)).unwrap();
     s.complete_window(&c(9)).unwrap();
@@ -182,4 +184,34 @@ fn the_sequence_only_grows_across_connections() {
     let (a, b) = (State::open(&path).unwrap(), State::open(&path).unwrap());
     let seq = [a.next_sequence("obs").unwrap(), b.next_sequence("obs").unwrap(), a.next_sequence("obs").unwrap()];
     assert_eq!(seq, [1, 2, 3]);
+}
+
+#[test]
+fn a_range_left_behind_again_with_other_bounds_keeps_its_age_and_is_given_up_after_give_up_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = State::open(&dir.path().join("s.db")).unwrap();
+    let tasks = TaskChanges::default();
+    // A window ending at "now" fails whole, pass after pass: its end moves each time.
+    let mut leave = |end: i64, now: i64| {
+        let left = [(Window::new(0, end), "incomplete".to_string())];
+        let c = WindowCheckpoint {
+            job_id: INCREMENTAL,
+            keeps_intervals: false,
+            window: Window::new(0, end),
+            left: &left,
+            tasks: &tasks,
+            now,
+            counts: None,
+            rejects: &[],
+            give_up_after: 100,
+            settled_before: i64::MAX,
+        };
+        s.complete_window(&c).unwrap()
+    };
+    assert_eq!(leave(1_000, 10), 1, "waiting");
+    assert_eq!(leave(1_050, 60), 1, "still waiting, 50 s old");
+    assert_eq!(leave(1_120, 130), 0, "given up: left behind 120 s, over give_up_after");
+    let rows = s.left_behind(Some(INCREMENTAL)).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].end, rows[0].first_at, rows[0].given_up_at), (1_120, 10, Some(130)));
 }

@@ -34,16 +34,16 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     // beyond is left undone in the job, for the same command later (or the incremental passes).
     let pending =
         |reach: i64| if reach > range.start { pending_windows(range.start, reach, &done) } else { Vec::new() };
-    // Nor about the newest `sync.settle`: tasks listed late there would be marked done
-    // and never fetched by the rerun that does the rest.
-    let settle = pass.ctx.cfg.sync.settle.as_secs() as i64;
-    let mut reach = range.end.min(now - settle);
+    let mut reach = range.end.min(now);
     let mut windows = pending(reach);
     // Only a backfill with something to do near now asks the API for its clock.
     if windows.last().is_some_and(|w| w.end > now - API_CLOCK_HORIZON_S) {
-        reach = reach.min(pass.ctx.planning_now().await? - settle);
+        reach = reach.min(pass.ctx.planning_now().await?);
         windows = pending(reach);
     }
+    // The newest `sync.settle` is fetched but not recorded done (see `commit.rs`): tasks
+    // listed late there are fetched by the rerun that does the rest.
+    let settled = reach <= now - pass.ctx.cfg.sync.settle.as_secs() as i64;
     // What an earlier run left behind is retried first.
     windows.sort_by_key(|w| !left.iter().any(|l| l.start < w.end && w.start < l.end));
     let skipped = (reach - range.start).max(0) - windows.iter().map(Window::width).sum::<i64>();
@@ -55,7 +55,7 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
     pass.progress.begin("backfill", all_planned);
     let checkpoint = Checkpoint::Backfill(job.clone());
     let done_now = run_windows(pass, windows.into_iter().map(|w| (w, checkpoint.clone())).collect()).await?;
-    if done_now == all_planned && reach == range.end {
+    if done_now == all_planned && reach == range.end && settled {
         pass.ctx.with_state(move |s| s.finish_job(&job, now)).await?;
     }
     Ok(())

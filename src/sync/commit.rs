@@ -8,7 +8,8 @@
 //!    file and its directory fsynced, by the protocol of `sink/writer.rs`. A window that
 //!    changed nothing writes nothing here.
 //! 3. **The commit point**: one SQLite transaction records the window (the backfill job's
-//!    interval, less any part left behind), the parts left behind with their reasons, and
+//!    interval, less any part left behind and the newest `sync.settle` before its pages
+//!    were fetched, which still changes), the parts left behind with their reasons, and
 //!    its tasks' states (unfinished ones to re-check, final ones to forget).
 //! 4. The partition's lock, held since before its stored file was read (by this process
 //!    and by the file lock across processes), is released: another writer of the
@@ -84,6 +85,7 @@ impl Checkpoint {
                     counts: None,
                     rejects: &[],
                     give_up_after,
+                    settled_before: i64::MAX,
                 })
             })
             .await?;
@@ -146,6 +148,7 @@ impl WindowCommit {
         crate::crash::point("before_checkpoint");
         let outcome_counts = outcome.counts.clone();
         let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
+        let settled_before = seen_at - ctx.cfg.sync.settle.as_secs() as i64;
         let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
         let waiting = ctx
             .with_state(move |s| {
@@ -159,6 +162,7 @@ impl WindowCommit {
                     counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
                     rejects: &fresh,
                     give_up_after,
+                    settled_before,
                 };
                 s.complete_window(&c)
             })

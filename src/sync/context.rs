@@ -109,7 +109,10 @@ impl Context {
             locks.entry(date.to_string()).or_default().clone()
         };
         let local = local.lock_owned().await;
-        let file = crate::lock::take(&self.sink.partition_lock(date)).await?;
+        // Waiting for another live writer (a backfill beside the service) is progress for
+        // the watchdog; one that hangs holding the lock would keep us waiting, not dead.
+        let stats = self.client.stats.clone();
+        let file = crate::lock::take_noting(&self.sink.partition_lock(date), || stats.touch()).await?;
         Ok(PartitionHold { _local: local, _file: file })
     }
 

@@ -95,7 +95,17 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     let mut windows = Vec::new();
     let mut totals = Vec::new();
     for c in compared {
-        let c = c?;
+        let c = match c {
+            Ok(c) => c,
+            // A day the API will not count (or whose file cannot be read) waits for the
+            // next reconciliation; the other days go on.
+            Err(e) if e.is_window_failure() || matches!(e, SyncError::Sink(_)) => {
+                tracing::warn!(reason = %e, "A day could not be reconciled; the next reconciliation tries it again");
+                found.failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         found.rebuilt += u64::from(c.rebuilt);
         found.relisted += u64::from(c.rotated);
         if c.ranges.is_empty() {

@@ -171,6 +171,9 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     if !may_mark_deleted(window, &checkpoint, &left) {
         merge.keep_missing();
     }
+    if matches!(checkpoint, Checkpoint::Reconcile(_)) {
+        merge.recount_if_unchanged();
+    }
     // The state database records only what the merge applied.
     if !stale.is_empty() {
         changes.unfinished.retain(|(id, _, _)| !stale.contains(id.as_str()));
