@@ -85,7 +85,7 @@ async fn case(name: &str, respond: Responder, extra_api: &str, expect: Expect) {
     let range = Window::new(D0, D0 + DAY);
     let result = run_backfill(
         config(&url, dir.path(), SK, &format!("auth = \"none\"\nmax_retries = 2\n{extra_api}")),
-        fixed(D0 + DAY),
+        fixed(D0 + DAY + 600),
         range,
     )
     .await;

@@ -109,6 +109,10 @@ pub fn delta(existing: &[StoredRow], observations: Vec<TaskRow>, seen: Observed)
         match old {
             Some(old) if old.task == task && old.deleted_at.is_none() => {}
             Some(old) if seen.seq < old.observed_seq => out.stale.push(task.task_id),
+            // A final status never goes back to an unfinished one: an observation that says
+            // so is older than what is stored, whatever its number (a source whose clock
+            // was set back, a replica that lags).
+            Some(old) if old.task.is_final() && !task.is_final() => out.stale.push(task.task_id),
             Some(old) => {
                 if old.task.create_time == task.create_time {
                     out.changed += 1;

@@ -139,3 +139,13 @@ fn a_delta_row_replaces_the_stored_row_with_the_same_key_and_new_rows_slot_in_or
         ]
     );
 }
+
+#[test]
+fn a_final_status_never_goes_back_to_an_unfinished_one() {
+    let first = merge(vec![], vec![task("a", 5, "success")], 100).rows;
+    let m = merge(first.clone(), vec![task("a", 5, "running")], 200);
+    assert_eq!((m.new, m.changed), (0, 0));
+    assert_eq!(m.rows, first, "the stored final row stays");
+    let d = delta(&first, vec![task("a", 5, "running")], 200.into());
+    assert_eq!(d.stale, vec![crate::row::Text::from("a")], "and its unfinished state is not recorded");
+}

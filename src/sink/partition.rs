@@ -377,7 +377,6 @@ enum Patch {
     MarkDeleted,
 }
 
-
 /// Counts rows as they are written, for [`DayCounts`] and the file's version.
 struct Tally<'a> {
     counts: &'a mut DayCounts,

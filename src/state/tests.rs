@@ -215,3 +215,55 @@ fn a_range_left_behind_again_with_other_bounds_keeps_its_age_and_is_given_up_aft
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].end, rows[0].first_at, rows[0].given_up_at), (1_120, 10, Some(130)));
 }
+
+#[test]
+fn a_state_database_of_the_previous_release_opens_read_only_then_migrates_forward_keeping_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        // What the previous release (schema version 4) left: a range left behind, a cursor.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
+             VALUES ('incremental', 0, 60, 'incomplete', 5, 6, 2)",
+            [],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO cursors (name, ts) VALUES ('incremental', 600)", []).unwrap();
+    }
+    // `status` reads it as it is, writing nothing.
+    let old = State::open_read_only(&path).unwrap();
+    assert_eq!(old.version(), 4);
+    assert_eq!(old.left_behind(None).unwrap()[0].given_up_at, None);
+    assert_eq!(
+        (old.last_reconciliation().unwrap(), old.deleted_tasks().unwrap(), old.ranges_given_up().unwrap()),
+        (None, 0, 0)
+    );
+    drop(old);
+    let mut s = State::open(&path).unwrap();
+    assert_eq!(s.version(), MIGRATIONS.len());
+    assert_eq!(s.cursor(INCREMENTAL).unwrap(), Some(600), "the cursor is kept");
+    let left = s.left_behind(None).unwrap();
+    assert_eq!((left.len(), left[0].attempts, left[0].given_up_at), (1, 2, None), "the range left behind is kept");
+    let tasks = TaskChanges::default();
+    let c = WindowCheckpoint {
+        job_id: INCREMENTAL,
+        keeps_intervals: false,
+        window: Window::new(0, 60),
+        left: &[],
+        tasks: &tasks,
+        now: 700,
+        counts: Some(("2021-10-01", &crate::sink::partition::DayCounts::empty())),
+        rejects: &[("2021-10-01".into(), "k".into(), 3)],
+        give_up_after: i64::MAX,
+        settled_before: i64::MAX,
+    };
+    assert_eq!(s.complete_window(&c).unwrap(), 0);
+    assert!(s.left_behind(None).unwrap().is_empty(), "committed now");
+    let day = s.day_record("2021-10-01").unwrap().unwrap();
+    assert_eq!((day.held_between(0, 86_400), day.rejects[3]), (1, 1), "the new tables work");
+}
