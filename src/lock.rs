@@ -74,14 +74,18 @@ pub async fn take_noting(path: &Path, waiting: impl Fn()) -> Result<Held, LockEr
 ///
 /// The kernel prints that table a page at a time, and a lock released between two pages
 /// (by any process) shifts the lines after it, so one read can miss a line that was there
-/// throughout: seen with the test suite's many short-lived locks. A miss is read again.
+/// throughout: seen with the test suite's many short-lived locks. A miss is read again, a
+/// few milliseconds apart (40 ms at most, paid only for a lock nobody holds).
 pub fn held(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else { return false };
     let dev = meta.dev();
     let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
     let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    (0..3).any(|_| {
+    (0..5).any(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::fs::read_to_string("/proc/locks")
             .is_ok_and(|table| table.lines().any(|l| l.split_whitespace().any(|w| w == id)))
     })

@@ -98,7 +98,8 @@ async fn the_readme_backfill_procedure_works_as_written_beside_the_running_servi
         .await
         .unwrap()
         {
-            assert_eq!(out.status.code(), Some(0), "`{command}`: {}", String::from_utf8_lossy(&out.stderr));
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "`{command}`: {said}");
             outputs.push((command, String::from_utf8_lossy(&out.stdout).into_owned()));
         }
     }

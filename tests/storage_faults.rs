@@ -114,3 +114,32 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
         assert_exact(&out, &sim.sim.truth(from, range_to, false));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_file_that_cannot_be_read_leaves_only_its_day_behind_and_is_repaired_by_moving_it_aside() {
+    let now = D0 + 3 * DAY + 600;
+    let sim = start_sim(spec(91, 6_000, 3), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let range = tasksync::plan::Window::new(D0, D0 + 3 * DAY);
+    let cfg = || config(&sim.url, dir.path(), SK, "");
+    tasksync::sync::run_backfill(cfg(), fixed(now), range).await.unwrap();
+    // Day two's file is cut to nothing (a full disk in an older build, a bad copy).
+    let broken = out.join("tasks/create_date=2021-10-02/part-0.parquet");
+    std::fs::write(&broken, b"").unwrap();
+    let later = now + 6 * 3600;
+    sim.sim.set_now(later);
+    let again = tasksync::plan::Window::new(D0 - DAY, D0 + 3 * DAY);
+    let totals = tasksync::sync::run_backfill(cfg(), fixed(later), again).await.unwrap();
+    assert_eq!(totals.left_behind.len(), 1, "{totals}");
+    let reason = &totals.left_behind[0];
+    assert!(reason.starts_with("[2021-10-02T00:00:00Z, 2021-10-03T00:00:00Z)"), "{reason}");
+    assert!(reason.contains(&broken.display().to_string()) && reason.contains("move the file aside"), "{reason}");
+    assert!(totals.windows >= 3, "the other days went on: {totals}");
+    // The repair README gives: move it aside, sync that day again.
+    std::fs::rename(&broken, dir.path().join("part-0.parquet.broken")).unwrap();
+    std::fs::remove_dir(broken.parent().unwrap()).unwrap();
+    tasksync::sync::run_backfill(cfg(), fixed(later + 60), again).await.unwrap();
+    let stored = stored(&out).len();
+    assert_eq!(stored, sim.sim.truth(D0, D0 + 3 * DAY, false).len());
+}

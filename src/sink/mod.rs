@@ -23,6 +23,12 @@ pub enum SinkError {
     Io { action: &'static str, path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot {action} Parquet file {path}: {message}")]
     Parquet { action: &'static str, path: std::path::PathBuf, message: String },
+    /// A stored partition file that cannot be read (corrupt, truncated, empty): its window
+    /// is left behind alone, every other window goes on.
+    #[error(
+        "partition file {path} cannot be read ({message}); its day waits while every other day goes on: move the file aside and sync that day again (README: \"A partition file that cannot be read\")"
+    )]
+    Unreadable { path: std::path::PathBuf, message: String },
     /// The object store refused or failed a request.
     #[error("cannot {action} {key}: {message}")]
     Remote { action: &'static str, key: String, message: String },

@@ -429,7 +429,7 @@ pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, Sink
     };
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
-        .map_err(|e| SinkError::Parquet { action: "read", path: path.clone(), message: e.to_string() })?;
+        .map_err(|e| SinkError::Unreadable { path: path.clone(), message: e.to_string() })?;
     let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
     Ok(Some(format!("{rows}:{}", super::reader::max_observed_seq(&meta))))
 }

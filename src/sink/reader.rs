@@ -35,8 +35,7 @@ pub struct StoredRows {
 impl StoredRows {
     /// Opens `path`; a missing file is an empty partition.
     pub fn open(path: &Path) -> Result<StoredRows, SinkError> {
-        let perr = |e: parquet::errors::ParquetError| SinkError::Parquet {
-            action: "read",
+        let perr = |e: parquet::errors::ParquetError| SinkError::Unreadable {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
@@ -82,7 +81,7 @@ impl StoredRows {
     }
 
     fn refill(&mut self) -> Result<(), SinkError> {
-        let perr = |message: String| SinkError::Parquet { action: "read", path: self.path.clone(), message };
+        let perr = |message: String| SinkError::Unreadable { path: self.path.clone(), message };
         let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
             self.batches = None;
             return Ok(());

@@ -69,7 +69,7 @@ impl SyncError {
             SyncError::Walk(
                 WalkError::Incomplete { .. } | WalkError::TooDense { .. } | WalkError::OutsideWindow { .. },
             ) => true,
-            SyncError::Sink(SinkError::Conflict { .. }) => true,
+            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Unreadable { .. }) => true,
             SyncError::Walk(WalkError::Api(api)) => matches!(
                 api,
                 ApiError::Permanent { .. }

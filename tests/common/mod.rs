@@ -134,12 +134,7 @@ pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
     let rows = stored(out);
     let mut by_id: HashMap<&str, &StoredRow> = HashMap::new();
     for (date, row) in &rows {
-        assert_eq!(
-            date,
-            &tasksync::time::utc_date(row.task.create_time),
-            "task {} is in the wrong partition",
-            row.task.task_id
-        );
+        assert_in_its_partition(date, row);
         assert!(by_id.insert(&row.task.task_id, row).is_none(), "task {} is stored twice", row.task.task_id);
         assert!(row.first_seen_at <= row.changed_at);
     }
@@ -150,6 +145,16 @@ pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
     }
     let staging = out.join("_staging");
     assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "nothing left in _staging");
+}
+
+/// Asserts `row` was read from the partition of its UTC create date.
+fn assert_in_its_partition(date: &str, row: &StoredRow) {
+    assert_eq!(
+        date,
+        tasksync::time::utc_date(row.task.create_time),
+        "task {} is in the wrong partition",
+        row.task.task_id
+    );
 }
 
 /// Modification times of every partition file, to prove a pass rewrote nothing.
@@ -277,12 +282,7 @@ pub fn assert_converged(out: &Path, truth: &[TaskRow]) -> usize {
     let rows = stored(out);
     let mut seen = std::collections::HashSet::new();
     for (date, row) in &rows {
-        assert_eq!(
-            date,
-            &tasksync::time::utc_date(row.task.create_time),
-            "task {} is in the wrong partition",
-            row.task.task_id
-        );
+        assert_in_its_partition(date, row);
         if !seen.insert(row.task.task_id.clone()) {
             let copies: Vec<_> = rows
                 .iter()
