@@ -186,3 +186,24 @@ async fn a_state_database_restored_from_an_older_copy_does_not_make_newer_observ
 async fn a_deleted_state_database_does_not_make_newer_observations_lose() {
     newer_wins_after(67, |db, _| remove_db(db)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_the_api_will_not_count_fails_alone_and_the_pass_goes_on() {
+    // The API answers every request starting in day two with a permanent error.
+    let options = SimOptions { broken: Some((D0 + DAY, D0 + 2 * DAY)), ..SimOptions::default() };
+    let sim = start_sim(spec(68, 4_000, 4), options, D0 + 4 * DAY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || {
+        let mut c = with_sync(config(&sim.url, dir.path(), SK, ""));
+        // The day is given up at once, so that the cursor (and the reconciliation) moves past it.
+        c.sync.give_up_after = std::time::Duration::from_secs(1);
+        c
+    };
+    run_incremental(cfg(), fixed(D0 + 4 * DAY), D0).await.unwrap();
+    let later = D0 + 4 * DAY + 7 * 3600;
+    sim.sim.set_now(later);
+    let totals = run_incremental(cfg(), fixed(later), D0).await.unwrap();
+    let r = totals.reconciled.expect("the second pass reconciled");
+    assert_eq!(r.failed, 1, "{r:?}");
+    assert!(r.matched >= 3, "the other days were compared: {r:?}");
+}

@@ -127,7 +127,7 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     found.pages = stats.pages.load(Relaxed) - pages_before;
     (found.new, found.changed, found.deleted) =
         (after.new - before.new, after.changed - before.changed, after.deleted - before.deleted);
-    found.failed = (after.left_behind.len() - before.left_behind.len()) as u64;
+    found.failed += (after.left_behind.len() - before.left_behind.len()) as u64;
     found.requests = stats.requests.load(Relaxed) - requests_before;
     found.budget = budget(found.days, &totals, ctx.client.page_size(), found.pages);
     found.finished_at = (ctx.clock)();
