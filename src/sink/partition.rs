@@ -55,20 +55,7 @@ pub struct DayCounts {
 impl DayCounts {
     /// Counts of an empty partition.
     pub fn empty() -> DayCounts {
-        DayCounts { minutes: vec![0; 1440], deleted: 0, version: "0:0".into() }
-    }
-
-    /// Counts the rows of a partition (in any order).
-    pub fn of<'r>(rows: impl IntoIterator<Item = &'r StoredRow>) -> DayCounts {
-        let mut c = DayCounts::empty();
-        let (mut n, mut max_seq) = (0u64, 0i64);
-        for r in rows {
-            c.add(r);
-            n += 1;
-            max_seq = max_seq.max(r.observed_seq);
-        }
-        c.version = format!("{n}:{max_seq}");
-        c
+        DayCounts { minutes: vec![0; 1440], deleted: 0, version: file_version(0, 0) }
     }
 
     fn add(&mut self, r: &StoredRow) {
@@ -281,7 +268,7 @@ impl PartitionMerge {
             Some(staged)
         };
         let staged = if patches.is_empty() {
-            self.counts.version = format!("{}:{}", self.rows_written, self.max_seq_written);
+            self.counts.version = file_version(self.rows_written, self.max_seq_written);
             staged.expect("something changed")
         } else {
             let from = staged.as_ref().map_or(self.base.path.clone(), |s| s.file.clone());
@@ -364,7 +351,7 @@ impl PartitionMerge {
             writer.write(&batch)?;
         }
         writer.finish()?;
-        self.counts.version = format!("{}:{}", self.rows_written, self.max_seq_written);
+        self.counts.version = file_version(self.rows_written, self.max_seq_written);
         Ok(staged)
     }
 }
@@ -402,16 +389,19 @@ pub fn count_partition(sink: &Sink, date: &str) -> Result<DayCounts, SinkError> 
 /// The counts of one partition file (a missing file is an empty partition).
 fn count_file(path: &std::path::Path) -> Result<DayCounts, SinkError> {
     let mut rows = StoredRows::open(path)?;
-    let mut counts = DayCounts::empty();
-    let mut tally = Tally { counts: &mut counts, rows: &mut 0, max_seq: &mut 0 };
-    let (mut n, mut max_seq) = (0u64, 0i64);
+    let (mut counts, mut n, mut max_seq) = (DayCounts::empty(), 0, 0);
+    let mut tally = Tally { counts: &mut counts, rows: &mut n, max_seq: &mut max_seq };
     while let Some(row) = rows.next_before(i64::MAX)? {
         tally.add(&row);
-        n += 1;
-        max_seq = max_seq.max(row.observed_seq);
     }
-    counts.version = format!("{n}:{max_seq}");
+    counts.version = file_version(n, max_seq);
     Ok(counts)
+}
+
+/// A partition file's version as [`DayCounts::version`] records it: its row count and its
+/// newest observation, both readable from its footer alone.
+fn file_version(rows: u64, max_seq: i64) -> String {
+    format!("{rows}:{max_seq}")
 }
 
 /// The version of partition `date`'s local file (`rows:max_seq`, from its footer alone),
@@ -424,14 +414,14 @@ pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, Sink
     let path = sink.partition_file(date);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some("0:0".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(file_version(0, 0))),
         Err(e) => return Err(SinkError::Io { action: "open", path, source: e }),
     };
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|e| SinkError::Unreadable { path: path.clone(), message: e.to_string() })?;
     let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
-    Ok(Some(format!("{rows}:{}", super::reader::max_observed_seq(&meta))))
+    Ok(Some(file_version(rows as u64, super::reader::max_observed_seq(&meta))))
 }
 
 #[cfg(test)]
