@@ -144,7 +144,10 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
         }
     }
     assert_eq!(rejects, sim.sim.bad_records(D0, D0 + 2 * DAY), "the rejects file was scanned too");
-    for needle in [SK, "Signature=", "AWSAccessKeyId", "Expires=", "Visionular AccessKeyId"] {
+    // Every secret part of the simulator's other URL forms (TOS, COS, CDN tokens, escaped
+    // queries, userinfo, nested presigned URLs, the API's own error messages) holds SIMSIG.
+    assert!(everything.contains("media.example.com/in/v.mp4"), "the other URL forms were in the run");
+    for needle in [SK, "Signature=", "AWSAccessKeyId", "Expires=", "Visionular AccessKeyId", "SIMSIG"] {
         assert!(!everything.contains(needle), "the run leaked {needle:?}");
     }
     assert!(stderr(&out).contains("Retrying a page"), "debug logging was on and retries happened");

@@ -311,7 +311,9 @@ pub fn decode_page_via_value(body: &[u8], opts: &DecodeOptions) -> Result<Envelo
         1004 if data.is_none() => return Ok(Envelope::Page(Page::default())),
         1004 => {}
         _ => {
-            let msg = top.get("msg").and_then(Value::as_str).unwrap_or("").chars().take(200).collect();
+            // The server's words go into errors, logs and state.db: a URL in them may be presigned.
+            let msg = top.get("msg").and_then(Value::as_str).unwrap_or("");
+            let msg = crate::presigned::scrub(msg).chars().take(200).collect();
             return Ok(Envelope::ApiError { code, msg });
         }
     }

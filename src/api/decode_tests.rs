@@ -142,6 +142,13 @@ fn code_1004_is_an_empty_page_and_other_codes_are_api_errors() {
 }
 
 #[test]
+fn the_apis_own_error_message_loses_its_presigned_credentials() {
+    let body = br#"{"code": 1005, "msg": "operation fail: https://b/o?X-Tos-Signature=s&token=t&v=1"}"#;
+    let err = decode_page(body, &opts()).unwrap();
+    assert!(matches!(err, Envelope::ApiError { code: 1005, ref msg } if msg == "operation fail: https://b/o?v=1"));
+}
+
+#[test]
 fn total_may_be_a_string_and_list_may_be_null() {
     let p = page(json!({"code": 0, "data": {"list": null, "num": 0, "total": "0"}}));
     assert_eq!(p.total, Some(0));

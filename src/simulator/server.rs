@@ -118,7 +118,10 @@ async fn respond(sim: &Arc<Simulator>, headers: &HeaderMap, pairs: Vec<(String, 
                     .into_response();
             }
             Fault::Code1000 => return api(1000, "internal error"),
-            Fault::Code1005 => return api(1005, "operation fail"),
+            // Real services name the object they failed on, presigned URL and all.
+            Fault::Code1005 => {
+                return api(1005, "operation fail: https://b.tos-cn-beijing.volces.com/o?X-Tos-Signature=SIMSIG");
+            }
             Fault::Slow => tokio::time::sleep(sim.options.faults.slow).await,
             Fault::Truncated | Fault::Reset => {}
         }
