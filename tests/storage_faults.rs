@@ -1,7 +1,8 @@
 //! Storage faults: a read-only output, a read-only state directory, a disk that fills up
 //! mid-write. Each gives exit 1 with one sentence, leaves earlier files intact and the
 //! checkpoint unmoved, and the next run succeeds once the fault is gone.
-//! Read-only filesystems are bind mounts in a private mount namespace (`unshare -m`, root).
+//! Read-only filesystems are bind mounts in a private mount namespace (`unshare -m`, root);
+//! a disk that is full is a tmpfs of 64 KiB mounted on a temporary directory (root).
 
 mod common;
 
@@ -142,4 +143,62 @@ async fn a_partition_file_that_cannot_be_read_leaves_only_its_day_behind_and_is_
     tasksync::sync::run_backfill(cfg(), fixed(later + 60), again).await.unwrap();
     let stored = stored(&out).len();
     assert_eq!(stored, sim.sim.truth(D0, D0 + 3 * DAY, false).len());
+}
+
+/// Mounts a tmpfs of `kib` KiB on `dir` (root only) and unmounts it when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, kib: u32) -> Option<SmallDisk> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        // CI runs as root and must run this test; elsewhere it says why it did not.
+        assert!(ok || std::env::var_os("CI").is_none(), "mounting a tmpfs needs root, which CI has");
+        if !ok {
+            eprintln!("Not run: mounting a tmpfs needs root");
+        }
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_append_to_the_rejects_file_cut_short_by_a_full_disk_leaves_no_torn_line() {
+    use tasksync::api::decode::Reject;
+    use tasksync::sink::rejects::RejectLog;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_disk) = SmallDisk::mount(dir.path(), 64) else { return };
+    let log = RejectLog::new(dir.path(), D0, None);
+    let reject = |i: usize| Reject { reason: "no task_id".into(), raw: serde_json::json!({ "n": i, "pad": "x".repeat(900) }) };
+    log.append("w1", D0, &[reject(0)]).unwrap();
+    // Fill the disk but for a few KiB, then append more than fits: the write is cut short.
+    let filler = dir.path().join("filler");
+    let free = free_bytes(dir.path());
+    std::fs::write(&filler, vec![0u8; (free - 6 * 1024) as usize]).unwrap();
+    let many: Vec<Reject> = (1..20).map(reject).collect();
+    let err = log.append("w2", D0, &many).unwrap_err().to_string();
+    assert!(err.contains("No space left on device") && err.contains("_rejects"), "{err}");
+    std::fs::remove_file(&filler).unwrap();
+    log.append("w3", D0, &[reject(99)]).unwrap();
+
+    let file = std::fs::read_dir(dir.path().join("_rejects")).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn line ({e}): {l:.80}"))).collect();
+    let windows: Vec<&str> = lines.iter().map(|l| l["window"].as_str().unwrap()).collect();
+    assert_eq!(windows, ["w1", "w3"], "the cut-short append left nothing behind");
+}
+
+/// Bytes free on the file system holding `path`, from `df`.
+fn free_bytes(path: &Path) -> u64 {
+    let out = Command::new("df").args(["-B1", "--output=avail"]).arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap()
 }

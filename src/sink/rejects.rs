@@ -37,6 +37,7 @@ impl RejectLog {
             std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
             let file = std::fs::OpenOptions::new()
                 .create(true)
+                .read(true)
                 .append(true)
                 .open(&self.path)
                 .map_err(SinkError::io("open", &self.path))?;
@@ -49,8 +50,7 @@ impl RejectLog {
             buf.extend_from_slice(line.to_string().as_bytes());
             buf.push(b'\n');
         }
-        file.write_all(&buf).map_err(SinkError::io("append to", &self.path))?;
-        file.sync_data().map_err(SinkError::io("fsync", &self.path))?;
+        append_whole(file, &buf).map_err(SinkError::io("append to", &self.path))?;
         if let Some(remote) = &self.remote {
             let name = self.path.file_name().expect("a file name").to_string_lossy();
             let whole = std::fs::read(&self.path).map_err(SinkError::io("read", &self.path))?;
@@ -58,4 +58,27 @@ impl RejectLog {
         }
         Ok(())
     }
+}
+
+/// Appends `buf` and fsyncs it, or leaves the file as it was: a write cut short (a full
+/// disk, a file size limit) is truncated back, so the next append does not glue its first
+/// line onto a torn one.
+fn append_whole(file: &mut std::fs::File, buf: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let before = file.metadata()?.len();
+    // A torn line that could not be truncated (see below) is ended before the next one.
+    let mut last = [b'\n'];
+    if before > 0 {
+        file.read_exact_at(&mut last, before - 1)?;
+    }
+    let ended = if last[0] == b'\n' { Ok(()) } else { file.write_all(b"\n") };
+    let written = ended.and_then(|()| file.write_all(buf)).and_then(|()| file.sync_data());
+    if let Err(error) = written {
+        // Best effort: when even the truncation fails, the write's error is the one to tell.
+        if file.set_len(before).and_then(|()| file.sync_data()).is_err() {
+            tracing::warn!(error = %error, "Could not truncate a torn append to the rejects file back");
+        }
+        return Err(error);
+    }
+    Ok(())
 }
