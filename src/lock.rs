@@ -38,12 +38,46 @@ fn open(path: &Path) -> Result<File, LockError> {
 }
 
 /// Takes the lock on `path` now, or `None` when someone holds it.
+///
+/// Between our `open` and our `flock`, a writer cleaning stale staging areas can take the
+/// lock, find the file ownerless and unlink it: our lock would then be on a file nobody
+/// else can find. So a lock counts only when `path` still names the file locked; otherwise
+/// the file is opened anew and locked again.
 pub fn try_take(path: &Path) -> Result<Option<Held>, LockError> {
-    let file = open(path)?;
+    loop {
+        match lock_if_current(open(path)?, path)? {
+            Locked::Held(held) => return Ok(Some(held)),
+            Locked::Busy => return Ok(None),
+            Locked::Replaced => continue,
+        }
+    }
+}
+
+/// What locking an opened lock file found.
+enum Locked {
+    /// Taken, and `path` names the file locked.
+    Held(Held),
+    /// Someone else holds it.
+    Busy,
+    /// Taken, but the file was unlinked or replaced after it was opened.
+    Replaced,
+}
+
+/// Locks `file`, opened from `path`, and checks that `path` still names it.
+fn lock_if_current(file: File, path: &Path) -> Result<Locked, LockError> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |source| LockError { lock: path.to_path_buf(), source };
     match file.try_lock() {
-        Ok(()) => Ok(Some(Held { _file: file })),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(source)) => Err(LockError { lock: path.to_path_buf(), source }),
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(Locked::Busy),
+        Err(TryLockError::Error(source)) => return Err(io(source)),
+    }
+    let locked = file.metadata().map_err(io)?;
+    match std::fs::metadata(path) {
+        Ok(now) if (now.dev(), now.ino()) == (locked.dev(), locked.ino()) => Ok(Locked::Held(Held { _file: file })),
+        Ok(_) => Ok(Locked::Replaced),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Locked::Replaced),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -72,6 +106,11 @@ pub async fn take_noting(path: &Path, waiting: impl Fn()) -> Result<Held, LockEr
 /// for writing and changing no byte: the kernel's table of file locks (`/proc/locks`) is
 /// searched for the file's device and inode. `false` where that table cannot be read.
 ///
+/// The table names a file by its super block's device, which is not always the `st_dev`
+/// that `stat` reports: a btrfs subvolume reports an anonymous device of its own. The device
+/// of the mount holding the file (`/proc/self/mountinfo`) is the super block's, so both are
+/// looked for.
+///
 /// The kernel prints that table a page at a time, and a lock released between two pages
 /// (by any process) shifts the lines after it, so one read can miss a line that was there
 /// throughout: seen with the test suite's many short-lived locks. A miss is read again, a
@@ -81,14 +120,37 @@ pub fn held(path: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(path) else { return false };
     let dev = meta.dev();
     let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
-    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let mut ids = vec![format!("{major:02x}:{minor:02x}:{}", meta.ino())];
+    if let Some((major, minor)) = mount_device(path) {
+        ids.push(format!("{major:02x}:{minor:02x}:{}", meta.ino()));
+    }
     (0..5).any(|attempt| {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::fs::read_to_string("/proc/locks")
-            .is_ok_and(|table| table.lines().any(|l| l.split_whitespace().any(|w| w == id)))
+            .is_ok_and(|table| table.lines().any(|l| l.split_whitespace().any(|w| ids.iter().any(|id| id == w))))
     })
+}
+
+/// The device (major, minor) of the mount that holds `path`: the longest mount point in
+/// `/proc/self/mountinfo` that contains it.
+fn mount_device(path: &Path) -> Option<(u64, u64)> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut best: Option<(usize, (u64, u64))> = None;
+    for line in table.lines() {
+        // id parent major:minor root mount-point ...; spaces in a mount point are `\040`.
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(dev), Some(point)) = (fields.get(2), fields.get(4)) else { continue };
+        let point = point.replace("\\040", " ");
+        let Some((major, minor)) = dev.split_once(':') else { continue };
+        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else { continue };
+        if path.starts_with(&point) && best.is_none_or(|(len, _)| point.len() >= len) {
+            best = Some((point.len(), (major, minor)));
+        }
+    }
+    best.map(|(_, dev)| dev)
 }
 
 #[cfg(test)]
@@ -116,6 +178,21 @@ mod tests {
         assert_eq!(before, (std::fs::read(&path).unwrap(), std::fs::metadata(&path).unwrap().modified().unwrap()));
         drop(lock);
         assert!(!held(&path), "released");
+    }
+
+    #[test]
+    fn a_lock_file_unlinked_between_open_and_lock_is_not_trusted_and_a_new_one_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w-1-1.lock");
+        let opened = open(&path).unwrap();
+        // A stale-area cleaner takes the lock first, finds no owner and unlinks the file.
+        let cleaner = try_take(&path).unwrap().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        drop(cleaner);
+        assert!(matches!(lock_if_current(opened, &path).unwrap(), Locked::Replaced), "a lock on a file nobody can find");
+        let held_now = try_take(&path).unwrap().expect("a fresh file is locked");
+        assert!(path.exists() && held(&path), "the lock others see is the one held");
+        drop(held_now);
     }
 
     #[tokio::test]

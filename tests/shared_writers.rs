@@ -132,3 +132,18 @@ async fn waiting_for_another_writers_partition_lock_counts_as_progress_for_the_w
     drop(other_writer);
     pass.await.unwrap().unwrap();
 }
+
+#[test]
+fn a_writer_on_a_btrfs_subvolume_is_seen_running_and_its_area_is_no_orphan() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_fs) = Mounted::btrfs(dir.path()) else { return };
+    // A subvolume reports a device of its own to stat, not the one the kernel's lock table names.
+    let sub = dir.path().join("data");
+    let made = std::process::Command::new("btrfs").args(["-q", "subvolume", "create"]).arg(&sub).status().unwrap();
+    assert!(made.success());
+    let area = tasksync::sink::staging::StagingArea::open(&sub).unwrap();
+    assert_eq!(tasksync::sink::staging::writers_running(&sub), 1, "status would say idle");
+    assert!(tasksync::sink::staging::orphans(&sub).is_empty(), "verify would flag a running writer's area");
+    drop(area);
+    assert_eq!(tasksync::sink::staging::writers_running(&sub), 0);
+}

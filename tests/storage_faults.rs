@@ -145,37 +145,12 @@ async fn a_partition_file_that_cannot_be_read_leaves_only_its_day_behind_and_is_
     assert_eq!(stored, sim.sim.truth(D0, D0 + 3 * DAY, false).len());
 }
 
-/// Mounts a tmpfs of `kib` KiB on `dir` (root only) and unmounts it when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path, kib: u32) -> Option<SmallDisk> {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        // CI runs as root and must run this test; elsewhere it says why it did not.
-        assert!(ok || std::env::var_os("CI").is_none(), "mounting a tmpfs needs root, which CI has");
-        if !ok {
-            eprintln!("Not run: mounting a tmpfs needs root");
-        }
-        ok.then(|| SmallDisk(dir.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn an_append_to_the_rejects_file_cut_short_by_a_full_disk_leaves_no_torn_line() {
     use tasksync::api::decode::Reject;
     use tasksync::sink::rejects::RejectLog;
     let dir = tempfile::tempdir().unwrap();
-    let Some(_disk) = SmallDisk::mount(dir.path(), 64) else { return };
+    let Some(_disk) = Mounted::tmpfs(dir.path(), 64) else { return };
     let log = RejectLog::new(dir.path(), D0, None);
     let reject = |i: usize| Reject { reason: "no task_id".into(), raw: serde_json::json!({ "n": i, "pad": "x".repeat(900) }) };
     log.append("w1", D0, &[reject(0)]).unwrap();

@@ -30,18 +30,31 @@ impl StagingArea {
     pub fn open(output_dir: &Path) -> Result<StagingArea, SinkError> {
         let root = output_dir.join("_staging");
         std::fs::create_dir_all(&root).map_err(SinkError::io("create directory", &root))?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let name = format!("w-{}-{nanos}", std::process::id());
-        let lock = root.join(format!("{name}.lock"));
-        let owner = try_take(&lock).map_err(lock_error)?.ok_or_else(|| SinkError::Io {
-            action: "lock",
-            path: lock.clone(),
-            source: std::io::Error::other("a fresh staging lock is held by someone else"),
-        })?;
+        let (name, owner) = own_lock(&root)?;
         let dir = root.join(&name);
         std::fs::create_dir(&dir).map_err(SinkError::io("create directory", &dir))?;
         remove_stale(&root, &name)?;
         Ok(StagingArea { dir, _owner: owner })
+    }
+}
+
+/// A new, unique staging name and its lock. A fresh lock file found held was taken by
+/// another writer's cleanup in the instant between our open and our lock (it found the
+/// file ownerless and is unlinking it), so another name is tried.
+fn own_lock(root: &Path) -> Result<(String, Held), SinkError> {
+    let mut attempts = 0;
+    loop {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let name = format!("w-{}-{nanos}", std::process::id());
+        let lock = root.join(format!("{name}.lock"));
+        if let Some(owner) = try_take(&lock).map_err(lock_error)? {
+            return Ok((name, owner));
+        }
+        attempts += 1;
+        if attempts == 100 {
+            let source = std::io::Error::other("every fresh staging lock tried was held by someone else");
+            return Err(SinkError::Io { action: "lock", path: lock, source });
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -305,4 +305,58 @@ pub fn assert_converged(out: &Path, truth: &[TaskRow]) -> usize {
         assert!(!truth_ids.contains(r.task.task_id.as_str()), "task {} is listed but marked deleted", r.task.task_id);
     }
     deleted.len()
+}
+
+/// A file system mounted on a temporary directory for one test (root only), unmounted
+/// when dropped: a tiny tmpfs to fill up, or btrfs in a loop file.
+pub struct Mounted {
+    /// Where it is mounted.
+    point: std::path::PathBuf,
+    /// The loop file behind it, removed after the unmount.
+    image: Option<std::path::PathBuf>,
+}
+
+impl Mounted {
+    /// A tmpfs of `kib` KiB on `dir`.
+    pub fn tmpfs(dir: &Path, kib: u32) -> Option<Mounted> {
+        let size = format!("size={kib}k");
+        let ok = run_ok(Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(dir));
+        Mounted::made(ok, "a tmpfs", dir, None)
+    }
+
+    /// A fresh btrfs (a 128 MiB loop file beside `dir`) on `dir`.
+    pub fn btrfs(dir: &Path) -> Option<Mounted> {
+        let image = dir.with_extension("btrfs.img");
+        let ok = run_ok(Command::new("truncate").args(["-s", "128M"]).arg(&image))
+            && run_ok(Command::new("mkfs.btrfs").arg("-q").arg(&image))
+            && run_ok(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(dir));
+        Mounted::made(ok, "a btrfs loop file", dir, Some(image))
+    }
+
+    /// CI runs as root with the tools installed and must run these tests; elsewhere the
+    /// test says it did not run.
+    fn made(ok: bool, what: &str, dir: &Path, image: Option<std::path::PathBuf>) -> Option<Mounted> {
+        assert!(ok || std::env::var_os("CI").is_none(), "mounting {what} failed; CI runs as root with btrfs-progs");
+        if !ok {
+            eprintln!("Not run: mounting {what} needs root (and mkfs.btrfs)");
+            if let Some(image) = &image {
+                let _ = std::fs::remove_file(image);
+            }
+        }
+        ok.then(|| Mounted { point: dir.to_path_buf(), image })
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.point).status();
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
+        }
+    }
+}
+
+/// Whether `cmd` ran and succeeded, its output discarded.
+fn run_ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
