@@ -253,19 +253,14 @@ async fn a_put_conditional_on_a_stale_etag_is_a_conflict_and_changes_nothing() {
     let remote = tasksync::sink::remote::Remote::open(cfg.storage.s3.as_ref().unwrap()).unwrap();
     let file = dir.path().join("f");
     let rel = "tasks/create_date=2021-10-01/part-0.parquet";
-    let (first, second) = tokio::task::spawn_blocking(move || {
-        std::fs::write(&file, b"version 1").unwrap();
-        remote.upload(rel, &file, None).unwrap();
-        let again = remote.upload(rel, &file, None).unwrap_err().to_string();
-        let etag = remote.fetch(rel, &dir.path().join("got")).unwrap().expect("the object exists");
-        std::fs::write(&file, b"version 2 by another writer").unwrap();
-        remote.upload(rel, &file, Some(&etag)).unwrap();
-        std::fs::write(&file, b"version 2 by this writer").unwrap();
-        let stale = remote.upload(rel, &file, Some(&etag)).unwrap_err().to_string();
-        (again, stale)
-    })
-    .await
-    .unwrap();
+    std::fs::write(&file, b"version 1").unwrap();
+    remote.upload(rel, &file, None).await.unwrap();
+    let first = remote.upload(rel, &file, None).await.unwrap_err().to_string();
+    let etag = remote.fetch(rel, &dir.path().join("got")).await.unwrap().expect("the object exists");
+    std::fs::write(&file, b"version 2 by another writer").unwrap();
+    remote.upload(rel, &file, Some(&etag)).await.unwrap();
+    std::fs::write(&file, b"version 2 by this writer").unwrap();
+    let second = remote.upload(rel, &file, Some(&etag)).await.unwrap_err().to_string();
     assert!(first.contains("another writer replaced s3://tasks-bucket/exports/vod/tasks/"), "{first}");
     assert!(second.contains("another writer replaced"), "{second}");
     let key = format!("{PREFIX}/{rel}");
@@ -293,4 +288,26 @@ async fn a_second_state_database_on_one_prefix_does_not_make_newer_observations_
     // Host A's own sequence is far below what host B wrote; its newer observations still won.
     let mirror = mirror(&moto.endpoint(), &a.path().join("mirror")).await;
     assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+}
+
+/// With as few blocking threads as a busy service may have free, object-store I/O still
+/// runs: an endpoint given by name needs a blocking thread to resolve it for each new
+/// connection, which a request waiting inside a blocking thread would never get.
+#[test]
+fn a_backfill_to_an_endpoint_given_by_name_finishes_with_one_blocking_thread() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let moto = Moto::start();
+        let now = D0 + 3 * DAY + 3600;
+        let sim = start_sim(spec(72, 3_000, 3), SimOptions::default(), now).await;
+        let dir = tempfile::tempdir().unwrap();
+        let range = Window::new(D0, D0 + 3 * DAY);
+        let by_name = format!("http://localhost:{}", moto.port);
+        let backfill = run_backfill(s3_config(&sim.url, dir.path(), &by_name), fixed(now), range);
+        let totals = tokio::time::timeout(Duration::from_secs(120), backfill).await.expect("no stall").unwrap();
+        assert_eq!(totals.files_written, 3);
+        let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
+        assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+    });
 }

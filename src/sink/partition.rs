@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::SinkError;
 use super::merge::{Observed, delta, overlay};
 use super::reader::{BATCH_ROWS, StoredRows};
-use super::writer::{Base, FileWriter, Sink, Staged};
+use super::writer::{Base, FileWriter, Sink, Staged, Upload};
 use crate::plan::Window;
 use crate::row::{StoredRow, TaskRow};
 
@@ -124,9 +124,11 @@ pub struct PartitionMerge {
 }
 
 impl PartitionMerge {
-    /// Starts merging into partition `date`, stamping changes with `seen`.
+    /// Starts merging into the local partition `date`, stamping changes with `seen`.
+    #[cfg(test)]
     pub fn open(sink: Arc<Sink>, date: &str, seen: Observed) -> Result<PartitionMerge, SinkError> {
-        let mut merge = PartitionMerge::open_stored(sink, date)?;
+        let base = sink.local_base(date);
+        let mut merge = PartitionMerge::open_stored(sink, date, base)?;
         merge.observe_as(seen);
         Ok(merge)
     }
@@ -156,10 +158,10 @@ impl PartitionMerge {
         self.seen = seen;
     }
 
-    /// Opens partition `date` for merging; [`PartitionMerge::observe_as`] must follow.
-    pub fn open_stored(sink: Arc<Sink>, date: &str) -> Result<PartitionMerge, SinkError> {
+    /// Opens partition `date`, as it stands in `base` (see [`Sink::base`]), for merging;
+    /// [`PartitionMerge::observe_as`] must follow.
+    pub fn open_stored(sink: Arc<Sink>, date: &str, base: Base) -> Result<PartitionMerge, SinkError> {
         let seen = Observed { at: 0, seq: 0 };
-        let base = sink.base(date)?;
         let compare = StoredRows::open(&base.path)?;
         Ok(PartitionMerge {
             sink,
@@ -249,14 +251,15 @@ impl PartitionMerge {
     }
 
     /// Finishes the window: when anything changed, writes the rest of the stored rows,
-    /// then commits the staged file by the protocol of `writer.rs`.
-    pub fn finish(mut self) -> Result<Outcome, SinkError> {
+    /// then commits the staged file by the protocol of `writer.rs` (on object storage,
+    /// up to the PUT, which the caller makes: the returned [`Upload`]).
+    pub fn finish(mut self) -> Result<(Outcome, Option<Upload>), SinkError> {
         let patches = self.patches()?;
         if self.out.is_none() && self.pending.is_empty() && patches.is_empty() {
             if self.recount {
                 self.outcome.counts = Some(count_file(&self.base.path)?);
             }
-            return Ok(self.outcome);
+            return Ok((self.outcome, None));
         }
         let staged = if self.out.is_none() && self.pending.is_empty() {
             None
@@ -274,8 +277,8 @@ impl PartitionMerge {
             let from = staged.as_ref().map_or(self.base.path.clone(), |s| s.file.clone());
             self.patch(&from, &patches)?
         };
-        self.sink.commit(&self.date, staged, &self.base)?;
-        Ok(Outcome { written: true, counts: Some(self.counts.clone()), ..self.outcome })
+        let upload = self.sink.commit(&self.date, staged, &self.base)?;
+        Ok((Outcome { written: true, counts: Some(self.counts.clone()), ..self.outcome }, upload))
     }
 
     /// What the window's end decides: the old rows of tasks listed under another
@@ -379,11 +382,12 @@ impl Tally<'_> {
     }
 }
 
-/// Counts what partition `date` holds now, reading it whole (fetched first on object
-/// storage): what a reconciliation rebuilds when the state database has no counts for it,
-/// or counts for another version of its file (a restored database).
-pub fn count_partition(sink: &Sink, date: &str) -> Result<DayCounts, SinkError> {
-    count_file(&sink.base(date)?.path)
+/// Counts what partition `date` holds now, as it stands in `base` (fetched first on object
+/// storage, see [`Sink::base`]), reading it whole: what a reconciliation rebuilds when the
+/// state database has no counts for it, or counts for another version of its file (a
+/// restored database).
+pub fn count_partition(base: &Base) -> Result<DayCounts, SinkError> {
+    count_file(&base.path)
 }
 
 /// The counts of one partition file (a missing file is an empty partition).

@@ -25,7 +25,7 @@ fn stream(sink: &Arc<Sink>, leaves: &[Window], obs: &[TaskRow], seen_at: i64) ->
     for leaf in leaves {
         m.add(*leaf, obs.iter().filter(|t| leaf.contains(t.create_time)).cloned().collect()).unwrap();
     }
-    m.finish().unwrap()
+    m.finish().unwrap().0
 }
 
 fn leaves_of(window: Window, cuts: &[i64]) -> Vec<Window> {

@@ -26,10 +26,11 @@ impl RejectLog {
     }
 
     /// Appends the rejects of one window and fsyncs them (they must be durable before the
-    /// window's checkpoint, like the rows).
-    pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<(), SinkError> {
+    /// window's checkpoint, like the rows). For an output on object storage, returns the
+    /// whole file to [`RejectLog::publish`] next.
+    pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<Option<Vec<u8>>, SinkError> {
         if rejects.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut guard = self.file.lock().expect("the rejects lock is never poisoned");
         if guard.is_none() {
@@ -51,12 +52,18 @@ impl RejectLog {
             buf.push(b'\n');
         }
         append_whole(file, &buf).map_err(SinkError::io("append to", &self.path))?;
-        if let Some(remote) = &self.remote {
-            let name = self.path.file_name().expect("a file name").to_string_lossy();
-            let whole = std::fs::read(&self.path).map_err(SinkError::io("read", &self.path))?;
-            remote.put(&format!("_rejects/{name}"), whole)?;
+        if self.remote.is_none() {
+            return Ok(None);
         }
-        Ok(())
+        std::fs::read(&self.path).map(Some).map_err(SinkError::io("read", &self.path))
+    }
+
+    /// The whole file, as [`RejectLog::append`] returned it, uploaded to the same key
+    /// (`_rejects/<name>`) on object storage, where the local file is only a copy.
+    pub async fn publish(&self, whole: Vec<u8>) -> Result<(), SinkError> {
+        let Some(remote) = &self.remote else { return Ok(()) };
+        let name = self.path.file_name().expect("a file name").to_string_lossy();
+        remote.put(&format!("_rejects/{name}"), whole).await
     }
 }
 

@@ -103,14 +103,21 @@ impl Sink {
 
     /// Where the partition `date` stands now, to merge with: the local file, or the
     /// object fetched into staging with its ETag (step 1 of `remote.rs`).
-    pub fn base(&self, date: &str) -> Result<Base, SinkError> {
+    pub async fn base(&self, date: &str) -> Result<Base, SinkError> {
         let Some(remote) = &self.remote else {
-            return Ok(Base { path: self.partition_file(date), etag: None, fetched: false });
+            return Ok(self.local_base(date));
         };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let path = self.staging.dir.join(format!("{date}.{n}.stored.parquet"));
-        let etag = remote.fetch(&partition_key(date), &path)?;
-        Ok(Base { path, etag, fetched: true })
+        // Removed if the fetch fails or is cancelled half-way.
+        let mut base = Base { path, etag: None, fetched: true };
+        base.etag = remote.fetch(&partition_key(date), &base.path).await?;
+        Ok(base)
+    }
+
+    /// The local partition file as the base of a merge.
+    pub fn local_base(&self, date: &str) -> Base {
+        Base { path: self.partition_file(date), etag: None, fetched: false }
     }
 
     /// Whether the output is on object storage.
@@ -146,8 +153,8 @@ impl Sink {
         let mut writer = FileWriter::create(&staged.file)?;
         writer.write(rows)?;
         writer.finish()?;
-        let base = self.base(date)?;
-        self.commit(date, staged, &base)
+        let base = self.local_base(date);
+        self.commit(date, staged, &base).map(drop)
     }
 
     /// Fresh staging names for one partition; nothing is created yet. Dropping the
@@ -162,18 +169,18 @@ impl Sink {
     }
 
     /// Steps 3 and 4 of the commit protocol for a staged file already written and fsynced
-    /// (steps 1 and 2): after this returns the partition holds the new file, durably.
-    pub fn commit(&self, date: &str, mut staged: Staged, base: &Base) -> Result<(), SinkError> {
+    /// (steps 1 and 2): after this returns the partition holds the new file, durably. On
+    /// object storage the PUT is async: the staged file comes back as an [`Upload`] for
+    /// [`Upload::put`], which is where the partition is replaced there.
+    pub fn commit(&self, date: &str, mut staged: Staged, base: &Base) -> Result<Option<Upload>, SinkError> {
         crate::crash::point("after_staging_write");
         if let Some(remote) = &self.remote {
-            // One PUT replaces the object; the staged file is removed when `staged` drops.
-            remote.upload(&partition_key(date), &staged.file, base.etag.as_deref())?;
-            crate::crash::point("after_rename");
-            return Ok(());
+            let (remote, date, etag) = (remote.clone(), date.to_string(), base.etag.clone());
+            return Ok(Some(Upload { remote, date, staged, etag }));
         }
         self.rename_in(date, &staged.file, &staged.dir)?;
         staged.committed = true;
-        Ok(())
+        Ok(None)
     }
 
     fn rename_in(&self, date: &str, staged: &Path, staged_dir: &Path) -> Result<(), SinkError> {
@@ -193,6 +200,27 @@ impl Sink {
         std::fs::rename(staged_dir, dir).map_err(SinkError::io("rename the staged partition to", dir))?;
         crate::crash::point("after_rename");
         fsync_dir(&self.tasks)
+    }
+}
+
+/// A staged partition file waiting for its PUT (step 3 on object storage).
+pub struct Upload {
+    /// Where it goes.
+    remote: Remote,
+    /// Its partition.
+    date: String,
+    /// The file; removed when this drops, put or not.
+    staged: Staged,
+    /// The ETag of the object merged (`None`: there was none), the PUT's condition.
+    etag: Option<String>,
+}
+
+impl Upload {
+    /// One (conditional) PUT replaces the object.
+    pub async fn put(self) -> Result<(), SinkError> {
+        self.remote.upload(&partition_key(&self.date), &self.staged.file, self.etag.as_deref()).await?;
+        crate::crash::point("after_rename");
+        Ok(())
     }
 }
 

@@ -140,10 +140,23 @@ impl WindowCommit {
             keyed.into_iter().filter(|(k, _, _)| !known.contains(k)).map(|(k, m, r)| ((date.clone(), k, m), r)).unzip();
         let fresh_rejects = rejects.len();
         let (log, label) = (ctx.rejects.clone(), window.to_string());
-        ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
-        // The hold goes into the write: were this window cancelled now, the rename would
-        // still finish under the lock.
-        let (outcome, hold) = ctx.blocking(move || merge.finish().map(|outcome| (outcome, hold))).await?;
+        let appended = ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
+        if let Some(whole) = appended {
+            ctx.rejects.publish(whole).await.map_err(SyncError::Sink)?;
+        }
+        // The hold goes into the write: were this window cancelled now, the rename (or
+        // the PUT, on a task of its own) would still finish under the lock.
+        let (outcome, upload, hold) =
+            ctx.blocking(move || merge.finish().map(|(outcome, upload)| (outcome, upload, hold))).await?;
+        let hold = match upload {
+            None => hold,
+            Some(upload) => {
+                let put = tokio::spawn(async move { (upload.put().await, hold) });
+                let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
+                put.map_err(SyncError::Sink)?;
+                hold
+            }
+        };
 
         crate::crash::point("before_checkpoint");
         let outcome_counts = outcome.counts.clone();

@@ -229,8 +229,8 @@ async fn day_record(pass: &Pass<'_>, day: Window) -> Result<(DayRecord, bool), S
         return Ok((r.clone(), false));
     }
     tracing::info!(partition = %date, "Counting a partition's rows: the state database has no counts for this version of its file");
-    let (sink, d) = (ctx.sink.clone(), date.clone());
-    let counts = ctx.blocking(move || crate::sink::partition::count_partition(&sink, &d)).await?;
+    let base = ctx.sink.base(&date).await.map_err(SyncError::Sink)?;
+    let counts = ctx.blocking(move || crate::sink::partition::count_partition(&base)).await?;
     let now = (ctx.clock)();
     let (d, c) = (date.clone(), counts.clone());
     ctx.with_state(move |s| s.store_day_counts(&d, &c, now)).await?;

@@ -131,7 +131,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let hold = ctx.lock_partition(&date).await?;
     let seen_at = (ctx.clock)();
     let (sink, d) = (ctx.sink.clone(), date.clone());
-    let mut merge = ctx.blocking(move || PartitionMerge::open_stored(sink, &d)).await?;
+    let base = sink.base(&d).await.map_err(SyncError::Sink)?;
+    let mut merge = ctx.blocking(move || PartitionMerge::open_stored(sink, &d, base)).await?;
     // Numbered above what the stored file holds, so that newer always wins even when the
     // state database is older than the data set (restored, lost, or another host's).
     let floor = merge.stored_max_seq();

@@ -198,7 +198,7 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     let mut writer = tasksync::sink::writer::FileWriter::create(&staged.file).unwrap();
     writer.write(rows).unwrap();
     writer.finish().unwrap();
-    let base = sink.base(date).unwrap();
+    let base = sink.local_base(date);
     sink.commit(date, staged, &base).unwrap();
 }
 
