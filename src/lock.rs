@@ -189,7 +189,10 @@ mod tests {
         let cleaner = try_take(&path).unwrap().unwrap();
         std::fs::remove_file(&path).unwrap();
         drop(cleaner);
-        assert!(matches!(lock_if_current(opened, &path).unwrap(), Locked::Replaced), "a lock on a file nobody can find");
+        assert!(
+            matches!(lock_if_current(opened, &path).unwrap(), Locked::Replaced),
+            "a lock on a file nobody can find"
+        );
         let held_now = try_take(&path).unwrap().expect("a fresh file is locked");
         assert!(path.exists() && held(&path), "the lock others see is the one held");
         drop(held_now);

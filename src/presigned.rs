@@ -249,8 +249,14 @@ mod tests {
                 "https://b.tos-cn-beijing.volces.com/o?X-Tos-Algorithm=TOS4&X-Tos-Credential=AK&X-Tos-Signature=s&v=2",
                 "https://b.tos-cn-beijing.volces.com/o?v=2",
             ),
-            ("https://b.cos.myqcloud.com/o?q-sign-algorithm=sha1&q-signature=s&x-cos-security-token=t", "https://b.cos.myqcloud.com/o"),
-            ("<a href=\"https://h/o?versionId=3&amp;Signature=s&amp;Expires=1\">", "<a href=\"https://h/o?versionId=3\">"),
+            (
+                "https://b.cos.myqcloud.com/o?q-sign-algorithm=sha1&q-signature=s&x-cos-security-token=t",
+                "https://b.cos.myqcloud.com/o",
+            ),
+            (
+                "<a href=\"https://h/o?versionId=3&amp;Signature=s&amp;Expires=1\">",
+                "<a href=\"https://h/o?versionId=3\">",
+            ),
             ("<a href=\"https://h/o?Signature=s&amp;versionId=3\">", "<a href=\"https://h/o?versionId=3\">"),
             ("fetch https://user:pa55@h.example.com/o.mp4 failed", "fetch https://h.example.com/o.mp4 failed"),
             ("ftp://u@h/x and https://h/y", "ftp://h/x and https://h/y"),

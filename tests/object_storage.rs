@@ -295,8 +295,12 @@ async fn a_second_state_database_on_one_prefix_does_not_make_newer_observations_
 /// connection, which a request waiting inside a blocking thread would never get.
 #[test]
 fn a_backfill_to_an_endpoint_given_by_name_finishes_with_one_blocking_thread() {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let moto = Moto::start();
         let now = D0 + 3 * DAY + 3600;

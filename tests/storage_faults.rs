@@ -152,7 +152,8 @@ fn an_append_to_the_rejects_file_cut_short_by_a_full_disk_leaves_no_torn_line() 
     let dir = tempfile::tempdir().unwrap();
     let Some(_disk) = Mounted::tmpfs(dir.path(), 64) else { return };
     let log = RejectLog::new(dir.path(), D0, None);
-    let reject = |i: usize| Reject { reason: "no task_id".into(), raw: serde_json::json!({ "n": i, "pad": "x".repeat(900) }) };
+    let reject =
+        |i: usize| Reject { reason: "no task_id".into(), raw: serde_json::json!({ "n": i, "pad": "x".repeat(900) }) };
     log.append("w1", D0, &[reject(0)]).unwrap();
     // Fill the disk but for a few KiB, then append more than fits: the write is cut short.
     let filler = dir.path().join("filler");
@@ -166,8 +167,10 @@ fn an_append_to_the_rejects_file_cut_short_by_a_full_disk_leaves_no_torn_line() 
 
     let file = std::fs::read_dir(dir.path().join("_rejects")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(file).unwrap();
-    let lines: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn line ({e}): {l:.80}"))).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn line ({e}): {l:.80}")))
+        .collect();
     let windows: Vec<&str> = lines.iter().map(|l| l["window"].as_str().unwrap()).collect();
     assert_eq!(windows, ["w1", "w3"], "the cut-short append left nothing behind");
 }

@@ -245,6 +245,31 @@ impl SimTask {
     }
 }
 
+/// The URL a download failure names, in one of the forms services write credentials in
+/// (each secret part holds `SIMSIG`, which no stored text may keep): the AWS one given, and
+/// Volcengine TOS, Tencent COS, CDN `auth_key` / `token` / `sign`, an HTML-escaped query, a
+/// password in the URL, and a presigned URL percent-encoded inside a proxy's.
+fn failed_url(idx: u32, aws: &str) -> String {
+    let host = "https://media.example.com/in/v.mp4";
+    match idx % 8 {
+        0 => format!("{host}?X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Credential=AKSIMSIG&X-Tos-Signature=SIMSIG{idx}"),
+        1 => format!("{host}?q-sign-algorithm=sha1&q-signature=SIMSIG{idx}&x-cos-security-token=SIMSIG"),
+        2 => format!("{host}?auth_key=1700000000-0-0-SIMSIG{idx}"),
+        3 => format!("{host}?token=SIMSIG{idx}&sign=SIMSIG&part=1"),
+        4 => format!("<a href=\"{host}?versionId=2&amp;Signature=SIMSIG{idx}&amp;Expires=1\">"),
+        5 => format!("https://ingest:SIMSIG{idx}@media.example.com/in/v.mp4"),
+        6 => format!("https://proxy.example.com/get?src={}", nested(&format!("{host}?X-Amz-Signature=SIMSIG{idx}"))),
+        _ => aws.to_string(),
+    }
+}
+
+/// `url` percent-encoded as a query value.
+fn nested(url: &str) -> String {
+    url.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,29 +325,4 @@ mod tests {
         let hot = tasks.iter().filter(|t| (1_633_050_000..1_633_053_600).contains(&t.create)).count();
         assert!(hot >= 500, "{hot}");
     }
-}
-
-/// The URL a download failure names, in one of the forms services write credentials in
-/// (each secret part holds `SIMSIG`, which no stored text may keep): the AWS one given, and
-/// Volcengine TOS, Tencent COS, CDN `auth_key` / `token` / `sign`, an HTML-escaped query, a
-/// password in the URL, and a presigned URL percent-encoded inside a proxy's.
-fn failed_url(idx: u32, aws: &str) -> String {
-    let host = "https://media.example.com/in/v.mp4";
-    match idx % 8 {
-        0 => format!("{host}?X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Credential=AKSIMSIG&X-Tos-Signature=SIMSIG{idx}"),
-        1 => format!("{host}?q-sign-algorithm=sha1&q-signature=SIMSIG{idx}&x-cos-security-token=SIMSIG"),
-        2 => format!("{host}?auth_key=1700000000-0-0-SIMSIG{idx}"),
-        3 => format!("{host}?token=SIMSIG{idx}&sign=SIMSIG&part=1"),
-        4 => format!("<a href=\"{host}?versionId=2&amp;Signature=SIMSIG{idx}&amp;Expires=1\">"),
-        5 => format!("https://ingest:SIMSIG{idx}@media.example.com/in/v.mp4"),
-        6 => format!("https://proxy.example.com/get?src={}", nested(&format!("{host}?X-Amz-Signature=SIMSIG{idx}"))),
-        _ => aws.to_string(),
-    }
-}
-
-/// `url` percent-encoded as a query value.
-fn nested(url: &str) -> String {
-    url.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
-        .collect()
 }
