@@ -278,7 +278,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load_without_secret(&config_path(cli.config))?;
             let out = &cfg.storage.output_dir;
             let (findings, shown) = match &cfg.storage.s3 {
-                Some(s3) => (crate::verify::verify_remote(s3, out).await?, s3.url()),
+                Some(s3) => (until_signal(crate::verify::verify_remote(s3, out)).await??, s3.url()),
                 None => (crate::verify::verify(out), out.display().to_string()),
             };
             print!("{findings}");
@@ -294,6 +294,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 fn instant(flag: &str, text: &str) -> Result<i64, UsageError> {
     parse_instant(text).map_err(|m| UsageError(format!("{flag}: {m}")))
+}
+
+/// Runs `work` until it ends or SIGINT / SIGTERM arrives; on a signal the future is
+/// dropped, so what it holds (`verify`'s scratch directory) is cleaned up before the
+/// process exits with an error naming the signal.
+async fn until_signal<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    tokio::select! {
+        done = work => Ok(done),
+        _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM before it finished; nothing was left behind")),
+        _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT before it finished; nothing was left behind")),
+    }
 }
 
 #[cfg(test)]

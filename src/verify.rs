@@ -66,36 +66,78 @@ fn verify_files(root: &Path) -> Findings {
     f
 }
 
-/// [`verify`] for a data set on object storage: every object under `tasks/` is fetched
-/// into a scratch directory (under the system's temp dir, not the service's), checked the
-/// same way, and named by its `s3://` URL; the local work directory's staging is checked
-/// as for a local output. Disk, not memory, holds the copies while it runs.
+/// [`verify`] for a data set on object storage: every object under `tasks/` is fetched,
+/// one at a time, into a private scratch directory (mode 0700, a random name under
+/// `$TMPDIR`, never the service's), checked the same way and removed, and named by its
+/// `s3://` URL; the local work directory's staging is checked as for a local output. The
+/// directory goes when this returns or its future is dropped (`cli.rs` drops it on
+/// SIGINT and SIGTERM), so disk holds one partition's copy at most.
 pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Result<Findings, crate::sink::SinkError> {
+    use crate::sink::SinkError;
     let remote = crate::sink::remote::Remote::open(s3)?;
-    let scratch = std::env::temp_dir().join(format!("tasksync-verify-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(crate::sink::SinkError::io("create directory", p));
-    mkdir(&scratch.join("tasks"))?;
-    let result = async {
-        for (key, _) in remote.list("tasks").await? {
-            let to = scratch.join(&key);
-            mkdir(to.parent().unwrap_or(&scratch))?;
-            remote.download(&key, &to).await?;
-        }
-        Ok::<_, crate::sink::SinkError>(())
-    }
-    .await;
+    let temp = std::env::temp_dir();
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    let scratch = tempfile::Builder::new()
+        .prefix("tasksync-verify-")
+        .permissions(private)
+        .tempdir_in(&temp)
+        .map_err(SinkError::io("create a directory in", &temp))?;
+    let copy = scratch.path().join(PART_FILE);
     let mut f = Findings::default();
-    if result.is_ok() {
-        let shown = scratch.display().to_string();
-        f = tokio::task::block_in_place(|| verify_files(&scratch));
-        for text in f.problems.iter_mut().chain(f.notes.iter_mut()) {
-            *text = text.replace(&shown, &remote.url);
+    let files = remote_partition_files(remote.list("tasks").await?, &remote, &mut f);
+    let mut hashes: Vec<(u64, u32)> = Vec::new();
+    for (i, (date, key)) in files.iter().enumerate() {
+        remote.download(key, &copy).await?;
+        f.files += 1;
+        let (problems, notes) = (f.problems.len(), f.notes.len());
+        if let Err(problem) = tokio::task::block_in_place(|| check_file(&copy, date, i as u32, &mut hashes, &mut f)) {
+            f.problems.push(format!("{}: {problem}", copy.display()));
         }
-        check_staging(work_dir, &mut f);
+        let (shown, name) = (copy.display().to_string(), remote.show(key));
+        for text in f.problems[problems..].iter_mut().chain(f.notes[notes..].iter_mut()) {
+            *text = text.replace(&shown, &name);
+        }
+        let _ = std::fs::remove_file(&copy);
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    result.map(|()| f)
+    f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
+    let twice = seen_twice(hashes);
+    if !twice.is_empty() {
+        let mut places = HashMap::new();
+        for (_, key) in &files {
+            remote.download(key, &copy).await?;
+            tokio::task::block_in_place(|| place_ids(&copy, &remote.show(key), &twice, &mut places));
+            let _ = std::fs::remove_file(&copy);
+        }
+        name_places(places, &mut f);
+    }
+    check_staging(work_dir, &mut f);
+    Ok(f)
+}
+
+/// The partition objects among `keys` (relative to the prefix), sorted by date; any other
+/// key under `tasks/` is a problem, as a stray entry is locally.
+fn remote_partition_files(
+    keys: Vec<(String, u64)>,
+    remote: &crate::sink::remote::Remote,
+    f: &mut Findings,
+) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for (key, _) in keys {
+        let parts: Vec<&str> = key.split('/').collect();
+        let date = match parts.as_slice() {
+            ["tasks", dir, file] if *file == PART_FILE => dir.strip_prefix("create_date="),
+            _ => None,
+        };
+        match date.filter(|d| crate::time::parse_instant(d).is_ok()) {
+            Some(date) => files.push((date.to_string(), key)),
+            None => f.problems.push(format!(
+                "{}: stray object under tasks/ (not create_date=YYYY-MM-DD/{PART_FILE})",
+                remote.show(&key)
+            )),
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The partition files under `tasks/`, sorted by date; anything else there is a problem.
@@ -240,20 +282,35 @@ fn hash(id: &str) -> u64 {
 }
 
 /// Finds hashes seen twice, then reads the files again to name the task_ids behind them.
-fn name_duplicates(files: &[(String, PathBuf)], mut hashes: Vec<(u64, u32)>, f: &mut Findings) {
-    hashes.sort_unstable();
-    let twice: HashSet<u64> = hashes.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect();
-    drop(hashes);
+fn name_duplicates(files: &[(String, PathBuf)], hashes: Vec<(u64, u32)>, f: &mut Findings) {
+    let twice = seen_twice(hashes);
     if twice.is_empty() {
         return;
     }
-    let mut places: HashMap<String, Vec<String>> = HashMap::new();
+    let mut places = HashMap::new();
     for (_, path) in files {
-        let ids = crate::sink::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
-        for id in ids.into_iter().flatten().filter(|id| twice.contains(&hash(id))) {
-            places.entry(id.to_string()).or_default().push(path.display().to_string());
-        }
+        place_ids(path, &path.display().to_string(), &twice, &mut places);
     }
+    name_places(places, f);
+}
+
+/// The hashes that more than one row had.
+fn seen_twice(mut hashes: Vec<(u64, u32)>) -> HashSet<u64> {
+    hashes.sort_unstable();
+    hashes.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect()
+}
+
+/// Adds the file `shown` (read at `path`) to the places of each of its task_ids whose
+/// hash is in `twice`.
+fn place_ids(path: &Path, shown: &str, twice: &HashSet<u64>, places: &mut HashMap<String, Vec<String>>) {
+    let ids = crate::sink::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
+    for id in ids.into_iter().flatten().filter(|id| twice.contains(&hash(id))) {
+        places.entry(id.to_string()).or_default().push(shown.to_string());
+    }
+}
+
+/// A problem for each task_id found in more than one place.
+fn name_places(places: HashMap<String, Vec<String>>, f: &mut Findings) {
     let mut duplicates: Vec<_> = places.into_iter().filter(|(_, p)| p.len() > 1).collect();
     duplicates.sort();
     for (id, files) in duplicates {

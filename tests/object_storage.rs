@@ -315,3 +315,84 @@ fn a_backfill_to_an_endpoint_given_by_name_finishes_with_one_blocking_thread() {
         assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
     });
 }
+
+/// What `verify` on a bucket leaves in `$TMPDIR` while it runs and after: watched from
+/// outside, a millisecond apart.
+struct Watched {
+    /// The modes of the scratch directories seen.
+    modes: Vec<u32>,
+    /// The most files seen in one at once.
+    most_files: usize,
+    /// Their names.
+    names: Vec<String>,
+    /// The verify process's pid, which a predictable name would be made of.
+    pid: u32,
+}
+
+fn watch_verify(config: &Path, tmp: &Path, sigterm: bool) -> (std::process::Output, Watched) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut child = bin()
+        .arg("--config")
+        .arg(config)
+        .arg("verify")
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Watched { modes: Vec::new(), most_files: 0, names: Vec::new(), pid: child.id() };
+    while child.try_wait().unwrap().is_none() {
+        for dir in std::fs::read_dir(tmp).unwrap().flatten() {
+            let Ok(meta) = dir.metadata() else { continue };
+            seen.modes.push(meta.permissions().mode() & 0o777);
+            seen.names.push(dir.file_name().to_string_lossy().into_owned());
+            let files = walk_files(&dir.path());
+            seen.most_files = seen.most_files.max(files);
+            if sigterm && files > 0 {
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (child.wait_with_output().unwrap(), seen)
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries.map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 }).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_on_a_bucket_copies_one_object_at_a_time_into_a_private_directory_it_removes_even_on_sigterm() {
+    let moto = Moto::start();
+    let now = D0 + 12 * DAY + 3600;
+    let sim = start_sim(spec(73, 3_000, 12), SimOptions::default(), now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let range = Window::new(D0, D0 + 12 * DAY);
+    run_backfill(s3_config(&sim.url, dir.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
+    std::fs::write(dir.path().join("s3.toml"), s3_config_text(&sim.url, dir.path(), &moto.endpoint(), "", "")).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+
+    let (config, t) = (dir.path().join("s3.toml"), tmp.clone());
+    let (out, seen) = tokio::task::spawn_blocking(move || watch_verify(&config, &t, false)).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("read 12 partition files"));
+    assert!(!seen.modes.is_empty(), "the scratch directory was seen");
+    assert!(
+        seen.modes.iter().all(|m| *m == 0o700),
+        "private: {:?}",
+        seen.modes.iter().map(|m| format!("{m:o}")).collect::<Vec<_>>()
+    );
+    assert!(seen.most_files <= 1, "one object at a time, not {}", seen.most_files);
+    let predictable = format!("tasksync-verify-{}", seen.pid);
+    assert!(seen.names.iter().all(|n| n.starts_with("tasksync-verify-") && *n != predictable), "{:?}", seen.names);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "removed on exit");
+
+    let (config, t) = (dir.path().join("s3.toml"), tmp.clone());
+    let (out, seen) = tokio::task::spawn_blocking(move || watch_verify(&config, &t, true)).await.unwrap();
+    assert!(seen.most_files >= 1, "the signal came while a copy was there");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"));
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "removed on SIGTERM");
+}
