@@ -396,3 +396,29 @@ async fn verify_on_a_bucket_copies_one_object_at_a_time_into_a_private_directory
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"));
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "removed on SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_plain_puts_a_second_work_directory_on_one_prefix_is_refused_with_a_sentence() {
+    let moto = Moto::start();
+    let now = D0 + 2 * DAY + 3600;
+    let sim = start_sim(spec(74, 2_000, 2), SimOptions::default(), now).await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain = |dir: &Path| {
+        let text = s3_config_text(&sim.url, dir, &moto.endpoint(), "", "conditional_put = \"none\"");
+        tasksync::config::Config::parse(&text, Path::new("s3.toml"), &|_| Some(SK.to_string())).unwrap()
+    };
+    let range = Window::new(D0, D0 + 2 * DAY);
+    run_backfill(plain(a.path()), fixed(now), range).await.expect("the first work directory claims the prefix");
+    let refused = run_backfill(plain(b.path()), fixed(now), range).await.unwrap_err().to_string();
+    let first = std::fs::canonicalize(a.path()).unwrap().join("state/s3-work");
+    assert!(
+        refused.contains("one work directory writes a prefix")
+            && refused.contains(&first.display().to_string())
+            && refused.contains(&format!("delete s3://{BUCKET}/{PREFIX}/_writer.json")),
+        "{refused}"
+    );
+    let again = run_backfill(plain(a.path()), fixed(now + 60), range).await;
+    assert!(again.is_ok(), "the claim's own writer goes on: {again:?}");
+    let mirror = mirror(&moto.endpoint(), &a.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
+}

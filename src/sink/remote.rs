@@ -16,7 +16,10 @@
 //! 4. Only after every PUT of a window succeeded does the caller checkpoint.
 //!
 //! With `conditional_put = "none"` step 3 is a plain PUT: one writer per prefix is then
-//! the rule (README, "On object storage").
+//! the rule (README, "On object storage"). Only the partition locks of one work directory
+//! keep writers apart then (the service and a backfill beside it share it), so the first
+//! work directory to write a prefix claims it in `_writer.json`, and any other is refused
+//! with a sentence ([`Remote::claim`]).
 //!
 //! Every request here is async and runs on the runtime's workers, never inside a blocking
 //! thread: a request waiting there holds a thread that a new connection to an endpoint
@@ -135,6 +138,41 @@ impl Remote {
         put.map(|_| ()).map_err(|e| SinkError::remote("write", &self.show(rel), e.to_string()))
     }
 
+    /// With plain PUTs, makes sure this work directory is the prefix's one writer: the
+    /// first to write claims the prefix in `_writer.json` (the host's machine id and the
+    /// directory); a pass from any other is refused, naming the claim and how to move it.
+    /// Nothing to do with conditional PUTs, which keep any number of writers exact.
+    pub async fn claim(&self, work_dir: &Path) -> Result<(), SinkError> {
+        if self.conditional {
+            return Ok(());
+        }
+        let me = writer_identity(work_dir);
+        let (rel, key) = ("_writer.json", self.key("_writer.json"));
+        let claimed = match self.store.get(&key).await {
+            Ok(got) => got.bytes().await.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Err(object_store::Error::NotFound { .. }) => {
+                let body =
+                    serde_json::json!({ "writer": me, "note": "conditional_put = \"none\": one writer per prefix" });
+                return self.put(rel, body.to_string().into_bytes()).await;
+            }
+            Err(e) => Err(e),
+        };
+        let claimed = claimed.map_err(|e| SinkError::remote("read", &self.show(rel), e.to_string()))?;
+        let writer = serde_json::from_str::<serde_json::Value>(&claimed)
+            .ok()
+            .and_then(|v| v.get("writer").and_then(|w| w.as_str()).map(str::to_string))
+            .unwrap_or(claimed);
+        if writer == me {
+            return Ok(());
+        }
+        let why = format!(
+            "with conditional_put = \"none\" one work directory writes a prefix, and {writer} does (this one is {me}); \
+             run only that one, use a store with conditional PUTs, or, if that writer is gone for good, delete {}",
+            self.show(rel)
+        );
+        Err(SinkError::remote("claim", &self.url, why))
+    }
+
     /// Every key under `rel/` (relative to the prefix), with its size, sorted.
     pub async fn list(&self, rel: &str) -> Result<Vec<(String, u64)>, SinkError> {
         let base = self.key(rel);
@@ -244,4 +282,12 @@ fn mapped(path: &Path) -> Result<PutPayload, SinkError> {
     // truncates or rewrites it while the mapping lives (see above).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(SinkError::io("map", path))?;
     Ok(PutPayload::from(bytes::Bytes::from_owner(map)))
+}
+
+/// `<machine id or host name>:<work directory>`: who writes a prefix with plain PUTs.
+fn writer_identity(work_dir: &Path) -> String {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let host = read("/etc/machine-id").or_else(|| read("/proc/sys/kernel/hostname")).unwrap_or_default();
+    let dir = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+    format!("{host}:{}", dir.display())
 }

@@ -125,6 +125,11 @@ impl Sink {
         self.remote.is_some()
     }
 
+    /// The object store, for an `s3://` output.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
     /// This process's staging area.
     pub fn staging_dir(&self) -> &Path {
         &self.staging.dir

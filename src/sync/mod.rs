@@ -130,6 +130,9 @@ pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> R
         PassKind::Backfill(_) => "backfill",
         PassKind::Incremental { .. } => "incremental",
     };
+    if let Some(remote) = ctx.sink.remote() {
+        remote.claim(&ctx.cfg.storage.output_dir).await.map_err(SyncError::Sink)?;
+    }
     let now = (ctx.clock)();
     let run_id = ctx.with_state(move |s| s.start_run(name, now)).await?;
     let pass = Pass::new(ctx, stop);
