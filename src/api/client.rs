@@ -239,8 +239,13 @@ impl Client {
     async fn try_once(&self, query: PageQuery) -> Result<Page, TryError> {
         let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
         self.limiter.until_ready().await;
-        let slot = self.pace.slot(std::time::Instant::now());
-        tokio::time::sleep_until(slot.into()).await;
+        // Unpaced, the slot is now: a timer would still wait for the timer wheel's next
+        // millisecond tick (measured: 0.83 s became 1.26 s for a 100k-task backfill).
+        let now = std::time::Instant::now();
+        let slot = self.pace.slot(now);
+        if slot > now {
+            tokio::time::sleep_until(slot.into()).await;
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         // Timed from the request leaving to its body read: waits for a permit or the rate
         // limit are ours, not the API's.
