@@ -87,6 +87,13 @@ fn scrub_userinfo(text: &str) -> Cow<'_, str> {
 /// `None` when nothing in it changed.
 fn scrub_nested(pair: &str) -> Option<String> {
     let (name, value) = pair.split_once('=')?;
+    // A URL given unencoded as a value (`?url=https://b/o?Signature=s`): its own query
+    // began at the inner `?`.
+    if value.contains('?')
+        && let Cow::Owned(clean) = scrub(value)
+    {
+        return Some(format!("{name}={clean}"));
+    }
     if !value.contains('%') {
         return None;
     }
@@ -260,6 +267,10 @@ mod tests {
             ("<a href=\"https://h/o?Signature=s&amp;versionId=3\">", "<a href=\"https://h/o?versionId=3\">"),
             ("fetch https://user:pa55@h.example.com/o.mp4 failed", "fetch https://h.example.com/o.mp4 failed"),
             ("ftp://u@h/x and https://h/y", "ftp://h/x and https://h/y"),
+            (
+                "https://proxy/get?url=https://b/o?X-Amz-Signature=abc&X-Amz-Credential=k&n=1",
+                "https://proxy/get?url=https://b/o&n=1",
+            ),
             (
                 "https://proxy/get?src=https%3A%2F%2Fb.s3.amazonaws.com%2Fin.mp4%3FX-Amz-Signature%3Dabc%26versionId%3D3&n=1",
                 "https://proxy/get?src=https%3A%2F%2Fb.s3.amazonaws.com%2Fin.mp4%3FversionId%3D3&n=1",

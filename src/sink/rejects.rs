@@ -17,20 +17,23 @@ pub struct RejectLog {
     /// For an output on object storage: the file is kept in the local work directory and
     /// uploaded whole (same key, `_rejects/<name>`) after each append.
     remote: Option<super::remote::Remote>,
+    /// Serializes uploads, each reading the file as it is then: windows commit
+    /// concurrently, and an older copy PUT last would drop a newer window's rejects.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl RejectLog {
     pub fn new(output_dir: &Path, run_started: i64, remote: Option<super::remote::Remote>) -> RejectLog {
         let path = output_dir.join("_rejects").join(format!("run-{run_started}-{}.jsonl", std::process::id()));
-        RejectLog { path, file: Mutex::new(None), remote }
+        RejectLog { path, file: Mutex::new(None), remote, publishing: tokio::sync::Mutex::new(()) }
     }
 
     /// Appends the rejects of one window and fsyncs them (they must be durable before the
-    /// window's checkpoint, like the rows). For an output on object storage, returns the
-    /// whole file to [`RejectLog::publish`] next.
-    pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<Option<Vec<u8>>, SinkError> {
+    /// window's checkpoint, like the rows). Returns whether anything was appended: on
+    /// object storage, [`RejectLog::publish`] must follow before the checkpoint.
+    pub fn append(&self, window: &str, seen_at: i64, rejects: &[Reject]) -> Result<bool, SinkError> {
         if rejects.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         let mut guard = self.file.lock().expect("the rejects lock is never poisoned");
         if guard.is_none() {
@@ -52,16 +55,16 @@ impl RejectLog {
             buf.push(b'\n');
         }
         append_whole(file, &buf).map_err(SinkError::io("append to", &self.path))?;
-        if self.remote.is_none() {
-            return Ok(None);
-        }
-        std::fs::read(&self.path).map(Some).map_err(SinkError::io("read", &self.path))
+        Ok(true)
     }
 
-    /// The whole file, as [`RejectLog::append`] returned it, uploaded to the same key
-    /// (`_rejects/<name>`) on object storage, where the local file is only a copy.
-    pub async fn publish(&self, whole: Vec<u8>) -> Result<(), SinkError> {
+    /// The whole file uploaded to the same key (`_rejects/<name>`) on object storage,
+    /// where the local file is only a copy. Read after the previous upload finished, so
+    /// the last PUT always carries every append made before it.
+    pub async fn publish(&self) -> Result<(), SinkError> {
         let Some(remote) = &self.remote else { return Ok(()) };
+        let _one_at_a_time = self.publishing.lock().await;
+        let whole = std::fs::read(&self.path).map_err(SinkError::io("read", &self.path))?;
         let name = self.path.file_name().expect("a file name").to_string_lossy();
         remote.put(&format!("_rejects/{name}"), whole).await
     }

@@ -77,14 +77,16 @@ fn remove_stale(root: &Path, own: &str) -> Result<(), SinkError> {
             continue;
         }
         let stale = match name.strip_suffix(".lock") {
-            // Taking the lock proves its owner gone; held while the area is removed.
-            Some(area) if area.starts_with("w-") => match try_take(&path).map_err(lock_error)? {
-                Some(_gone) => {
+            // Taking the lock proves its owner gone; held while the area and then the lock
+            // file are removed, so a writer that opened this file just now finds it gone
+            // once it locks (see `lock::try_take`).
+            Some(area) if area.starts_with("w-") => {
+                if let Some(_gone) = try_take(&path).map_err(lock_error)? {
                     remove(&root.join(area))?;
-                    true
+                    remove(&path)?;
                 }
-                None => false,
-            },
+                false
+            }
             _ if name.starts_with("w-") => !root.join(format!("{name}.lock")).exists(),
             _ => true,
         };

@@ -141,8 +141,8 @@ impl WindowCommit {
         let fresh_rejects = rejects.len();
         let (log, label) = (ctx.rejects.clone(), window.to_string());
         let appended = ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
-        if let Some(whole) = appended {
-            ctx.rejects.publish(whole).await.map_err(SyncError::Sink)?;
+        if appended {
+            ctx.rejects.publish().await.map_err(SyncError::Sink)?;
         }
         // The hold goes into the write: were this window cancelled now, the rename (or
         // the PUT, on a task of its own) would still finish under the lock.
