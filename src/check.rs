@@ -30,7 +30,7 @@ pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Res
 
     let mut api = cfg.api.clone();
     api.max_retries = api.max_retries.min(1);
-    let client = Client::new(&api, cfg.storage.keep_url_query, clock.clone(), Default::default())
+    let client = Client::new(&api, cfg.storage.keep_url_query, clock.clone(), std::sync::Arc::new(()))
         .map_err(|e| anyhow::anyhow!(e))?;
     let now = clock();
     let query = PageQuery { start: now - 3600, end: now, offset: 0, count: api.page_size };

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::state::{INCREMENTAL, State, StateError};
+use crate::state::{INCREMENTAL, JobProgress, LeftBehind, RunRecord, State, StateError};
 use crate::time::show;
 
 /// Everything `status` reports.
@@ -90,54 +90,7 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
     let s = State::open_read_only(path)?;
     let writers = crate::sink::staging::writers_running(&cfg.storage.output_dir);
     let cursor = s.cursor(INCREMENTAL)?;
-    let one = |sql: &str| -> Result<Option<i64>, StateError> {
-        Ok(s.query(sql, |r| r.get::<_, Option<i64>>(0))?.into_iter().next().flatten())
-    };
-    let jobs = s.query(
-        "SELECT j.job_id, j.from_ts, j.to_ts, j.finished_at, coalesce(sum(i.end_ts - i.start_ts), 0)
-         FROM jobs j LEFT JOIN job_intervals i ON i.job_id = j.job_id GROUP BY j.job_id ORDER BY j.created_at DESC",
-        |r| {
-            let (from, to, done): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(4)?);
-            Ok(JobReport {
-                job_id: r.get(0)?,
-                from: show(from),
-                to: show(to),
-                done_percent: (1000.0 * done as f64 / (to - from).max(1) as f64).round() / 10.0,
-                finished: r.get::<_, Option<i64>>(3)?.is_some(),
-            })
-        },
-    )?;
-    // The last ten passes of each process among those of the last 50 passes: a backfill's
-    // one long pass stays in view beside the service's pass every five minutes.
-    let sql = if s.version() >= crate::state::RUN_PID_SINCE {
-        "SELECT kind, started_at, finished_at, summary, error, pid FROM (
-           SELECT *, row_number() OVER (PARTITION BY pid ORDER BY run_id DESC) AS nth FROM runs
-           WHERE pid IN (SELECT pid FROM runs ORDER BY run_id DESC LIMIT 50)
-         ) WHERE nth <= 10 ORDER BY run_id DESC"
-            .to_string()
-    } else {
-        "SELECT kind, started_at, finished_at, summary, error, NULL FROM runs ORDER BY run_id DESC LIMIT 10".to_string()
-    };
-    let passes = s.query(&sql, |r| {
-        let (started, finished): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
-        let summary: Option<String> = r.get(3)?;
-        let pid: Option<u32> = r.get(5)?;
-        let state = match (finished, pid) {
-            (Some(_), _) => "finished".to_string(),
-            // A process that is gone cannot still be running its pass.
-            (None, Some(pid)) if Path::new(&format!("/proc/{pid}")).exists() => format!("running (pid {pid})"),
-            (None, _) => "interrupted".to_string(),
-        };
-        Ok(PassReport {
-            kind: r.get(0)?,
-            state,
-            started: show(started),
-            seconds: finished.map(|f| f - started),
-            totals: summary.and_then(|t| serde_json::from_str(&t).ok()),
-            error: r.get(4)?,
-        })
-    })?;
-    let last_success_at = one("SELECT max(finished_at) FROM runs WHERE finished_at IS NOT NULL AND error IS NULL")?;
+    let last_success_at = s.last_success_at()?;
     Ok(Some(Report {
         state_db: path.display().to_string(),
         writer_running: writers > 0,
@@ -145,31 +98,64 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         cursor: cursor.map(show),
         lag_s: cursor.map(|c| now - c),
         unfinished: s.unfinished_count()?,
-        oldest_unfinished: one("SELECT min(create_time) FROM unfinished WHERE given_up_at IS NULL")?.map(show),
-        given_up: one("SELECT count(*) FROM unfinished WHERE given_up_at IS NOT NULL")?.unwrap_or(0),
-        rejects: one("SELECT coalesce(sum(json_extract(summary, '$.rejects')), 0) FROM runs")?.unwrap_or(0),
+        oldest_unfinished: s.oldest_unfinished()?.map(show),
+        given_up: s.given_up_count()?,
+        rejects: s.rejects_total()?,
         last_success: last_success_at.map(show),
         last_success_at,
-        left_behind: s
-            .left_behind(None)?
-            .into_iter()
-            .map(|l| LeftBehindReport {
-                job_id: l.job_id,
-                from: show(l.start),
-                to: show(l.end),
-                reason: l.reason,
-                attempts: l.attempts,
-                first_at: show(l.first_at),
-                last_at: show(l.last_at),
-                given_up_at: l.given_up_at.map(show),
-            })
-            .collect(),
-        jobs,
-        passes,
+        left_behind: s.left_behind(None)?.into_iter().map(LeftBehindReport::from).collect(),
+        jobs: s.jobs()?.into_iter().map(JobReport::from).collect(),
+        passes: s.recent_runs(10)?.into_iter().map(PassReport::from).collect(),
         deleted: s.deleted_tasks()?,
         last_reconcile: s.last_reconciliation()?,
         ranges_given_up: s.ranges_given_up()?,
     }))
+}
+
+impl From<LeftBehind> for LeftBehindReport {
+    fn from(l: LeftBehind) -> Self {
+        LeftBehindReport {
+            job_id: l.job_id,
+            from: show(l.start),
+            to: show(l.end),
+            reason: l.reason,
+            attempts: l.attempts,
+            first_at: show(l.first_at),
+            last_at: show(l.last_at),
+            given_up_at: l.given_up_at.map(show),
+        }
+    }
+}
+
+impl From<JobProgress> for JobReport {
+    fn from(j: JobProgress) -> Self {
+        JobReport {
+            done_percent: j.done_percent(),
+            job_id: j.job_id,
+            from: show(j.window.start),
+            to: show(j.window.end),
+            finished: j.finished_at.is_some(),
+        }
+    }
+}
+
+impl From<RunRecord> for PassReport {
+    fn from(r: RunRecord) -> Self {
+        let state = match (r.finished_at, r.pid) {
+            (Some(_), _) => "finished".to_string(),
+            // A process that is gone cannot still be running its pass.
+            (None, Some(pid)) if Path::new(&format!("/proc/{pid}")).exists() => format!("running (pid {pid})"),
+            (None, _) => "interrupted".to_string(),
+        };
+        PassReport {
+            kind: r.kind,
+            state,
+            started: show(r.started_at),
+            seconds: r.finished_at.map(|f| f - r.started_at),
+            totals: r.summary.and_then(|t| serde_json::from_str(&t).ok()),
+            error: r.error,
+        }
+    }
 }
 
 impl std::fmt::Display for Report {

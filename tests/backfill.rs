@@ -297,8 +297,7 @@ async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in
     assert_eq!(by_id.len(), rows.len(), "no duplicates");
     assert!(rows.iter().all(|(_, r)| r.task.create_time < start_now), "nothing after now was stored");
     let state = tasksync::state::State::open(&state_db(dir.path())).unwrap();
-    let job = tasksync::sync::backfill_job_id(range);
-    assert_eq!(state.job_finished_at(&job).unwrap(), None, "the rest of the range is left for a later run");
+    assert_eq!(job_finished_at(&state, range), None, "the rest of the range is left for a later run");
     sim.sim.set_now(start_now);
     let at_start = sim.sim.truth(range.start, start_now, false);
     sim.sim.set_now(end_now);

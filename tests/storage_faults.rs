@@ -100,8 +100,11 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
         let ids: std::collections::HashSet<_> = rows.iter().map(|(_, r)| &r.task.task_id).collect();
         assert_eq!(ids.len(), rows.len(), "{name}: no duplicates");
         let state = tasksync::state::State::open(&dir.path().join("state/state.db")).unwrap();
-        let job = tasksync::sync::backfill_job_id(tasksync::plan::Window::new(from, range_to));
-        assert_eq!(state.job_finished_at(&job).unwrap(), None, "{name}: the job is not recorded as finished");
+        assert_eq!(
+            job_finished_at(&state, tasksync::plan::Window::new(from, range_to)),
+            None,
+            "{name}: the job is not recorded as finished"
+        );
         drop(state);
 
         // The fault gone, the same command finishes the job exactly.

@@ -19,9 +19,8 @@ use tokio::sync::Semaphore;
 
 use super::decode::{DecodeOptions, Envelope, Page, decode_page};
 use super::sign::{self, Request};
-use super::{ApiError, ApiStats, PageQuery};
+use super::{ApiError, ApiStats, PageQuery, RequestObserver, RequestOutcome};
 use crate::config::{ApiConfig, Auth};
-use crate::metrics::{Metrics, RequestOutcome};
 use crate::time::Clock;
 
 /// Unknown API codes are retried this many times before they count as permanent.
@@ -52,8 +51,8 @@ pub struct Client {
     nonce: AtomicU64,
     /// Counters for the run summary.
     pub stats: Arc<ApiStats>,
-    /// Requests by outcome and their times, for Prometheus.
-    metrics: Arc<Metrics>,
+    /// Hears how each request ended (the metrics, in a pass).
+    observer: Arc<dyn RequestObserver>,
     /// The server's `Date` minus our clock at its last response ([`NO_OFFSET`] before
     /// one): windows are never planned past the API's own "now".
     server_offset: AtomicI64,
@@ -99,7 +98,12 @@ enum TryError {
 
 impl Client {
     /// Builds a client; fails only if the TLS backend cannot start.
-    pub fn new(cfg: &ApiConfig, keep_url_query: bool, clock: Clock, metrics: Arc<Metrics>) -> Result<Client, String> {
+    pub fn new(
+        cfg: &ApiConfig,
+        keep_url_query: bool,
+        clock: Clock,
+        observer: Arc<dyn RequestObserver>,
+    ) -> Result<Client, String> {
         if let Auth::Visionular { secret, .. } = &cfg.auth
             && !secret.is_loaded()
         {
@@ -126,7 +130,7 @@ impl Client {
             clock,
             nonce: AtomicU64::new(0),
             stats: Arc::new(ApiStats::default()),
-            metrics,
+            observer,
             server_offset: AtomicI64::new(NO_OFFSET),
             offset_measured: std::sync::Mutex::new(None),
         })
@@ -151,8 +155,8 @@ impl Client {
     pub async fn probe_clock(&self, now: i64) -> Result<Option<i64>, ApiError> {
         if self.api_now(now).is_none() || self.clock_stepped(now) {
             let probe = PageQuery { start: now - 60, end: now, offset: 0, count: 1 };
-            let result = self.try_once(probe).await;
-            self.metrics.request(if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed });
+            let (result, took) = self.try_once(probe).await;
+            self.ended(if result.is_ok() { RequestOutcome::Ok } else { RequestOutcome::Failed }, took);
             match result {
                 Err(TryError::Fatal(e @ ApiError::AuthRefused { .. })) => return Err(e),
                 Err(_) => tracing::debug!("Could not ask the API for its clock; planning by ours"),
@@ -200,15 +204,15 @@ impl Client {
         let mut undecodable = true;
         loop {
             attempts += 1;
-            let result = self.try_once(query).await;
+            let (result, took) = self.try_once(query).await;
             undecodable &= matches!(result, Err(TryError::Undecodable(_)));
             let failed = |e: ApiError| {
-                self.metrics.request(RequestOutcome::Failed);
+                self.ended(RequestOutcome::Failed, took);
                 Err(e)
             };
             let (reason, retry_after) = match result {
                 Ok(page) => {
-                    self.metrics.request(RequestOutcome::Ok);
+                    self.ended(RequestOutcome::Ok, took);
                     self.stats.pages.fetch_add(1, Ordering::Relaxed);
                     self.stats.nulled_fields.fetch_add(page.nulled_fields, Ordering::Relaxed);
                     return Ok(page);
@@ -228,15 +232,23 @@ impl Client {
             let Some(delay) = delays.next() else {
                 return failed(ApiError::Exhausted { query, attempts, last: reason, undecodable });
             };
-            self.metrics.request(RequestOutcome::Retried);
+            self.ended(RequestOutcome::Retried, took);
             let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
             tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
         }
     }
 
-    async fn try_once(&self, query: PageQuery) -> Result<Page, TryError> {
+    /// Counts one request where it is counted: this client's stats and the observer.
+    fn ended(&self, outcome: RequestOutcome, took: Duration) {
+        if outcome == RequestOutcome::Retried {
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        self.observer.request_ended(outcome, took);
+    }
+
+    /// One try of `query`, and how long its exchange took.
+    async fn try_once(&self, query: PageQuery) -> (Result<Page, TryError>, Duration) {
         let _permit = self.inflight.acquire().await.expect("the semaphore is never closed");
         self.limiter.until_ready().await;
         // Unpaced, the slot is now: a timer would still wait for the timer wheel's next
@@ -252,16 +264,16 @@ impl Client {
         let started = std::time::Instant::now();
         let body = self.exchange(query, started).await;
         let took = started.elapsed();
-        self.metrics.request_took(took.as_secs_f64());
         let sample = took.as_micros() as u64;
         // An 1/8 moving average; a lost race between two updates loses one sample.
         let old = self.request_us.load(Ordering::Relaxed);
         self.request_us.store(if old == 0 { sample } else { old - old / 8 + sample / 8 }, Ordering::Relaxed);
-        match decode_page(&body?, &self.decode) {
+        let result = body.and_then(|body| match decode_page(&body, &self.decode) {
             Ok(Envelope::Page(page)) => Ok(page),
             Ok(Envelope::ApiError { code, msg }) => Err(classify_code(query, code, msg)),
             Err(e) => Err(TryError::Undecodable(e.to_string())),
-        }
+        });
+        (result, took)
     }
 
     /// One HTTP exchange: the signed request out, the body of a 200 back.

@@ -65,6 +65,29 @@ pub enum ApiError {
     },
 }
 
+/// How one HTTP request to the API ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// A page was decoded (or the clock probe answered).
+    Ok,
+    /// It failed transiently and the page is asked again.
+    Retried,
+    /// It failed and the page is given up (permanent, or the retry budget spent).
+    Failed,
+}
+
+/// Who hears of each request the client makes, besides its own [`ApiStats`]: the seam
+/// through which the process's metrics count requests without the client knowing them.
+pub trait RequestObserver: Send + Sync {
+    /// One request ended with `outcome`, `took` from sending it to its body read.
+    fn request_ended(&self, outcome: RequestOutcome, took: std::time::Duration);
+}
+
+/// No observer: for a client whose requests nobody counts (`check`'s one probe).
+impl RequestObserver for () {
+    fn request_ended(&self, _: RequestOutcome, _: std::time::Duration) {}
+}
+
 /// Counters every request updates; read for the run summary and `status`.
 #[derive(Debug, Default)]
 pub struct ApiStats {

@@ -1,47 +1,19 @@
 use super::*;
-use crate::status::{JobReport, LeftBehindReport};
 
 /// The value of the sample line that starts with `series ` in Prometheus text.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn report() -> Report {
-    let left = |from: &str| LeftBehindReport {
-        job_id: "incremental".into(),
-        from: from.into(),
-        to: "x".into(),
-        reason: "r".into(),
-        attempts: 1,
-        first_at: "x".into(),
-        last_at: "x".into(),
-        given_up_at: None,
-    };
-    let job = |id: &str, done: f64, finished: bool| JobReport {
-        job_id: id.into(),
-        from: "x".into(),
-        to: "y".into(),
-        done_percent: done,
-        finished,
-    };
-    Report {
-        state_db: "s".into(),
-        writer_running: true,
-        writers: 1,
-        cursor: Some("c".into()),
-        lag_s: Some(420),
+fn gauges() -> Gauges {
+    Gauges {
         unfinished: 7,
-        oldest_unfinished: None,
         given_up: 2,
-        rejects: 0,
-        last_success: None,
+        left_behind: 2,
+        ranges_given_up: 1,
         last_success_at: Some(1_700_000_000),
-        left_behind: vec![left("a"), left("b")],
-        jobs: vec![job("backfill:1-2", 25.0, false), job("backfill:3-4", 100.0, true)],
-        passes: vec![],
-        deleted: 0,
-        last_reconcile: None,
-        ranges_given_up: 0,
+        last_reconcile_at: Some(1_700_000_100),
+        backfills: vec![("backfill:1-2".into(), 0.25)],
     }
 }
 
@@ -84,9 +56,8 @@ fn every_family_the_contract_names_is_exposed_with_help_and_type() {
 #[test]
 fn requests_windows_and_passes_are_counted_by_their_labels() {
     let m = Metrics::new();
-    for (outcome, seconds) in [(RequestOutcome::Ok, 0.01), (RequestOutcome::Ok, 0.02), (RequestOutcome::Retried, 2.0)] {
-        m.request(outcome);
-        m.request_took(seconds);
+    for (outcome, seconds) in [(RequestResult::Ok, 0.01), (RequestResult::Ok, 0.02), (RequestResult::Retried, 2.0)] {
+        m.request_ended(outcome, seconds);
     }
     m.window_done(&WindowCounts { new: 5, changed: 2, rejects: 1, file_written: true, ..Default::default() });
     m.window_left_behind();
@@ -106,9 +77,9 @@ fn requests_windows_and_passes_are_counted_by_their_labels() {
 }
 
 #[test]
-fn gauges_follow_the_state_database_and_finished_backfills_drop_out() {
+fn gauges_follow_each_scrape_and_a_backfill_gone_since_drops_out() {
     let m = Metrics::new();
-    m.refresh(Some(&report()), 2_000_000_000, Some(0));
+    m.refresh(Some(420), Some(&gauges()));
     let text = text::to_prometheus(&m.openmetrics());
     assert_eq!(sample(&text, "tasksync_cursor_lag_seconds"), Some(420.0));
     assert_eq!(sample(&text, "tasksync_unfinished_tasks"), Some(7.0));
@@ -116,22 +87,23 @@ fn gauges_follow_the_state_database_and_finished_backfills_drop_out() {
     assert_eq!(sample(&text, "tasksync_windows_left_behind"), Some(2.0));
     assert_eq!(sample(&text, "tasksync_last_success_timestamp_seconds"), Some(1_700_000_000.0));
     assert_eq!(sample(&text, "tasksync_backfill_progress_ratio{job=\"backfill:1-2\"}"), Some(0.25));
-    assert!(!text.contains("backfill:3-4"), "a finished backfill is not a running one");
+    assert_eq!(sample(&text, "tasksync_ranges_given_up"), Some(1.0));
+    assert_eq!(sample(&text, "tasksync_last_reconcile_timestamp_seconds"), Some(1_700_000_100.0));
 
-    let mut later = report();
-    later.jobs.clear();
-    m.refresh(Some(&later), 2_000_000_000, Some(0));
+    let later = Gauges { backfills: vec![], ..gauges() };
+    m.refresh(Some(420), Some(&later));
     let text = text::to_prometheus(&m.openmetrics());
     assert!(!text.contains("backfill:1-2"), "a job that finished since the last scrape leaves");
 }
 
 #[test]
-fn before_any_cursor_the_lag_counts_from_sync_start() {
+fn without_a_state_database_only_the_lag_is_set_and_unreadable_state_shows() {
     let m = Metrics::new();
-    m.refresh(None, 10_000, Some(4_000));
+    m.refresh(Some(6_000), None);
     let text = text::to_prometheus(&m.openmetrics());
     assert_eq!(sample(&text, "tasksync_cursor_lag_seconds"), Some(6_000.0));
     assert_eq!(sample(&text, "tasksync_state_readable"), Some(1.0));
+    assert_eq!(sample(&text, "tasksync_unfinished_tasks"), Some(0.0));
     m.state_unreadable();
     assert_eq!(sample(&text::to_prometheus(&m.openmetrics()), "tasksync_state_readable"), Some(0.0));
 }

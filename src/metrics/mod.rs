@@ -1,6 +1,10 @@
 //! Prometheus metrics: the families of CONTRACT.md, counted as the pipeline works and
 //! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`.
 //!
+//! A leaf: it imports no other module of the crate. What it counts comes in its own
+//! vocabulary ([`WindowCounts`], [`Gauges`], [`RequestResult`], [`PassResult`]), handed
+//! over by `sync/observe.rs`, which knows both sides.
+//!
 //! Counters and histograms are updated where things happen (the client, a window's commit,
 //! a pass's end). Gauges that describe the data set (cursor lag, unfinished tasks, ranges
 //! left behind, backfill progress) are read from the state database when scraped, so they
@@ -18,18 +22,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::status::Report;
-use crate::sync::summary::WindowCounts;
-
 /// One label and its value: every labelled family here has exactly one label.
 type Label = [(&'static str, String); 1];
 
 /// A gauge holding seconds or a ratio.
 type FloatGauge = Gauge<f64, AtomicU64>;
 
-/// How one HTTP request to the API ended.
+/// How one HTTP request to the API ended, for `tasksync_requests_total{outcome}`.
 #[derive(Debug, Clone, Copy)]
-pub enum RequestOutcome {
+pub enum RequestResult {
     /// A page was decoded (or the clock probe answered).
     Ok,
     /// It failed transiently and the page is asked again.
@@ -47,6 +48,64 @@ pub enum PassResult {
     Partial,
     /// The pass stopped (credentials, API unreachable, disk, state database).
     Failed,
+}
+
+/// What one committed window did: the shape the pass summary, the metrics and the progress
+/// bar all count in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowCounts {
+    /// Leaves it was walked in.
+    pub leaves: u64,
+    /// Leaves that unstable paging made page again.
+    pub repaged: u64,
+    /// Ranges split because their `total` kept growing while paged.
+    pub unsettled: u64,
+    /// Tasks received (one per task_id and leaf).
+    pub tasks: u64,
+    /// Tasks not stored before.
+    pub new: u64,
+    /// Stored tasks whose content changed.
+    pub changed: u64,
+    /// Whether its partition file was rewritten.
+    pub file_written: bool,
+    /// Records kept in the rejects file (each once, however often it is re-listed).
+    pub rejects: u64,
+    /// Stored tasks a complete listing no longer had: marked `deleted_at`.
+    pub deleted: u64,
+    /// Stored tasks listed again under another create_time of their day: one row kept.
+    pub moved: u64,
+}
+
+/// What a reconciliation compared, for `tasksync_reconcile_ranges_total{result}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReconcileCounts {
+    /// Days whose counts matched the API's.
+    pub matched: u64,
+    /// Ranges whose counts differed (re-listed).
+    pub differing: u64,
+    /// Ranges that could not be re-listed.
+    pub failed: u64,
+    /// When it ended (unix seconds).
+    pub finished_at: i64,
+}
+
+/// The gauges that describe the data set, read from the state database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    /// Tasks still re-checked.
+    pub unfinished: i64,
+    /// Tasks past `sync.reopen_max_age`, no longer re-checked.
+    pub given_up: i64,
+    /// Ranges waiting for the next pass (not given up).
+    pub left_behind: i64,
+    /// Ranges given up.
+    pub ranges_given_up: i64,
+    /// When the last pass that did not fail ended.
+    pub last_success_at: Option<i64>,
+    /// When the last reconciliation ended.
+    pub last_reconcile_at: Option<i64>,
+    /// Each unfinished backfill job and the share of its range done (0 to 1).
+    pub backfills: Vec<(String, f64)>,
 }
 
 /// The process's metrics. Cheap to update from any task (atomic counters); shared behind
@@ -217,13 +276,9 @@ impl Metrics {
         self.start_time.set(now);
     }
 
-    /// Counts how one HTTP request ended.
-    pub fn request(&self, outcome: RequestOutcome) {
+    /// Counts how one HTTP request ended and its time, from sending it to its body read.
+    pub fn request_ended(&self, outcome: RequestResult, seconds: f64) {
         self.requests[outcome as usize].inc();
-    }
-
-    /// Records the time of one HTTP request, from sending it to its body read.
-    pub fn request_took(&self, seconds: f64) {
         self.request_duration.observe(seconds);
     }
 
@@ -238,7 +293,7 @@ impl Metrics {
     }
 
     /// Counts what one reconciliation compared.
-    pub fn reconciled(&self, r: &crate::state::Reconciled) {
+    pub fn reconciled(&self, r: &ReconcileCounts) {
         self.reconcile_ranges[0].inc_by(r.matched);
         self.reconcile_ranges[1].inc_by(r.differing);
         self.reconcile_ranges[2].inc_by(r.failed);
@@ -256,24 +311,23 @@ impl Metrics {
         self.pass_duration.observe(seconds);
     }
 
-    /// Sets the gauges from a `status` report taken at `now` (`None`: no state database
-    /// yet); `start` is `sync.start`, from which the lag counts before there is a cursor.
-    pub fn refresh(&self, report: Option<&Report>, now: i64, start: Option<i64>) {
+    /// Sets the gauges read at a scrape: `lag_s` always (before there is a cursor, it counts
+    /// from `sync.start`), the rest when there is a state database.
+    pub fn refresh(&self, lag_s: Option<i64>, gauges: Option<&Gauges>) {
         self.state_readable.set(1);
-        let lag = report.and_then(|r| r.lag_s).or(start.map(|s| now - s));
-        self.cursor_lag.set(lag.unwrap_or(0).max(0) as f64);
-        let Some(r) = report else { return };
-        self.unfinished.set(r.unfinished);
-        self.given_up.set(r.given_up);
-        self.left_behind.set(r.left_behind.iter().filter(|l| l.given_up_at.is_none()).count() as i64);
-        self.ranges_given_up.set(r.ranges_given_up as i64);
-        self.last_success.set(r.last_success_at.unwrap_or(0) as f64);
-        if let Some(rec) = &r.last_reconcile {
-            self.last_reconcile.set(rec.finished_at as f64);
+        self.cursor_lag.set(lag_s.unwrap_or(0).max(0) as f64);
+        let Some(g) = gauges else { return };
+        self.unfinished.set(g.unfinished);
+        self.given_up.set(g.given_up);
+        self.left_behind.set(g.left_behind);
+        self.ranges_given_up.set(g.ranges_given_up);
+        self.last_success.set(g.last_success_at.unwrap_or(0) as f64);
+        if let Some(at) = g.last_reconcile_at {
+            self.last_reconcile.set(at as f64);
         }
         self.backfill_progress.clear();
-        for job in r.jobs.iter().filter(|j| !j.finished) {
-            self.backfill_progress.get_or_create(&[("job", job.job_id.clone())]).set(job.done_percent / 100.0);
+        for (job, ratio) in &g.backfills {
+            self.backfill_progress.get_or_create(&[("job", job.clone())]).set(*ratio);
         }
     }
 

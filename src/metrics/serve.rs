@@ -1,5 +1,5 @@
-//! `GET /metrics` on `[metrics] listen`: the gauges refreshed from the state database,
-//! then every family in the format the scraper asked for.
+//! `GET /metrics` on `[metrics] listen`: the gauges refreshed by the caller's reader (the
+//! state database, in the product), then every family in the format the scraper asked for.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,17 +10,37 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::Metrics;
 use super::text::{OPENMETRICS, PROMETHEUS, to_prometheus, wants_openmetrics};
-use crate::config::Config;
-use crate::time::Clock;
+use super::{Gauges, Metrics};
 
 /// Why metrics cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// The address is taken or not ours to bind.
     #[error("{key} {addr} cannot be served ({source}); is another tasksync or exporter using it?")]
-    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The config key that named it (`metrics.listen`).
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why the bind failed.
+        source: std::io::Error,
+    },
+}
+
+/// What a scrape reads besides the counters: the lag (always) and the gauges of the data
+/// set (`None`: no state database yet); `Err` when it cannot be read. Called off the async
+/// threads, once per scrape.
+pub type ReadGauges = Arc<dyn Fn() -> Result<(Option<i64>, Option<Gauges>), String> + Send + Sync>;
+
+/// Where to serve and what to read at each scrape.
+pub struct Endpoint {
+    /// The address to bind (port 0: any free port; [`Served::addr`] tells which).
+    pub addr: SocketAddr,
+    /// The config key that named it, for the error.
+    pub key: &'static str,
+    /// The gauges' reader.
+    pub read: ReadGauges,
 }
 
 /// What a scrape reads besides the counters.
@@ -28,10 +48,8 @@ pub enum MetricsError {
 struct Scrape {
     /// The counters and the registry.
     metrics: Arc<Metrics>,
-    /// Where the state database is (read-only at each scrape).
-    cfg: Arc<Config>,
-    /// "Now", for the lag.
-    clock: Clock,
+    /// The gauges' reader.
+    read: ReadGauges,
 }
 
 /// The server, stopped when dropped.
@@ -49,13 +67,13 @@ impl Drop for Served {
     }
 }
 
-/// Binds `[metrics] listen` when set and serves in the background; `None` when unset.
-pub async fn start(cfg: &Config, metrics: Arc<Metrics>, clock: Clock) -> Result<Option<Served>, MetricsError> {
-    let (Some(addr), key) = (cfg.metrics.listen, cfg.metrics.key) else { return Ok(None) };
+/// Binds the endpoint and serves in the background until the returned guard is dropped.
+pub async fn start(endpoint: Endpoint, metrics: Arc<Metrics>) -> Result<Served, MetricsError> {
+    let Endpoint { addr, key, read } = endpoint;
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { key, addr, source })?;
     let addr = listener.local_addr().map_err(|source| MetricsError::Bind { key, addr, source })?;
-    let scrape = Scrape { metrics, cfg: Arc::new(cfg.clone()), clock };
+    let scrape = Scrape { metrics, read };
     let app = Router::new().route("/metrics", get(metrics_page)).with_state(scrape);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -63,15 +81,13 @@ pub async fn start(cfg: &Config, metrics: Arc<Metrics>, clock: Clock) -> Result<
         }
     });
     tracing::info!(%addr, "Serving Prometheus metrics at /metrics");
-    Ok(Some(Served { addr, task }))
+    Ok(Served { addr, task })
 }
 
 async fn metrics_page(State(s): State<Scrape>, headers: HeaderMap) -> impl IntoResponse {
-    let now = (s.clock)();
-    let cfg = s.cfg.clone();
-    let report = tokio::task::spawn_blocking(move || crate::status::report(&cfg, now)).await;
-    match report {
-        Ok(Ok(report)) => s.metrics.refresh(report.as_ref(), now, s.cfg.sync.start),
+    let read = s.read.clone();
+    match tokio::task::spawn_blocking(move || read()).await {
+        Ok(Ok((lag_s, gauges))) => s.metrics.refresh(lag_s, gauges.as_ref()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "A scrape could not read the state database");
             s.metrics.state_unreadable();

@@ -5,27 +5,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{State, StateError, WindowCheckpoint};
+use super::schema::COUNTS_SINCE;
+use super::{State, StateError};
 use crate::sink::partition::DayCounts;
-
-/// The migration that adds these tables.
-pub const SCHEMA: &str = r#"
-    CREATE TABLE day_counts (
-        date TEXT PRIMARY KEY, minutes BLOB NOT NULL, deleted INTEGER NOT NULL, version TEXT NOT NULL,
-        counted_at INTEGER NOT NULL
-    );
-    CREATE TABLE rejects_seen (
-        date TEXT NOT NULL, key TEXT NOT NULL, minute INTEGER NOT NULL, first_at INTEGER NOT NULL,
-        PRIMARY KEY (date, key)
-    );
-    CREATE TABLE reconciliations (
-        started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, summary TEXT NOT NULL
-    );
-    ALTER TABLE left_behind ADD COLUMN given_up_at INTEGER;
-"#;
-
-/// The schema version that added these tables.
-pub(super) const COUNTS_SINCE: usize = 5;
 
 /// A day's counts as recorded, with the rejects of that day.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,35 +66,48 @@ fn unblob(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-/// The part of a window's checkpoint transaction that keeps these counts.
-pub(super) fn record(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>) -> rusqlite::Result<()> {
-    if let Some((date, counts)) = c.counts {
-        upsert(tx, date, counts, c.now)?;
+/// The part of a window's checkpoint transaction that keeps these counts: the
+/// partition's counts as written (`None`: its file did not change) and the window's
+/// rejects as (date, identity, minute), each recorded once.
+pub(super) fn record(
+    tx: &Transaction<'_>,
+    partition: Option<(&str, &DayCounts)>,
+    rejects: &[(String, String, i64)],
+    now: i64,
+) -> rusqlite::Result<()> {
+    if let Some((date, counts)) = partition {
+        upsert(tx, date, counts, now)?;
     }
     let mut insert =
         tx.prepare("INSERT OR IGNORE INTO rejects_seen (date, key, minute, first_at) VALUES (?1, ?2, ?3, ?4)")?;
-    for (date, key, minute) in c.rejects {
-        insert.execute(params![date, key, minute, c.now])?;
+    for (date, key, minute) in rejects {
+        insert.execute(params![date, key, minute, now])?;
     }
     Ok(())
 }
 
 /// Gives up the window's parts left behind for longer than `give_up_after` (they stay
 /// listed, with the time they were given up); returns how many still wait.
-pub(super) fn give_up(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>) -> rusqlite::Result<usize> {
+pub(super) fn give_up(
+    tx: &Transaction<'_>,
+    job_id: &str,
+    left: &[crate::plan::Window],
+    now: i64,
+    give_up_after: i64,
+) -> rusqlite::Result<usize> {
     let mut waiting = 0;
-    for (w, _) in c.left {
+    for w in left {
         let changed = tx.execute(
             "UPDATE left_behind SET given_up_at = ?4
              WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3 AND given_up_at IS NULL AND first_at <= ?4 - ?5",
-            params![c.job_id, w.start, w.end, c.now, c.give_up_after],
+            params![job_id, w.start, w.end, now, give_up_after],
         )?;
         if changed > 0 {
-            tracing::error!(job = c.job_id, window = %w, left_behind_for = c.give_up_after, "Giving up a range left behind longer than sync.give_up_after: the cursor moves on past it; reconciliations still re-count it");
+            tracing::error!(job = job_id, window = %w, left_behind_for = give_up_after, "Giving up a range left behind longer than syngive_up_after: the cursor moves on past it; reconciliations still re-count it");
         }
         let given_up: Option<i64> = tx.query_row(
             "SELECT given_up_at FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",
-            params![c.job_id, w.start, w.end],
+            params![job_id, w.start, w.end],
             |r| r.get(0),
         )?;
         waiting += usize::from(given_up.is_none());

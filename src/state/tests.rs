@@ -1,4 +1,5 @@
 use super::*;
+use crate::plan::Window;
 
 /// Records `window` of backfill job `job` (or a re-check when `None`) as wholly committed.
 fn commit(s: &mut State, job: Option<&str>, window: Window, tasks: &TaskChanges, now: i64) {

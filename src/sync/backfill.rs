@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use super::error::SyncError;
+use super::pass::Pass;
 use super::window::{Checkpoint, run_windows};
-use super::{Pass, SyncError};
 use crate::plan::{Window, pending_windows};
 
 /// A backfill whose windows all end this long before our "now" does not ask for the API's

@@ -27,8 +27,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::SyncError;
 use super::context::{Context, PartitionHold};
+use super::error::SyncError;
 use crate::api::decode::Reject;
 use crate::plan::{Progress, Window};
 use crate::sink::partition::{Outcome, PartitionMerge};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::SyncError;
+use super::error::SyncError;
 use super::walker::WalkLimits;
 use crate::api::client::Client;
 use crate::config::Config;
@@ -68,8 +68,9 @@ impl Context {
         let remote = cfg.storage.s3.as_ref().map(crate::sink::remote::Remote::open).transpose()?;
         let sink = Sink::open_with(&cfg.storage.output_dir, remote.clone())?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
-        let client = Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone(), metrics.clone())
-            .map_err(SyncError::Setup)?;
+        let observer = Arc::new(super::observe::MetricsObserver(metrics.clone()));
+        let client =
+            Client::new(&cfg.api, cfg.storage.keep_url_query, clock.clone(), observer).map_err(SyncError::Setup)?;
         let now = clock();
         metrics.started(now);
         Ok(Context {
@@ -89,7 +90,8 @@ impl Context {
     /// set; an address in use is an error. A one-off `sync` reaches here with the
     /// configured address cleared (it belongs to the service, see `cli.rs`).
     pub async fn serve_metrics(&self) -> Result<Option<crate::metrics::serve::Served>, SyncError> {
-        Ok(crate::metrics::serve::start(&self.cfg, self.metrics.clone(), self.clock.clone()).await?)
+        let Some(endpoint) = super::observe::endpoint(&self.cfg, self.clock.clone()) else { return Ok(None) };
+        Ok(Some(crate::metrics::serve::start(endpoint, self.metrics.clone()).await?))
     }
 
     /// The walker's limits, from `[api]`.

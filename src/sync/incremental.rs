@@ -8,8 +8,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::error::SyncError;
+use super::pass::Pass;
 use super::window::{Checkpoint, run_windows};
-use super::{Pass, SyncError};
 use crate::plan::{Progress, Window, pending_windows, recheck_windows};
 use crate::state::{INCREMENTAL, RECHECK};
 
@@ -126,8 +127,7 @@ async fn reconcile_if_due(pass: &Pass<'_>, reach: Reach) -> Result<(), SyncError
     let cursor = ctx.with_state(|s| s.cursor(INCREMENTAL)).await?;
     let Some(cursor) = cursor else { return Ok(()) };
     let upto = (cursor - reach.lookback).max(reach.start);
-    let found = super::reconcile::reconcile(pass, upto, reach.start).await?;
-    pass.summary.reconciled(found);
+    super::reconcile::reconcile(pass, upto, reach.start).await?;
     Ok(())
 }
 

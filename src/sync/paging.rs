@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::walker::{WalkError, WalkLimits};
+use super::walk_limits::{LEAF_TASKS, WalkError, WalkLimits};
 use crate::api::client::Client;
 use crate::api::decode::{Page, Record};
 use crate::api::{ApiError, PageQuery};
@@ -40,7 +40,7 @@ pub(super) struct Gathered {
 impl Collected {
     /// Room for `total` records, so that nothing is moved as they come.
     fn with_capacity(total: u64) -> Collected {
-        let n = usize::try_from(total).unwrap_or(0).min(super::walker::LEAF_TASKS as usize);
+        let n = usize::try_from(total).unwrap_or(0).min(LEAF_TASKS as usize);
         Collected { records: Vec::with_capacity(n), index: HashMap::with_capacity(n), ..Collected::default() }
     }
 

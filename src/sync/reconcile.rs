@@ -20,8 +20,9 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use futures::StreamExt;
 
+use super::error::SyncError;
+use super::pass::{Pass, PassEvent};
 use super::window::{Checkpoint, run_windows};
-use super::{Pass, SyncError};
 use crate::api::PageQuery;
 use crate::plan::Window;
 use crate::state::{DayRecord, Reconciled};
@@ -140,7 +141,7 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     }
     let record = found.clone();
     ctx.with_state(move |s| s.record_reconciliation(&record)).await?;
-    ctx.metrics.reconciled(&found);
+    pass.record(PassEvent::Reconciled(&found));
     tracing::info!(
         days = found.days,
         matched = found.matched,

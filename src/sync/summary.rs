@@ -35,30 +35,8 @@ pub struct Summary {
     started: std::time::Instant,
 }
 
-/// What one committed window did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WindowCounts {
-    /// Leaves it was walked in.
-    pub leaves: u64,
-    /// Leaves that unstable paging made page again.
-    pub repaged: u64,
-    /// Ranges split because their `total` kept growing while paged.
-    pub unsettled: u64,
-    /// Tasks received (one per task_id and leaf).
-    pub tasks: u64,
-    /// Tasks not stored before.
-    pub new: u64,
-    /// Stored tasks whose content changed.
-    pub changed: u64,
-    /// Whether its partition file was rewritten.
-    pub file_written: bool,
-    /// Records kept in the rejects file (each once, however often it is re-listed).
-    pub rejects: u64,
-    /// Stored tasks a complete listing no longer had: marked `deleted_at`.
-    pub deleted: u64,
-    /// Stored tasks listed again under another create_time of their day: one row kept.
-    pub moved: u64,
-}
+/// What one committed window did: one shape for the summary, the metrics and the progress.
+pub use crate::metrics::WindowCounts;
 
 /// One range left for the next pass, as the pass summary names it.
 pub fn left_behind_label(window: crate::plan::Window, reason: &str) -> String {

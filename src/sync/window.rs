@@ -8,9 +8,10 @@ use futures::StreamExt;
 
 pub use super::commit::Checkpoint;
 use super::commit::WindowCommit;
+use super::error::SyncError;
+use super::pass::{Pass, PassEvent};
 use super::summary::WindowCounts;
 use super::walker::{self, Step};
-use super::{Pass, SyncError};
 use crate::plan::Window;
 use crate::row::TaskRow;
 use crate::sink::merge::Observed;
@@ -104,7 +105,7 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
     for _ in 1..CONFLICT_TRIES {
         let Err(SyncError::Sink(crate::sink::SinkError::Conflict { key })) = &result else { break };
         tracing::info!(window = %window, key = %key, "Another writer replaced the partition; merging this window again");
-        pass.summary.conflict();
+        pass.record(PassEvent::Conflict);
         result = process_window(pass, window, checkpoint.clone()).await;
     }
     match result {
@@ -113,8 +114,7 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
             let reason = e.to_string();
             tracing::warn!(window = %window, reason = %reason, "Leaving a window for the next pass");
             checkpoint.leave_behind(pass.ctx, window, reason.clone()).await?;
-            pass.left_behind(window, &reason);
-            pass.progress.window_done(0);
+            pass.record(PassEvent::WindowFailed { window, reason: &reason });
             Ok(Done { whole: false, leaves: 0 })
         }
         Err(e) => Err(e),
@@ -190,9 +190,9 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     (counts.deleted, counts.moved, counts.rejects) =
         (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64);
     for (part, reason) in &parts {
-        pass.left_behind(*part, reason);
+        pass.record(PassEvent::LeftBehind { window: *part, reason });
     }
-    pass.window_done(&counts);
+    pass.record(PassEvent::Committed(&counts));
     tracing::info!(
         window = %window, partition = %date, tasks = counts.tasks, new = counts.new, changed = counts.changed,
         file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves, whole,

@@ -220,8 +220,14 @@ pub fn daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str
 pub fn finished_passes(dir: &Path) -> i64 {
     tasksync::state::State::open(&state_db(dir))
         .ok()
-        .and_then(|s| s.query("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL", |r| r.get::<_, i64>(0)).ok())
-        .map_or(0, |v| v[0])
+        .and_then(|s| s.recent_runs(1000).ok())
+        .map_or(0, |runs| runs.iter().filter(|r| r.finished_at.is_some()).count() as i64)
+}
+
+/// When the backfill job of `range` finished, `None` while unfinished (or unknown).
+pub fn job_finished_at(state: &tasksync::state::State, range: tasksync::plan::Window) -> Option<i64> {
+    let job = tasksync::sync::backfill_job_id(range);
+    state.jobs().unwrap().into_iter().find(|j| j.job_id == job).and_then(|j| j.finished_at)
 }
 
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {

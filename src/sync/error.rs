@@ -1,0 +1,55 @@
+//! Why a pass stopped, and which failures belong to one window (left for the next pass)
+//! rather than to the pass.
+
+use super::walk_limits::WalkError;
+use crate::sink::SinkError;
+use crate::state::StateError;
+
+/// Why a pass stopped. Every message names the window, file or database involved.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::serve::MetricsError),
+    /// The config contradicts a setting the state database recorded at first use.
+    #[error(
+        "`{key}` is {configured} in the config, but the state database {state} recorded {pinned} at first use: \
+         tasks' create times and partitions would change under it. If the new value is right, re-sync deliberately: \
+         move the state database and output_dir aside and backfill again (README: \"Changing api.local_time_zone\")"
+    )]
+    Pinned { key: &'static str, configured: String, pinned: String, state: std::path::PathBuf },
+}
+
+impl SyncError {
+    /// Whether this failure belongs to one window, which is then left for the next pass
+    /// while the others go on: a range that does not settle or holds more than paging
+    /// reaches, records outside their window, the API's permanent error for that range, a
+    /// page it keeps breaking. Anything else (credentials refused, an API unreachable
+    /// after retries, the disk, the state database, the lock) stops the pass.
+    pub fn is_window_failure(&self) -> bool {
+        use crate::api::ApiError;
+        match self {
+            SyncError::Walk(
+                WalkError::Incomplete { .. } | WalkError::TooDense { .. } | WalkError::OutsideWindow { .. },
+            ) => true,
+            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Unreadable { .. }) => true,
+            SyncError::Walk(WalkError::Api(api)) => matches!(
+                api,
+                ApiError::Permanent { .. }
+                    | ApiError::DeepOffset { .. }
+                    | ApiError::TooLarge { .. }
+                    | ApiError::Exhausted { undecodable: true, .. }
+            ),
+            _ => false,
+        }
+    }
+}
