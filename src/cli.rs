@@ -258,7 +258,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => {
             let (cfg, start) = load_with_start(cli.config, "`run`")?;
-            crate::daemon::run(cfg, system_clock(), start).await
+            let stop = signalled()?;
+            crate::daemon::run(cfg, system_clock(), start, async move {
+                stop.await;
+            })
+            .await
         }
         Command::Status { json } => {
             let cfg = Config::load_without_secret(&config_path(cli.config))?;
@@ -300,13 +304,25 @@ fn instant(flag: &str, text: &str) -> Result<i64, UsageError> {
 /// dropped, so what it holds (`verify`'s scratch directory) is cleaned up before the
 /// process exits with an error naming the signal.
 async fn until_signal<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    let signal = signalled()?;
     tokio::select! {
         done = work => Ok(done),
-        _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM before it finished; nothing was left behind")),
-        _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT before it finished; nothing was left behind")),
+        name = signal => Err(anyhow::anyhow!("stopped by {name} before it finished; nothing was left behind")),
     }
+}
+
+/// A future that completes with the signal's name at the first SIGTERM or SIGINT. The
+/// handlers are installed now, before the future is first polled: a signal that arrives
+/// while the command is still opening its files is not lost.
+fn signalled() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
 }
 
 #[cfg(test)]

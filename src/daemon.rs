@@ -1,20 +1,23 @@
 //! `tasksync run`: incremental passes on the cron schedule, never overlapping, with
 //! systemd readiness, status and watchdog notifications, and a bounded clean shutdown.
 //!
-//! Shutdown: on SIGTERM or SIGINT no new window starts; windows in flight get up to
+//! Shutdown is a future the caller hands in (`cli.rs` wires SIGTERM and SIGINT to it; tests
+//! a channel), as mini-redis does. When it completes, no new window starts; windows in flight get up to
 //! [`SHUTDOWN_GRACE`] to finish and checkpoint, then are dropped. Dropping one never leaves
 //! partial data: its partition file is either renamed in whole or not at all, and its
 //! checkpoint is not written, so the next pass redoes it. The process then exits 0.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::config::Config;
+use crate::metrics::serve::Served;
 use crate::sync::{Context, PassKind, run_pass};
 use crate::time::Clock;
 
@@ -28,56 +31,79 @@ fn notify(state: &[NotifyState]) {
     }
 }
 
-/// Runs the daemon until SIGTERM/SIGINT; `start` is `sync.start`.
-pub async fn run(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<()> {
-    let schedule = cfg.sync.schedule.clone();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let ctx = Arc::new(Context::open(cfg, clock)?);
-    let _served = ctx.serve_metrics().await?;
-    let busy = Arc::new(AtomicBool::new(false));
-    let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
+/// Runs the daemon until `shutdown` completes; `start` is `sync.start`.
+pub async fn run(cfg: Config, clock: Clock, start: i64, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Daemon::open(cfg, clock, start).await?.run(shutdown).await
+}
 
-    let mut scheduler = start_scheduler(&schedule, busy.clone(), tick_tx.clone()).await?;
-    let watchdog =
-        sd_notify::watchdog_enabled().map(|every| spawn_watchdog(every, busy.clone(), ctx.client.stats.clone()));
-    notify(&[NotifyState::Ready, NotifyState::Status("started; first pass running")]);
-    tracing::info!(schedule = %schedule, "Daemon started");
-    let _ = tick_tx.try_send(()); // the first pass runs at start
+/// A daemon opened (state, output, client) and serving its metrics, before its first pass.
+pub struct Daemon {
+    /// What every pass works with.
+    ctx: Arc<Context>,
+    /// The metrics server, stopped when the daemon ends.
+    served: Option<Served>,
+    /// `sync.start`, where the very first pass begins.
+    start: i64,
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            Some(()) = ticks.recv() => {
-                ctx.client.stats.touch();
-                busy.store(true, Ordering::SeqCst);
-                let pass = run_pass(&ctx, PassKind::Incremental { start }, stop.clone());
-                tokio::pin!(pass);
-                let finished = tokio::select! {
-                    r = &mut pass => Some(r),
-                    _ = term.recv() => None,
-                    _ = int.recv() => None,
-                };
-                match finished {
-                    Some(result) => report(result),
-                    None => {
-                        shutdown_during_pass(&stop, pass).await;
-                        break;
+impl Daemon {
+    /// Opens everything and binds `metrics.listen`; an error here means the service never
+    /// reported ready.
+    pub async fn open(cfg: Config, clock: Clock, start: i64) -> anyhow::Result<Daemon> {
+        let ctx = Arc::new(Context::open(cfg, clock)?);
+        let served = ctx.serve_metrics().await?;
+        Ok(Daemon { ctx, served, start })
+    }
+
+    /// The address `/metrics` is served at (the port chosen when `metrics.listen` said 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.served.as_ref().map(|s| s.addr)
+    }
+
+    /// Passes on the schedule, the first at once, until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Daemon { ctx, served: _served, start } = self;
+        let schedule = ctx.cfg.sync.schedule.clone();
+        let busy = Arc::new(AtomicBool::new(false));
+        let (tick_tx, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
+        let mut scheduler = start_scheduler(&schedule, busy.clone(), tick_tx.clone()).await?;
+        let watchdog =
+            sd_notify::watchdog_enabled().map(|every| spawn_watchdog(every, busy.clone(), ctx.client.stats.clone()));
+        notify(&[NotifyState::Ready, NotifyState::Status("started; first pass running")]);
+        tracing::info!(schedule = %schedule, "Daemon started");
+        let _ = tick_tx.try_send(()); // the first pass runs at start
+
+        tokio::pin!(shutdown);
+        let stop = Arc::new(AtomicBool::new(false));
+        // `shutdown` is polled until it completes once, and never after: each arm that sees
+        // it leaves the loop.
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(()) = ticks.recv() => {
+                    ctx.client.stats.touch();
+                    busy.store(true, Ordering::SeqCst);
+                    let pass = run_pass(&ctx, PassKind::Incremental { start }, stop.clone());
+                    tokio::pin!(pass);
+                    tokio::select! {
+                        r = &mut pass => report(r),
+                        () = &mut shutdown => {
+                            shutdown_during_pass(&stop, pass).await;
+                            break;
+                        }
                     }
+                    busy.store(false, Ordering::SeqCst);
                 }
-                busy.store(false, Ordering::SeqCst);
             }
         }
+        notify(&[NotifyState::Stopping]);
+        let _ = scheduler.shutdown().await;
+        if let Some(w) = watchdog {
+            w.abort();
+        }
+        tracing::info!("Daemon stopped");
+        Ok(())
     }
-    notify(&[NotifyState::Stopping]);
-    let _ = scheduler.shutdown().await;
-    if let Some(w) = watchdog {
-        w.abort();
-    }
-    tracing::info!("Daemon stopped");
-    Ok(())
 }
 
 /// The scheduler only sends ticks; a tick while a pass runs is skipped and logged.

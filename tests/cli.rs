@@ -3,14 +3,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use tasksync::simulator::{FaultSpec, SimOptions};
 
 fn tasksync(args: &[&str], config: Option<&Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasksync"));
-    cmd.args(args).env_remove("TASKSYNC_CONFIG").env("TEST_SK", SK).env("TASKSYNC_LOG", "debug");
+    let mut cmd = bin();
+    cmd.args(args).env("TASKSYNC_LOG", "debug");
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
@@ -30,11 +30,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The last stderr line: the one the user reads when a command fails.
-fn error_line(o: &Output) -> String {
-    stderr(o).lines().last().unwrap_or("").to_string()
-}
-
 #[test]
 fn help_lists_every_command_of_the_contract() {
     let out = tasksync(&["--help"], None);
@@ -52,7 +47,7 @@ fn a_bad_config_line_exits_2_with_one_sentence_naming_the_key() {
     let path = config_file(dir.path(), "http://127.0.0.1:9", "page_size = \"many\"", "");
     let out = tasksync(&["sync", "--from", "2021-10-01", "--to", "2021-10-02"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
-    let line = error_line(&out);
+    let line = last_stderr_line(&out);
     assert!(
         line.starts_with("tasksync: error: config file")
             && line.contains("page_size")
@@ -69,7 +64,7 @@ fn sync_and_run_without_sync_start_are_config_errors_naming_the_file() {
     for args in [&["sync"][..], &["run"][..]] {
         let out = tasksync(args, Some(&path));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        let line = error_line(&out);
+        let line = last_stderr_line(&out);
         assert!(line.contains("sync.start") && line.contains("tasksync.toml"), "{line}");
     }
     assert!(!state_db(dir.path()).exists(), "nothing was started");
@@ -82,7 +77,7 @@ fn a_missing_config_file_is_named() {
         Some(Path::new("/nonexistent/tasksync.toml")),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(error_line(&out).contains("/nonexistent/tasksync.toml"), "{}", error_line(&out));
+    assert!(last_stderr_line(&out).contains("/nonexistent/tasksync.toml"), "{}", last_stderr_line(&out));
 }
 
 #[test]
@@ -91,10 +86,10 @@ fn a_backwards_or_malformed_range_is_a_usage_error() {
     let path = config_file(dir.path(), "http://127.0.0.1:9", "", "");
     let out = tasksync(&["sync", "--from", "2021-10-02", "--to", "2021-10-01"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
-    assert!(error_line(&out).contains("--from"), "{}", error_line(&out));
+    assert!(last_stderr_line(&out).contains("--from"), "{}", last_stderr_line(&out));
     let out = tasksync(&["sync", "--from", "last tuesday", "--to", "2021-10-01"], Some(&path));
     assert_eq!(out.status.code(), Some(2));
-    assert!(error_line(&out).contains("last tuesday"), "{}", error_line(&out));
+    assert!(last_stderr_line(&out).contains("last tuesday"), "{}", last_stderr_line(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +161,7 @@ async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
     let out =
         tasksync_async(["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec(), path).await;
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = last_stderr_line(&out);
     assert!(line.contains("gave up on window [2021-10-01T00:00:00Z") && line.contains("could not connect"), "{line}");
 }
 
@@ -180,7 +175,7 @@ async fn a_sync_that_leaves_a_window_behind_exits_3_with_one_line_naming_it() {
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-04"].map(String::from).to_vec();
     let out = tasksync_async(args.clone(), path.clone()).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let line = error_line(&out);
+    let line = last_stderr_line(&out);
     assert!(
         line.starts_with("tasksync: error: the backfill finished but left 1 range(s) for the next run: [2021-10-02T00:00:00Z, 2021-10-03T00:00:00Z) (")
             && line.contains("code 1001")
@@ -213,7 +208,7 @@ async fn a_changed_local_time_zone_is_refused_with_exit_2_naming_the_key() {
     let path = config_file(dir.path(), &sim.url, "local_time_zone = \"+00:00\"", "");
     let out = tasksync_async(args, path).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let line = error_line(&out);
+    let line = last_stderr_line(&out);
     assert!(
         line.contains("`api.local_time_zone` is +00:00 in the config")
             && line.contains("recorded +08:00")
@@ -256,7 +251,10 @@ async fn verify_passes_on_synced_data_and_names_a_duplicate_planted_on_purpose()
         "{text}"
     );
     assert!(text.contains("appears 2 times: in "), "{text}");
-    assert!(error_line(&bad).starts_with("tasksync: error: verify found ") && error_line(&bad).contains("problem(s)"));
+    assert!(
+        last_stderr_line(&bad).starts_with("tasksync: error: verify found ")
+            && last_stderr_line(&bad).contains("problem(s)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +297,7 @@ async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
 
     let sync = tasksync_async(args, path.clone()).await;
     assert_eq!(sync.status.code(), Some(2));
-    assert!(error_line(&sync).contains("api.secret_key_file"), "{}", error_line(&sync));
+    assert!(last_stderr_line(&sync).contains("api.secret_key_file"), "{}", last_stderr_line(&sync));
 
     // No state database yet: a clear message, and none is created.
     let empty = tempfile::tempdir().unwrap();

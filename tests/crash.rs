@@ -15,9 +15,8 @@ use tasksync::simulator::{FaultSpec, SimOptions};
 use tasksync::state::State;
 
 fn sync(config: &Path, from: i64, to: i64) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tasksync"));
-    c.env("TEST_SK", SK)
-        .env_remove("TASKSYNC_CRASH_AT")
+    let mut c = bin();
+    c.env_remove("TASKSYNC_CRASH_AT")
         .arg("--config")
         .arg(config)
         .args(["sync", "--from", &from.to_string(), "--to", &to.to_string()])

@@ -1,12 +1,16 @@
 //! `tasksync demo` end to end, read back by DuckDB the way analysts read it.
 //! Needs the DuckDB Python package (`.ci/run` installs it).
 
+mod common;
+
 use std::process::Command;
+
+use common::bin;
 
 #[test]
 fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Command::new(env!("CARGO_BIN_EXE_tasksync")).arg("demo").current_dir(dir.path()).output().unwrap();
+    let demo = bin().arg("demo").current_dir(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&demo.stdout).into_owned();
     assert!(demo.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&demo.stderr));
     assert!(stdout.contains("exact") && stdout.contains("read_parquet("), "{stdout}");
@@ -44,7 +48,7 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
 
     // A second demo in the same place re-lists only the newest sync.settle of its backfill
     // (never recorded done) and changes nothing.
-    let again = Command::new(env!("CARGO_BIN_EXE_tasksync")).arg("demo").current_dir(dir.path()).output().unwrap();
+    let again = bin().arg("demo").current_dir(dir.path()).output().unwrap();
     assert!(again.status.success());
     let said = String::from_utf8_lossy(&again.stdout);
     let backfill = said.lines().find(|l| l.trim_start().starts_with("windows=")).unwrap_or_default();

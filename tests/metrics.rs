@@ -9,11 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// A port free right now on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A daemon config with one pass at start (the schedule fires hourly) and metrics on `port`.
 fn metrics_config(dir: &std::path::Path, url: &str, start: i64, port: u16) -> std::path::PathBuf {
     let sections = format!(
@@ -39,12 +34,19 @@ async fn scrape(port: u16, accept: Option<&str>) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_daemon_serves_metrics_that_match_the_data_and_pass_promtool() {
+async fn a_running_daemon_serves_metrics_on_port_0_that_match_the_data_and_pass_promtool() {
     let (sim, start, now) = live_sim(3_000, 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = metrics_config(dir.path(), &sim.url, start, port);
-    let mut daemon = bin().arg("--config").arg(&cfg).arg("run").stderr(Stdio::null()).spawn().unwrap();
+    // Port 0: the daemon binds any free port and tells which (no bind-and-release race).
+    let cfg = load_config(&metrics_config(dir.path(), &sim.url, start, 0));
+    let daemon = tasksync::daemon::Daemon::open(cfg, tasksync::time::system_clock(), start).await.unwrap();
+    let addr = daemon.metrics_addr().expect("metrics.listen is set");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    let port = addr.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(daemon.run(async move {
+        let _ = stopped.await;
+    }));
     let d = dir.path().to_path_buf();
     let passed = tokio::task::spawn_blocking(move || wait_until(Duration::from_secs(60), || finished_passes(&d) >= 1));
     assert!(passed.await.unwrap(), "the first pass finishes within 60 s");
@@ -93,9 +95,11 @@ async fn a_running_daemon_serves_metrics_that_match_the_data_and_pass_promtool()
     assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
     assert!(om.ends_with("# EOF\n") && om.contains("# TYPE tasksync_requests counter"), "{om}");
 
-    sigterm(daemon.id());
-    let (code, _) = tokio::task::spawn_blocking(move || wait_exit(&mut daemon, Duration::from_secs(30))).await.unwrap();
-    assert_eq!(code, Some(0));
+    stop.send(()).unwrap();
+    running.await.unwrap().expect("the daemon stops cleanly");
+    // The server task is aborted as the daemon ends; its listener closes at its next poll.
+    let released = wait_until(Duration::from_secs(5), || std::net::TcpListener::bind(addr).is_ok());
+    assert!(released, "the metrics port is released once the daemon ends");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

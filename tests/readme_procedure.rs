@@ -51,10 +51,6 @@ fn run_line(line: &str, etc: &Path) -> Option<(String, std::process::Output)> {
     Some((command, out))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_backfill_procedure_works_as_written_beside_the_running_service() {
     let (from, to) =

@@ -38,10 +38,6 @@ fn snapshot(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-fn last_line(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_recover() {
     let now = D0 + 7 * DAY;
@@ -56,7 +52,7 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
     })
     .await
     .unwrap();
-    assert!(first.status.success(), "{}", last_line(&first));
+    assert!(first.status.success(), "{}", last_stderr_line(&first));
 
     let faults = [
         ("read-only output", format!("mount -o bind,ro {0} {0} &&", out.display()), "Read-only file system"),
@@ -78,7 +74,7 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
         .await
         .unwrap();
         assert_eq!(failed.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&failed.stderr));
-        let line = last_line(&failed);
+        let line = last_stderr_line(&failed);
         assert_eq!(line.matches(phrase).count(), 1, "{name}: the cause is said once: {line}");
         assert!(
             line.starts_with("tasksync: error: ")
@@ -114,7 +110,7 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
         })
         .await
         .unwrap();
-        assert!(again.status.success(), "{name}: {}", last_line(&again));
+        assert!(again.status.success(), "{name}: {}", last_stderr_line(&again));
         assert_exact(&out, &sim.sim.truth(from, range_to, false));
     }
 }

@@ -211,6 +211,23 @@ pub fn bin() -> Command {
     c
 }
 
+/// The last line the process wrote to stderr: where tasksync puts its one-line error.
+pub fn last_stderr_line(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()
+}
+
+/// A port free right now on 127.0.0.1, for a config handed to another process. (In the
+/// process itself, bind port 0 and read the address back instead.)
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Reads a config file as the binary would, the secret being the test's.
+pub fn load_config(path: &Path) -> Config {
+    let text = std::fs::read_to_string(path).unwrap();
+    Config::parse(&text, path, &|_| Some(SK.to_string())).expect("the test config is valid")
+}
+
 /// A config file for the daemon tests: signed, `rps` requests per second, a `[sync]` table.
 pub fn daemon_config(dir: &Path, url: &str, start: i64, rps: u32, schedule: &str) -> std::path::PathBuf {
     let sync = format!("[sync]\nstart = \"{start}\"\nsettle = \"1s\"\nlookback = \"10m\"\nschedule = \"{schedule}\"");
