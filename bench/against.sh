@@ -23,23 +23,11 @@ new=target/release/tasksync; old="$old_tree/target/release/tasksync"
 work="$(mktemp -d)"; trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18097
 # One simulator for every run, served by this build (the API is the same for both).
-$new simulate --listen 127.0.0.1:$port --tasks 100000 --days 30 --end $end --seed 7 --freeze 2>/dev/null &
-sim=$!; sleep 1; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.3; done
+start_sim $new $port 100000 30 $end
 run() { # run BIN LABEL: one backfill from empty, "wall cpu" appended to $work/LABEL
     rm -rf "$work/out" "$work/state"
-    cat > "$work/c.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = 50
-auth = "none"
-requests_per_second = 100000
-[sync]
-start = "$from"
-settle = "0s"
-[storage]
-output_dir = "$work/out"
-state_db = "$work/state/state.db"
-TOML
+    bench_config "$work/c.toml" $port "$work/out" "$work/state/state.db" \
+        $'page_size = 50\nrequests_per_second = 100000' $'[sync]\nstart = "'$from$'"\nsettle = "0s"'
     /usr/bin/time -v "$1" --config "$work/c.toml" sync --from $from --to $end > /dev/null 2> "$work/time"
     local wall cpu
     wall=$(seconds "$work/time")

@@ -23,25 +23,10 @@ end=$(( $(date +%s) / 3600 * 3600 ))
 from=$((end - 30 * 86400)); port=18091
 first_rss=""; ratio=""; rss=""
 for n in "${sizes[@]}"; do
-    $bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze 2>/dev/null &
-    sim=$!; sleep 2; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
+    start_sim $bin $port "$n" 30 $end
     rm -rf "$work/out" "$work/state"
-    cat > "$work/b.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = 100
-concurrency = 4
-requests_per_second = 100000
-auth = "none"
-[sync]
-start = "$from"
-settle = "0s"
-lookback = "1h"
-reopen_max_age = "3650d"
-[storage]
-output_dir = "$work/out"
-state_db = "$work/state/state.db"
-TOML
+    bench_config "$work/b.toml" $port "$work/out" "$work/state/state.db" "" \
+        $'[sync]\nstart = "'$from$'"\nsettle = "0s"\nlookback = "1h"\nreopen_max_age = "3650d"'
     bare_line=$($bare "http://127.0.0.1:$port" $from $end 100 4)
     bare_s=${bare_line##*seconds=}
     echo "tasks=$n bare_download: $bare_line"
@@ -56,9 +41,9 @@ TOML
     # Two incremental passes: the first re-reads the range (there is no cursor yet, so it
     # starts at sync.start); the second is the steady-state pass of a running daemon.
     $bin --config "$work/b.toml" sync > /dev/null 2>&1
-    before=$(curl -s "127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+    before=$(sim_stat $port requests)
     quiet=$($bin --config "$work/b.toml" sync 2>/dev/null)
-    after=$(curl -s "127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+    after=$(sim_stat $port requests)
     kill $sim; wait $sim 2>/dev/null || true
     r=$(python3 -c "print(f'{$sync_s / $bare_s:.2f}')")
     echo "tasks=$n bare_download_s=$bare_s tasksync_s=$sync_s ratio=$r tasks_per_s=$(python3 -c "print(int($n / $sync_s))") peak_rss_mb=$((peak_kb / 1024))"

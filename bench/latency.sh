@@ -9,6 +9,7 @@
 # Usage: bench/latency.sh [TASKS] [LATENCY_MS] [LIMIT_RPS]      (default: 1000000 50 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 n=${1:-1000000}; ms=${2:-50}; limit=${3:-100}; page=100
 cargo build --release --quiet --bin tasksync
 bin=target/release/tasksync
@@ -17,32 +18,17 @@ end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18097
 field() { echo "$1" | grep -o "$2=[0-9]*" | cut -d= -f2; }
 run() { # concurrency rps -> "seconds requests windows peak_rss_mb"
     rm -rf "$work/out" "$work/state"
-    cat > "$work/b.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = $page
-concurrency = $1
-requests_per_second = $2
-retry_max_delay = "30s"
-max_retries = 30
-auth = "none"
-[storage]
-output_dir = "$work/out"
-state_db = "$work/state/state.db"
-TOML
+    bench_config "$work/b.toml" $port "$work/out" "$work/state/state.db" \
+        "page_size = $page"$'\n'"concurrency = $1"$'\n'"requests_per_second = $2"$'\nretry_max_delay = "30s"\nmax_retries = 30'
     local t0=$(date +%s.%N)
     local out=$(/usr/bin/time -f "%M" -o "$work/rss" $bin --config "$work/b.toml" sync --from $from --to $end 2>/dev/null)
     local t1=$(date +%s.%N)
     echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $(field "$out" requests) $(field "$out" windows) $(( $(tail -1 "$work/rss") / 1024 ))"
 }
-start_sim() {
-    $bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze "$@" 2>/dev/null &
-    sim=$!; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
-}
 overhead() { # requests windows -> "minimum=.. overhead=..%"
     python3 -c "m = -(-$n // $page) + $2; print(f'minimum={m} overhead={100 * ($1 - m) / m:.1f}%')"
 }
-start_sim --latency "$ms"
+start_sim $bin $port "$n" 30 $end --latency "$ms"
 worst=0
 for c in 4 8 16; do
     read -r s req windows rss <<< "$(run $c 100000)"
@@ -52,9 +38,9 @@ for c in 4 8 16; do
     worst=$(python3 -c "print(max($worst, $ratio))")
 done
 kill $sim; wait $sim 2>/dev/null || true
-start_sim --rate-limit "$limit"
+start_sim $bin $port "$n" 30 $end --rate-limit "$limit"
 read -r s req windows rss <<< "$(run 8 $((limit * 4)))"
-throttled=$(curl -s "127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled"])')
+throttled=$(sim_stat $port throttled)
 served=$((req - throttled))
 ideal=$(python3 -c "print(f'{$served / $limit:.2f}')")
 tr=$(python3 -c "print(f'{$s / $ideal:.2f}')")

@@ -15,24 +15,13 @@ bin=target/release/tasksync
 work="$(mktemp -d)"; trap 'kill $sim $scraper 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18093; mport=18094
 scraper=""
-$bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze 2>/dev/null &
-sim=$!; sleep 2; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
+start_sim $bin $port "$n" 30 $end
 best_off=""; best_on=""; rss_off=0; rss_on=0; scrapes=0
 for round in $(seq "$rounds"); do
     for mode in off on; do
         rm -rf "$work/out" "$work/state"
         flag=""; [ $mode = on ] && flag="--metrics-listen 127.0.0.1:$mport"
-        cat > "$work/b.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = 100
-concurrency = 4
-requests_per_second = 100000
-auth = "none"
-[storage]
-output_dir = "$work/out"
-state_db = "$work/state/state.db"
-TOML
+        bench_config "$work/b.toml" $port "$work/out" "$work/state/state.db"
         if [ $mode = on ]; then
             ( while true; do curl -s -o /dev/null "127.0.0.1:$mport/metrics" && echo x; sleep 1; done ) > "$work/scrapes" &
             scraper=$!

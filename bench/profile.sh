@@ -7,6 +7,7 @@
 # Takes about a minute at 100k: callgrind runs the process some 50 times slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 n=${1:-100000}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 # Symbols name the functions. No line tables: with them callgrind splits a function over
@@ -18,19 +19,8 @@ CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=false \
 bin="$target/release/tasksync"
 work="$(mktemp -d)"; trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 3600 * 3600 )); from=$((end - 30 * 86400)); port=18095
-$bin simulate --listen 127.0.0.1:$port --tasks "$n" --days 30 --end $end --seed 7 --freeze 2>/dev/null &
-sim=$!; while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
-cat > "$work/b.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = 100
-concurrency = 4
-requests_per_second = 100000
-auth = "none"
-[storage]
-output_dir = "$work/out"
-state_db = "$work/state/state.db"
-TOML
+start_sim $bin $port "$n" 30 $end
+bench_config "$work/b.toml" $port "$work/out" "$work/state/state.db"
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
     $bin --config "$work/b.toml" sync --from $from --to $end 2>/dev/null | tail -1
 callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.out" 2>/dev/null > "$work/annotated"

@@ -15,11 +15,9 @@ cargo build --release --quiet --bin tasksync
 bin=target/release/tasksync
 work="$(mktemp -d)"; trap 'kill $sim $moto 2>/dev/null || true; rm -rf "$work"' EXIT
 end=$(( $(date +%s) / 86400 * 86400 )); from=$((end - days * 86400)); port=18095; s3port=18096
-$bin simulate --listen 127.0.0.1:$port --tasks "$n" --days $days --end $end --seed 7 --freeze 2>/dev/null &
-sim=$!
 moto_server -H 127.0.0.1 -p $s3port >/dev/null 2>&1 &
 moto=$!
-while ! curl -s "127.0.0.1:$port/_sim/stats" >/dev/null; do sleep 0.5; done
+start_sim $bin $port "$n" $days $end
 while ! curl -s -o /dev/null "127.0.0.1:$s3port"; do sleep 0.5; done
 curl -s -X PUT "127.0.0.1:$s3port/bench" >/dev/null
 echo secret > "$work/s3_secret"
@@ -30,18 +28,7 @@ for target in local s3; do
     else
         out="$work/out"; table=""
     fi
-    cat > "$work/$target.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$port"
-page_size = 100
-concurrency = 4
-requests_per_second = 100000
-auth = "none"
-[storage]
-output_dir = "$out"
-state_db = "$work/state-$target/state.db"
-$table
-TOML
+    bench_config "$work/$target.toml" $port "$out" "$work/state-$target/state.db" "" "$table"
     /usr/bin/time -v $bin --config "$work/$target.toml" sync --from $from --to $end > "$work/$target.out" 2> "$work/$target.err" &
     timed=$!; anon=0
     while kill -0 $timed 2>/dev/null; do

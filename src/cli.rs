@@ -16,6 +16,7 @@ pub struct Cli {
     /// Configuration file [default: $TASKSYNC_CONFIG, then /etc/tasksync/tasksync.toml]
     #[arg(long, global = true, env = "TASKSYNC_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }

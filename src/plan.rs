@@ -8,7 +8,9 @@ use crate::time::{DAY, floor_day, show};
 /// A half-open range `[start, end)` of `create_time`, unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Window {
+    /// First second of the window (inclusive, unix seconds).
     pub start: i64,
+    /// First second after the window (exclusive, unix seconds).
     pub end: i64,
 }
 
@@ -113,16 +115,16 @@ pub fn recheck_windows(times: &[i64], gap: i64) -> Vec<Window> {
 /// Tracks which of a pass's forward windows are checkpointed, to move the cursor only
 /// past an unbroken run of them (windows finish out of order).
 #[derive(Debug, Default)]
-pub struct Progress {
+pub struct CursorTracker {
     /// start -> (end, checkpointed), for every forward window of the pass.
     windows: std::collections::BTreeMap<i64, (i64, bool)>,
     /// The cursor last returned.
     reached: Option<i64>,
 }
 
-impl Progress {
-    pub fn new(windows: &[Window]) -> Progress {
-        Progress { windows: windows.iter().map(|w| (w.start, (w.end, false))).collect(), reached: None }
+impl CursorTracker {
+    pub fn new(windows: &[Window]) -> CursorTracker {
+        CursorTracker { windows: windows.iter().map(|w| (w.start, (w.end, false))).collect(), reached: None }
     }
 
     /// Records `window` as checkpointed; returns the new cursor if it moved.

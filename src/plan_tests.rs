@@ -55,7 +55,7 @@ fn neighbouring_unfinished_tasks_share_a_recheck_window() {
 #[test]
 fn the_cursor_moves_only_past_an_unbroken_run_of_done_windows() {
     let ws = [Window::new(0, 10), Window::new(10, 20), Window::new(20, 30)];
-    let mut p = Progress::new(&ws);
+    let mut p = CursorTracker::new(&ws);
     assert_eq!(p.done(ws[1]), None, "the first window is not done yet");
     assert_eq!(p.done(ws[0]), Some(20));
     assert_eq!(p.done(ws[2]), Some(30));

@@ -49,6 +49,7 @@ struct Active {
     label: &'static str,
     /// Windows planned and done.
     planned: u64,
+    /// Windows done so far.
     done: u64,
     /// Tasks received so far.
     tasks: u64,

@@ -15,7 +15,9 @@ pub struct TaskRow {
     pub task_id: Text,
     /// As the API spelled it, unknown values included.
     pub status: Option<Text>,
+    /// 0 = success, non-zero = failure.
     pub err_code: Option<i64>,
+    /// The description of `err_code`.
     pub err_message: Option<Text>,
     /// Unix seconds; decides the partition (UTC date) and never changes for a task.
     pub create_time: i64,
@@ -25,17 +27,25 @@ pub struct TaskRow {
     pub src_bitrate: Option<f64>,
     /// kbit/s.
     pub dst_bitrate: Option<f64>,
+    /// The transcoding template's id.
     pub template_id: Option<Text>,
+    /// The transcoding template's name.
     pub template_name: Option<Text>,
+    /// Source video location, as given to `create_task`.
     pub input: Option<Text>,
+    /// Output location, e.g. `oss://bucket/path/file.mp4`.
     pub output: Option<Text>,
+    /// Object key of the stored output.
     pub objkey: Option<Text>,
     /// Query string already removed unless `keep_url_query`.
     pub input_url: Option<Text>,
     /// Query string already removed unless `keep_url_query`.
     pub output_url: Option<Text>,
+    /// Storage bucket name.
     pub bucket: Option<Text>,
+    /// Bucket region, e.g. `cn-zhangjiakou`.
     pub region: Option<Text>,
+    /// Storage vendor kind: `s3`, `oss`, `obs`, ...
     pub region_type: Option<Text>,
     /// The record's fields the decoder does not know, as a JSON object (keys sorted), so
     /// that nothing the vendor adds is lost; `None` when there are none.
@@ -49,9 +59,11 @@ impl TaskRow {
     }
 
     /// A finished task with only its identity, times and status set: the starting point
-    /// of tests and examples, which then set only the fields they are about
-    /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`).
-    pub fn example(task_id: &str, create_time: i64) -> TaskRow {
+    /// of unit tests, which then set only the fields they are about
+    /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`). Integration tests have
+    /// their own in `tests/common` (`example_task`).
+    #[cfg(test)]
+    pub(crate) fn example(task_id: &str, create_time: i64) -> TaskRow {
         TaskRow {
             task_id: task_id.into(),
             status: Some("success".into()),
@@ -85,6 +97,7 @@ impl TaskRow {
 /// A row as stored: the observation plus when the sync first saw it and last saw it change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
+    /// The task as last observed: the columns of CONTRACT.md up to `region_type`, and `extra`.
     pub task: TaskRow,
     /// Microseconds since the epoch: the pass that first saw this task.
     pub first_seen_at: i64,

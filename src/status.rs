@@ -12,24 +12,33 @@ use crate::time::show;
 /// Everything `status` reports.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Path of the state database read.
     pub state_db: String,
     /// Whether a `run` or `sync` holds the writer lock right now.
     pub writer_running: bool,
     /// How many processes write to the output now (a `run` and a backfill: 2).
     pub writers: usize,
+    /// How far the incremental passes have committed (UTC); `None` until a first window is.
     pub cursor: Option<String>,
     /// Seconds between the cursor and now.
     pub lag_s: Option<i64>,
+    /// Unfinished tasks still re-checked by every pass (given-up ones not counted).
     pub unfinished: i64,
+    /// Create time (UTC) of the oldest task still re-checked.
     pub oldest_unfinished: Option<String>,
+    /// Unfinished tasks no longer re-checked: older than `sync.reopen_max_age`.
     pub given_up: i64,
+    /// Records rejected (kept in the rejects file), summed over the recorded passes.
     pub rejects: i64,
     /// When the last pass that did not fail ended (UTC), and the same in unix seconds.
     pub last_success: Option<String>,
+    /// `last_success` in unix seconds, for scripts.
     pub last_success_at: Option<i64>,
     /// Ranges that could not be committed exactly, retried first by the next pass.
     pub left_behind: Vec<LeftBehindReport>,
+    /// Every backfill job, with how much of its range is done.
     pub jobs: Vec<JobReport>,
+    /// The recent passes, newest first: the last ten of each process that ran them.
     pub passes: Vec<PassReport>,
     /// Tasks marked deleted upstream, by the counts recorded per day.
     pub deleted: u64,
@@ -55,6 +64,7 @@ pub struct LeftBehindReport {
     pub attempts: i64,
     /// When it was first and last tried.
     pub first_at: String,
+    /// When it was last tried (UTC).
     pub last_at: String,
     /// When it was given up (left behind longer than `sync.give_up_after`), if it was.
     pub given_up_at: Option<String>,
@@ -62,22 +72,31 @@ pub struct LeftBehindReport {
 
 #[derive(Debug, Serialize)]
 pub struct JobReport {
+    /// The backfill job's id.
     pub job_id: String,
+    /// Start of its range (UTC).
     pub from: String,
+    /// End of its range (UTC, exclusive).
     pub to: String,
+    /// Share of the range done, in percent with one decimal.
     pub done_percent: f64,
+    /// Whether all of the range is done.
     pub finished: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PassReport {
+    /// `incremental` or `backfill`.
     pub kind: String,
     /// "finished", "running (pid N)", or "interrupted" (unfinished, its process gone).
     pub state: String,
+    /// When the pass started (UTC).
     pub started: String,
+    /// How long it took, in whole seconds; `None` until it finishes.
     pub seconds: Option<i64>,
     /// The pass's totals as stored (windows, requests, new, changed, files_written, ...).
     pub totals: Option<serde_json::Value>,
+    /// Why it failed, if it did.
     pub error: Option<String>,
 }
 

@@ -53,7 +53,7 @@ fn page(list: Vec<serde_json::Value>, total: u64) -> Vec<u8> {
 /// A partition of D0 written by an earlier run, which no bad response may damage.
 fn existing_rows(out: &std::path::Path) -> Vec<StoredRow> {
     let rows = vec![StoredRow {
-        task: TaskRow { finish_time: Some(D0 + 60), ..TaskRow::example("kept", D0 + 50) },
+        task: TaskRow { finish_time: Some(D0 + 60), ..example_task("kept", D0 + 50) },
         first_seen_at: 1,
         changed_at: 1,
         observed_seq: 1,

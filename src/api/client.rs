@@ -76,16 +76,21 @@ const NO_OFFSET: i64 = i64::MIN;
 /// One try's failure, before the retry policy decides.
 enum TryError {
     Transient {
+        /// What went wrong, for the log and the final error.
         reason: String,
+        /// The server's `Retry-After`, if it sent one: the next try waits at least this long.
         retry_after: Option<Duration>,
     },
     /// HTTP 429: transient, and a sign of a rate limit below ours.
     Throttled {
+        /// The server's `Retry-After`, if it sent one: the next try waits at least this long.
         retry_after: Option<Duration>,
     },
     Fatal(ApiError),
     UnknownCode {
+        /// The API's `code`, none the client knows: retried a few times, then taken as permanent.
         code: i64,
+        /// The API's `msg` with it (presigned URLs scrubbed).
         msg: String,
     },
     /// A body that is not a `list_task` response: retried like a transient failure, but

@@ -106,10 +106,13 @@ pub fn decode_page(body: &[u8], opts: &DecodeOptions) -> Result<Envelope, Decode
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FastEnvelope<'a> {
+    /// `code`: the API error code; only 0 stays on the fast path; any other goes to the `Value` path.
     #[serde(borrow, default)]
     code: Field<'a>,
+    /// `msg`: read only so that the key is allowed; an ordinary page's message is not used.
     #[serde(borrow, default, rename = "msg")]
     _msg: Field<'a>,
+    /// `data`: the page itself; missing or null fails the fast path.
     #[serde(borrow, default)]
     data: Option<FastData<'a>>,
 }
@@ -117,10 +120,13 @@ struct FastEnvelope<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FastData<'a> {
+    /// `data.total`: records in the whole window; must be a non-negative integer.
     #[serde(borrow, default)]
     total: Field<'a>,
+    /// `data.num`: records in this page, read only so that the key is allowed (`list` is counted).
     #[serde(borrow, default, rename = "num")]
     _num: Field<'a>,
+    /// `data.list`: the records; missing or null is an empty page.
     #[serde(borrow, default)]
     list: Option<Vec<FastRecord<'a>>>,
 }
@@ -210,23 +216,41 @@ pub(crate) const KNOWN_FIELDS: [&str; 18] = [
 /// columns, and the rest, kept whole for the `extra` column.
 #[derive(Default)]
 struct RawTask<'a> {
+    /// `task_id`: the row's key; a record without one is rejected.
     task_id: Field<'a>,
+    /// `status`: the task's state, kept as the API spelled it.
     status: Field<'a>,
+    /// `err_code`: 0 = success, non-zero = failure.
     err_code: Field<'a>,
+    /// `err_message`: description of `err_code`.
     err_message: Field<'a>,
+    /// `create_time`: unix seconds or a local-time string; a record without a usable one is rejected.
     create_time: Field<'a>,
+    /// `finish_time`: unix seconds or a local-time string; 0 or missing while unfinished.
     finish_time: Field<'a>,
+    /// `src_bitrate`: input video bitrate (kbit/s), read as a float.
     src_bitrate: Field<'a>,
+    /// `dst_bitrate`: output video bitrate (kbit/s), read as a float.
     dst_bitrate: Field<'a>,
+    /// `template_id`: transcoding template id.
     template_id: Field<'a>,
+    /// `template_name`: transcoding template name.
     template_name: Field<'a>,
+    /// `input`: source video location, as given to `create_task`.
     input: Field<'a>,
+    /// `output`: output location, e.g. `oss://bucket/path/file.mp4`.
     output: Field<'a>,
+    /// `objkey`: object key of the stored output.
     objkey: Field<'a>,
+    /// `input_url`: downloadable URL of the input; its query string is stripped unless `keep_url_query`.
     input_url: Field<'a>,
+    /// `output_url`: downloadable URL of the output; its query string is stripped unless `keep_url_query`.
     output_url: Field<'a>,
+    /// `bucket`: storage bucket name.
     bucket: Field<'a>,
+    /// `region`: bucket region, e.g. `cn-zhangjiakou`.
     region: Field<'a>,
+    /// `region_type`: storage vendor kind (`s3`, `oss`, `obs`, ...).
     region_type: Field<'a>,
     /// Fields no column is made of; `None` when there are none.
     extra: Option<Map<String, Value>>,
@@ -386,8 +410,10 @@ impl Unplaceable {
     }
 }
 
-/// Decodes one task object; `Err` is the reject reason.
-pub fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
+/// Decodes one task object; `Err` is the reject reason. The page decoder does the same
+/// field by field as it streams; this whole-object form checks the simulator's rendering.
+#[cfg(test)]
+pub(crate) fn decode_task(obj: &Map<String, Value>, opts: &DecodeOptions, nulled: &mut u64) -> Result<TaskRow, String> {
     task_from(&RawTask::from_map(obj), opts, nulled, &mut 0).map_err(|why| why.reason(obj))
 }
 

@@ -56,8 +56,11 @@ pub enum ApiError {
     /// Transient failures did not stop within the retry budget.
     #[error("gave up on {query} after {attempts} tries; the last failure: {last}")]
     Exhausted {
+        /// The request that kept failing.
         query: PageQuery,
+        /// Tries made, the first included.
         attempts: usize,
+        /// The last failure, in words.
         last: String,
         /// Whether every try was answered with a body that could not be decoded (a page
         /// the API keeps breaking) rather than the API being unreachable.

@@ -12,6 +12,7 @@ pub use crate::config::Variant;
 /// What goes into a signature besides the secret.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
+    /// The HTTP verb, e.g. `GET`.
     pub method: &'a str,
     /// Upper-case hex MD5 of the body, `""` without a body.
     pub content_md5: &'a str,

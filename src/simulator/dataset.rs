@@ -35,10 +35,13 @@ impl Rng {
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct DatasetSpec {
+    /// Seeds every random choice: one seed, one data set.
     pub seed: u64,
     /// Tasks spread uniformly over `[start, end)`.
     pub tasks: u64,
+    /// Start of the range the tasks are created in (unix seconds).
     pub start: i64,
+    /// End of that range (unix seconds, exclusive).
     pub end: i64,
     /// Extra tasks packed into one hour starting at the given second (a traffic spike).
     pub hot_hour: Option<(i64, u64)>,
@@ -58,14 +61,19 @@ pub enum Outcome {
 /// One generated task; strings are derived on demand so a million of these stay small.
 #[derive(Debug, Clone)]
 pub struct SimTask {
+    /// Generation order; breaks ties between tasks created in the same second.
     pub idx: u32,
     /// Hash of (seed, data range, idx): ids differ between differently anchored data sets.
     pub id: u64,
+    /// Create time (unix seconds).
     pub create: i64,
     /// Seconds spent pending, downloading, running, uploading.
     pub phases: [u32; 4],
+    /// How the task ends: success, a failure (index into `FAILURES`) or never.
     pub outcome: Outcome,
+    /// Index into `TEMPLATES`: the template's id and name.
     pub template: u8,
+    /// Index into `PLACES`: the bucket, region and region type.
     pub place: u8,
     /// Source bitrate in centi-kbit/s (kept integral so every rendering round-trips).
     pub src_centi: u32,

@@ -114,7 +114,9 @@ pub struct Simulator {
     now: AtomicI64,
     /// Seconds every request moves `now` on (see [`Simulator::advance_per_request`]).
     advance: AtomicI64,
+    /// How it behaves: limits, faults, a changing past.
     pub options: SimOptions,
+    /// What it was asked and answered, for tests to check what the client did.
     pub stats: SimStats,
     /// Seeds fault and ordering decisions.
     seed: u64,

@@ -172,7 +172,9 @@ pub fn overlay<I: Iterator<Item = StoredRow>>(stored: I, delta: Vec<StoredRow>) 
 
 /// The iterator of [`overlay`].
 pub struct Overlay<I: Iterator<Item = StoredRow>> {
+    /// The stored rows, in (create_time, task_id) order.
     stored: std::iter::Peekable<I>,
+    /// The new and changed rows, in the same order; each replaces the stored row of its key.
     delta: std::iter::Peekable<std::vec::IntoIter<StoredRow>>,
 }
 

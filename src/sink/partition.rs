@@ -75,18 +75,24 @@ impl DayCounts {
 
 /// The staged file being written, and the copy cursor feeding it.
 struct Output {
+    /// The staging names of the new file; dropping it unrenamed removes them.
     staged: Staged,
+    /// The Parquet writer of the staged file.
     writer: FileWriter,
+    /// The copy cursor: the stored rows, read once more to lay the changes over.
     copy: StoredRows,
 }
 
 /// One partition being merged with the leaves of one window. The caller holds the
 /// partition's lock from [`PartitionMerge::open`] to [`PartitionMerge::finish`].
 pub struct PartitionMerge {
+    /// The output the partition lives in, which stages and commits its files.
     sink: Arc<Sink>,
+    /// The partition's UTC day (`YYYY-MM-DD`), as in `create_date=`.
     date: String,
     /// When and in which order this window's observations were made.
     seen: Observed,
+    /// The compare cursor over the stored file: each leaf's stored rows, to compute what changed.
     compare: StoredRows,
     /// The stored version merged with (a fetched copy for object storage, with its ETag).
     base: Base,
@@ -96,6 +102,7 @@ pub struct PartitionMerge {
     pending: Vec<StoredRow>,
     /// End of the last leaf merged: stored rows before it are final for this window.
     done_to: i64,
+    /// What the merge did so far; returned by [`PartitionMerge::finish`].
     outcome: Outcome,
     /// Keys of stored rows that complete listings of their leaves no longer had (see
     /// [`Delta::missing`]).
@@ -119,7 +126,9 @@ pub struct PartitionMerge {
     moved: Vec<(i64, crate::row::Text)>,
     /// Rows written so far, counted as they go.
     counts: DayCounts,
+    /// Rows written so far: half of the file's version (`rows:max_seq`).
     rows_written: u64,
+    /// Newest observation among the rows written: the other half of the file's version.
     max_seq_written: i64,
 }
 
@@ -369,8 +378,11 @@ enum Patch {
 
 /// Counts rows as they are written, for [`DayCounts`] and the file's version.
 struct Tally<'a> {
+    /// The per-minute counts being built.
     counts: &'a mut DayCounts,
+    /// Rows counted.
     rows: &'a mut u64,
+    /// Newest `observed_seq` among the rows counted.
     max_seq: &'a mut i64,
 }
 

@@ -18,6 +18,7 @@ pub const BATCH_ROWS: usize = 4096;
 
 /// The rows of a stored partition file, streamed in file order, checked to be sorted.
 pub struct StoredRows {
+    /// The file read, named in errors.
     path: PathBuf,
     /// `None` once exhausted, or when the partition has no file.
     batches: Option<ParquetRecordBatchReader>,

@@ -130,8 +130,9 @@ impl Sink {
         self.remote.as_ref()
     }
 
-    /// This process's staging area.
-    pub fn staging_dir(&self) -> &Path {
+    /// This process's staging area (tests check that nothing is left in it).
+    #[cfg(test)]
+    pub(crate) fn staging_dir(&self) -> &Path {
         &self.staging.dir
     }
 
@@ -251,9 +252,11 @@ impl Drop for Staged {
 
 /// A Parquet file being written row batch by row batch (step 1 of the protocol).
 pub struct FileWriter {
+    /// The file written, named in errors.
     path: PathBuf,
     /// A second handle on the file, kept to fsync it after the writer closes.
     file: File,
+    /// The Parquet writer, with the output schema.
     writer: ArrowWriter<File>,
 }
 

@@ -1,7 +1,7 @@
 //! Jobs, their completed intervals, the windows left behind and the cursors: what a
 //! window's checkpoint records, and what a pass plans from.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::schema::{COUNTS_SINCE, LEFT_BEHIND_SINCE};
 use super::{State, StateError, counts};
@@ -125,69 +125,10 @@ impl State {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let left: Vec<(i64, i64)> = c.left.iter().map(|(w, _)| (w.start, w.end)).collect();
         if c.keeps_intervals {
-            let mut intervals: Vec<(i64, i64)> = {
-                let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
-                stmt.query_map([c.job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-            };
-            let end = c.window.end.min(c.settled_before.max(c.window.start));
-            intervals.extend(crate::plan::subtract(c.window.start, end, &left));
-            tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [c.job_id])?;
-            for (s, e) in coalesce(intervals) {
-                tx.execute(
-                    "INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)",
-                    params![c.job_id, s, e],
-                )?;
-            }
+            record_intervals(&tx, c, &left)?;
         }
-        // A part left behind again keeps the age of what it replaces: its bounds may move
-        // from pass to pass (a window ending at "now", leaves split by a moving total), and
-        // `sync.give_up_after` counts from the first time any of it was left behind.
-        let mut first_at: Vec<Option<i64>> = Vec::with_capacity(c.left.len());
-        for (w, _) in c.left {
-            first_at.push(tx.query_row(
-                "SELECT min(first_at) FROM left_behind WHERE job_id = ?1 AND start_ts < ?3 AND end_ts > ?2",
-                params![c.job_id, w.start, w.end],
-                |r| r.get(0),
-            )?);
-        }
-        // Parts left behind by an earlier pass and committed now are cleared; parts left
-        // behind again count one more attempt.
-        let stale: Vec<(i64, i64)> = {
-            let mut stmt = tx.prepare(
-                "SELECT start_ts, end_ts FROM left_behind WHERE job_id = ?1 AND start_ts >= ?2 AND end_ts <= ?3",
-            )?;
-            let rows =
-                stmt.query_map(params![c.job_id, c.window.start, c.window.end], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<Vec<_>, _>>()?.into_iter().filter(|w| !left.contains(w)).collect()
-        };
-        for (s, e) in stale {
-            tx.execute(
-                "DELETE FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",
-                params![c.job_id, s, e],
-            )?;
-        }
-        for ((w, reason), first) in c.left.iter().zip(first_at) {
-            tx.execute(
-                "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
-                 VALUES (?1, ?2, ?3, ?4, ?6, ?5, 1)
-                 ON CONFLICT(job_id, start_ts, end_ts) DO UPDATE SET
-                   reason = excluded.reason, last_at = excluded.last_at, attempts = attempts + 1",
-                params![c.job_id, w.start, w.end, reason, c.now, first.unwrap_or(c.now).min(c.now)],
-            )?;
-        }
-        {
-            let mut upsert = tx.prepare(
-                "INSERT INTO unfinished (task_id, create_time, status, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, last_seen_at = excluded.last_seen_at",
-            )?;
-            for (id, create_time, status) in &c.tasks.unfinished {
-                upsert.execute(params![id, create_time, status, c.now])?;
-            }
-            let mut delete = tx.prepare("DELETE FROM unfinished WHERE task_id = ?1")?;
-            for id in &c.tasks.finished {
-                delete.execute([id])?;
-            }
-        }
+        record_left_behind(&tx, c, &left)?;
+        record_tasks(&tx, c)?;
         counts::record(&tx, c.counts, c.rejects, c.now)?;
         let parts: Vec<Window> = c.left.iter().map(|(w, _)| *w).collect();
         let waiting = counts::give_up(&tx, c.job_id, &parts, c.now, c.give_up_after)?;
@@ -277,4 +218,79 @@ impl State {
         };
         query().map_err(|e| self.err(e))
     }
+}
+
+/// Adds the committed part of the window (before `settled_before`, minus what was left
+/// behind) to the job's completed intervals, coalesced.
+fn record_intervals(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>, left: &[(i64, i64)]) -> rusqlite::Result<()> {
+    let mut intervals: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare("SELECT start_ts, end_ts FROM job_intervals WHERE job_id = ?1")?;
+        stmt.query_map([c.job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    let end = c.window.end.min(c.settled_before.max(c.window.start));
+    intervals.extend(crate::plan::subtract(c.window.start, end, left));
+    tx.execute("DELETE FROM job_intervals WHERE job_id = ?1", [c.job_id])?;
+    for (s, e) in coalesce(intervals) {
+        tx.execute(
+            "INSERT INTO job_intervals (job_id, start_ts, end_ts) VALUES (?1, ?2, ?3)",
+            params![c.job_id, s, e],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records the window's parts left behind, clearing those of earlier passes now committed.
+fn record_left_behind(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>, left: &[(i64, i64)]) -> rusqlite::Result<()> {
+    // A part left behind again keeps the age of what it replaces: its bounds may move
+    // from pass to pass (a window ending at "now", leaves split by a moving total), and
+    // `sync.give_up_after` counts from the first time any of it was left behind.
+    let mut first_at: Vec<Option<i64>> = Vec::with_capacity(c.left.len());
+    for (w, _) in c.left {
+        first_at.push(tx.query_row(
+            "SELECT min(first_at) FROM left_behind WHERE job_id = ?1 AND start_ts < ?3 AND end_ts > ?2",
+            params![c.job_id, w.start, w.end],
+            |r| r.get(0),
+        )?);
+    }
+    // Parts left behind by an earlier pass and committed now are cleared; parts left
+    // behind again count one more attempt.
+    let stale: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT start_ts, end_ts FROM left_behind WHERE job_id = ?1 AND start_ts >= ?2 AND end_ts <= ?3",
+        )?;
+        let rows = stmt.query_map(params![c.job_id, c.window.start, c.window.end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>()?.into_iter().filter(|w| !left.contains(w)).collect()
+    };
+    for (s, e) in stale {
+        tx.execute(
+            "DELETE FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",
+            params![c.job_id, s, e],
+        )?;
+    }
+    for ((w, reason), first) in c.left.iter().zip(first_at) {
+        tx.execute(
+            "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?6, ?5, 1)
+             ON CONFLICT(job_id, start_ts, end_ts) DO UPDATE SET
+               reason = excluded.reason, last_at = excluded.last_at, attempts = attempts + 1",
+            params![c.job_id, w.start, w.end, reason, c.now, first.unwrap_or(c.now).min(c.now)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Keeps the tasks seen unfinished for re-checks and drops those seen final.
+fn record_tasks(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare(
+        "INSERT INTO unfinished (task_id, create_time, status, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, last_seen_at = excluded.last_seen_at",
+    )?;
+    for (id, create_time, status) in &c.tasks.unfinished {
+        upsert.execute(params![id, create_time, status, c.now])?;
+    }
+    let mut delete = tx.prepare("DELETE FROM unfinished WHERE task_id = ?1")?;
+    for id in &c.tasks.finished {
+        delete.execute([id])?;
+    }
+    Ok(())
 }

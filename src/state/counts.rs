@@ -33,6 +33,7 @@ impl DayRecord {
 pub struct Reconciled {
     /// When it began and ended (unix seconds).
     pub started_at: i64,
+    /// When it ended (unix seconds).
     pub finished_at: i64,
     /// Days re-counted.
     pub days: u64,
@@ -44,12 +45,15 @@ pub struct Reconciled {
     pub failed: u64,
     /// Requests it made, and the most its budget allows.
     pub requests: u64,
+    /// The most requests its budget allowed.
     pub budget: u64,
     /// Pages it re-listed.
     pub pages: u64,
     /// What the re-listing changed.
     pub new: u64,
+    /// Stored tasks whose content the re-listing changed.
     pub changed: u64,
+    /// Stored tasks the re-listing found deleted upstream.
     pub deleted: u64,
     /// Days whose counts were rebuilt from their files (missing, or disagreeing with them).
     pub rebuilt: u64,

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use super::context::{Context, PartitionHold};
 use super::error::SyncError;
 use crate::api::decode::Reject;
-use crate::plan::{Progress, Window};
+use crate::plan::{CursorTracker, Window};
 use crate::sink::partition::{Outcome, PartitionMerge};
 use crate::state::{INCREMENTAL, RECHECK, RECONCILE, TaskChanges, WindowCheckpoint};
 
@@ -40,7 +40,7 @@ pub enum Checkpoint {
     /// A completed interval of this backfill job.
     Backfill(Arc<str>),
     /// A forward window of an incremental pass: may move the cursor.
-    Forward(Arc<Mutex<Progress>>),
+    Forward(Arc<Mutex<CursorTracker>>),
     /// A re-check of unfinished tasks: nothing but their states.
     Recheck,
     /// The ranges of one day that a reconciliation found to differ from the API's totals,
@@ -96,11 +96,11 @@ impl Checkpoint {
     /// (`waiting` parts left behind and not given up): the frontier of a range that does
     /// not settle moves on after `sync.give_up_after`.
     async fn past(&self, ctx: &Context, window: Window, waiting: usize) -> Result<(), SyncError> {
-        let Checkpoint::Forward(progress) = self else { return Ok(()) };
+        let Checkpoint::Forward(tracker) = self else { return Ok(()) };
         if waiting > 0 {
             return Ok(());
         }
-        let cursor = progress.lock().expect("never poisoned").done(window);
+        let cursor = tracker.lock().expect("never poisoned").done(window);
         if let Some(cursor) = cursor {
             ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
         }

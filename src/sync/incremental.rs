@@ -4,14 +4,14 @@
 //! (see [`crate::state::State::unfinished_due`]).
 //!
 //! The cursor moves only past forward windows that are checkpointed (see
-//! [`crate::plan::Progress`]), so it never covers data that is not durable.
+//! [`crate::plan::CursorTracker`]), so it never covers data that is not durable.
 
 use std::sync::{Arc, Mutex};
 
 use super::error::SyncError;
 use super::pass::Pass;
 use super::window::{Checkpoint, run_windows};
-use crate::plan::{Progress, Window, pending_windows, recheck_windows};
+use crate::plan::{CursorTracker, Window, pending_windows, recheck_windows};
 use crate::state::{INCREMENTAL, RECHECK};
 
 /// Unfinished tasks closer than this share one re-check window.
@@ -80,7 +80,7 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
         cursor = %cursor.map(crate::time::show).unwrap_or_else(|| "none".into()), "Incremental pass planned"
     );
     let long = p.forward.len() > LONG_PASS_WINDOWS;
-    let progress = Arc::new(Mutex::new(Progress::new(&p.forward)));
+    let tracker = Arc::new(Mutex::new(CursorTracker::new(&p.forward)));
     // What earlier passes left behind goes first: re-checks left behind, then the forward
     // windows holding a part left behind (the cursor waits before those).
     let holds = |w: &Window| left.iter().any(|l| l.job_id == INCREMENTAL && l.start < w.end && w.start < l.end);
@@ -89,7 +89,7 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
     let retried =
         left.iter().filter(|l| l.job_id == RECHECK).map(|l| (Window::new(l.start, l.end), Checkpoint::Recheck));
     let mut windows: Vec<(Window, Checkpoint)> = retried.collect();
-    windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Forward(progress.clone()))));
+    windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Forward(tracker.clone()))));
     windows.extend(p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)));
     if long {
         pass.progress.begin("catching up", windows.len());

@@ -164,10 +164,13 @@ fn query(w: Window, offset: u64, count: u32) -> PageQuery {
 /// One paging of a range: the `total` its first page reported, whether a later page
 /// reported another, and the identities it saw.
 struct Round {
+    /// The `total` its first page reported.
     total: u64,
     /// The total the last page reported.
     last: u64,
+    /// Whether a later page reported another `total` (tasks listed or deleted meanwhile).
     moved: bool,
+    /// Identities of the records it saw (task_id, or a reject's raw text).
     ids: HashSet<crate::row::Text>,
 }
 
@@ -192,7 +195,9 @@ impl Round {
 /// kept (a task seen once existed), but it proves nothing.
 #[derive(Default)]
 struct Stable {
+    /// The `total` those pagings all reported.
     total: u64,
+    /// The distinct identities they saw together: complete once as many as `total`.
     ids: HashSet<crate::row::Text>,
 }
 

@@ -160,8 +160,11 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
 
 /// One day compared with the API.
 struct Compared {
+    /// The UTC day compared (the part of it within the reconciliation window).
     day: Window,
+    /// The API's `total` for the day; 0 when `rotated` (not counted).
     api_total: u64,
+    /// What the data set holds for the day: rows not deleted plus distinct rejects; 0 when `rotated`.
     ours: u64,
     /// The ranges that differ, in time order; empty when the day matches.
     ranges: Vec<Window>,

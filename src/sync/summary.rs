@@ -14,20 +14,31 @@ pub struct Summary {
     api: Arc<ApiStats>,
     /// The client's counters when the pass began: the pass's figures are the difference.
     api_base: [u64; 4],
+    /// Windows committed.
     windows: AtomicU64,
+    /// Leaves the windows were walked in.
     leaves: AtomicU64,
+    /// Leaves that unstable paging made page again.
     repaged: AtomicU64,
+    /// Ranges split because their `total` kept growing while paged.
     unsettled: AtomicU64,
+    /// Tasks received (one per task_id and leaf).
     tasks: AtomicU64,
+    /// Tasks not stored before.
     new: AtomicU64,
+    /// Stored tasks whose content changed.
     changed: AtomicU64,
+    /// Partition files rewritten.
     files_written: AtomicU64,
+    /// Records kept in the rejects file.
     rejects: AtomicU64,
-    /// Windows walked again because another writer replaced their partition's object.
+    /// Stored tasks marked deleted upstream (a complete listing no longer had them).
     deleted: AtomicU64,
+    /// Stored tasks listed again under another create_time of their day.
     moved: AtomicU64,
     /// The reconciliation the pass ran, if one was due.
     reconciled: std::sync::Mutex<Option<crate::state::Reconciled>>,
+    /// Windows walked again because another writer replaced their partition's object.
     conflicts: AtomicU64,
     /// The ranges left for the next pass, each with its reason.
     left_behind: std::sync::Mutex<Vec<String>>,
@@ -46,18 +57,29 @@ pub fn left_behind_label(window: crate::plan::Window, reason: &str) -> String {
 /// A snapshot of [`Summary`], as printed and stored in the `runs` table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Totals {
+    /// Windows committed.
     pub windows: u64,
+    /// Leaves the windows were walked in.
     pub leaves: u64,
+    /// Leaves that unstable paging made page again.
     pub repaged: u64,
     /// Ranges split because their `total` kept growing while paged.
     pub unsettled: u64,
+    /// Pages decoded during the pass.
     pub pages: u64,
+    /// HTTP requests sent during the pass, retries included.
     pub requests: u64,
+    /// Requests repeated after a transient failure.
     pub retries: u64,
+    /// Tasks received (one per task_id and leaf).
     pub tasks: u64,
+    /// Tasks not stored before.
     pub new: u64,
+    /// Stored tasks whose content changed.
     pub changed: u64,
+    /// Partition files rewritten.
     pub files_written: u64,
+    /// Records kept in the rejects file (each once, however often it is re-listed).
     pub rejects: u64,
     /// Stored tasks marked deleted upstream.
     pub deleted: u64,
@@ -65,9 +87,11 @@ pub struct Totals {
     pub moved: u64,
     /// Windows walked again because another writer replaced their partition's object.
     pub conflicts: u64,
+    /// Fields stored as null because their value had an unusable type.
     pub nulled_fields: u64,
     /// The ranges left for the next pass, each with its reason (see `status`).
     pub left_behind: Vec<String>,
+    /// How long the pass took, in seconds (to the millisecond).
     pub seconds: f64,
     /// The reconciliation this pass ran, if one was due.
     #[serde(skip_serializing_if = "Option::is_none")]

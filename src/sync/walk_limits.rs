@@ -19,9 +19,13 @@ pub enum WalkError {
         "window {window} stayed incomplete after {attempts} pagings: {distinct} distinct records of the {total} the API reported"
     )]
     Incomplete {
+        /// The range paged.
         window: Window,
+        /// Pagings made: the first and every repaging (`api.repage_attempts`).
         attempts: u32,
+        /// Distinct records collected over all of them.
         distinct: usize,
+        /// The `total` the API last reported.
         total: u64,
         /// Whether `total` grew while the window was paged (records still arriving), as
         /// opposed to a total the API never serves.

@@ -72,7 +72,9 @@ const UNSETTLED_SPLITS: u32 = 12;
 /// server always has `api.concurrency` requests to answer; only those leaves are ever
 /// held in memory.
 pub struct Walk<'c> {
+    /// The API client every page is asked of.
     client: &'c Arc<Client>,
+    /// `max_offset`, repagings and concurrency the walk works within.
     limits: WalkLimits,
     /// Ranges still to hand over, the next one first; the first few are being paged.
     pending: VecDeque<(Window, Option<Paging>)>,

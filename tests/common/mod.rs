@@ -211,6 +211,31 @@ pub fn bin() -> Command {
     c
 }
 
+/// A finished task with only its identity, times and status set.
+pub fn example_task(task_id: &str, create_time: i64) -> TaskRow {
+    TaskRow {
+        task_id: task_id.into(),
+        status: Some("success".into()),
+        err_code: Some(0),
+        err_message: None,
+        create_time,
+        finish_time: Some(create_time + 60),
+        src_bitrate: None,
+        dst_bitrate: None,
+        template_id: None,
+        template_name: None,
+        input: None,
+        output: None,
+        objkey: None,
+        input_url: None,
+        output_url: None,
+        bucket: None,
+        region: None,
+        region_type: None,
+        extra: None,
+    }
+}
+
 /// The last line the process wrote to stderr: where tasksync puts its one-line error.
 pub fn last_stderr_line(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()

@@ -6,21 +6,31 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret};
+use super::error::ConfigError;
+use super::secret::Secret;
 
 /// `[storage.s3]` as written.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawS3 {
+    /// `storage.s3.endpoint`: the store's http(s) URL; absent: AWS's own for the region.
     endpoint: Option<String>,
+    /// `storage.s3.region`: the bucket's region (default `us-east-1`).
     region: Option<String>,
+    /// `storage.s3.access_key_id` (not secret); absent: no credentials of our own.
     access_key_id: Option<String>,
+    /// `storage.s3.secret_access_key_file`: file holding the secret key; a relative path is
+    /// looked up in `$CREDENTIALS_DIRECTORY`.
     secret_access_key_file: Option<PathBuf>,
+    /// `storage.s3.secret_access_key_env`: name of the environment variable holding the secret key.
     secret_access_key_env: Option<String>,
+    /// `storage.s3.allow_http`: accept a plain `http://` endpoint (default false).
     #[serde(default)]
     allow_http: bool,
+    /// `storage.s3.virtual_hosted_style`: `bucket.host` URLs instead of `host/bucket` (OSS needs it).
     #[serde(default)]
     virtual_hosted_style: bool,
+    /// `storage.s3.conditional_put`: `"etag"` (default) or `"none"` for stores without conditional writes.
     conditional_put: Option<String>,
 }
 

@@ -9,44 +9,10 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 
-/// Why a configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read at all.
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    /// The TOML did not parse or did not fit the schema (unknown key, wrong type, missing key).
-    #[error("config file {path}{place}: {message}")]
-    Parse { path: PathBuf, place: String, message: String },
-    /// A key parsed but its value is unusable.
-    #[error("config file {path}: `{key}` {message}")]
-    Invalid { path: PathBuf, key: &'static str, message: String },
-}
-
-/// A secret that never prints: its `Debug` is a placeholder.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-    /// The only way to read the value; grep for it to audit every use.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether it was read (a read-only command's config holds none).
-    pub fn is_loaded(&self) -> bool {
-        !self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+mod error;
+mod secret;
+pub use error::ConfigError;
+pub use secret::Secret;
 
 /// Which of the documented string-to-sign formulas to use (`api.signature_variant`); the
 /// signing itself lives in `api::sign`.
@@ -165,15 +131,17 @@ impl MetricsConfig {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `[api]`: how to talk to `list_task`.
     pub api: ApiConfig,
+    /// `[sync]`: what the passes cover.
     pub sync: SyncConfig,
+    /// `[storage]`: where data and state live.
     pub storage: StorageConfig,
+    /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
 }
 
-#[path = "config_raw.rs"]
 mod raw;
-#[path = "config_s3.rs"]
 mod s3;
 use raw::{RawApi, RawConfig, RawSync};
 pub use s3::{ConditionalPut, S3Config, S3Secret};
@@ -372,7 +340,7 @@ impl Validator<'_> {
                     self.bad("api.secret_key_file", "(or api.secret_key_env) is required when auth = \"visionular\"")
                 );
             }
-            _ if self.secret == SecretKey::Skip => return Ok(Secret(String::new())),
+            _ if self.secret == SecretKey::Skip => return Ok(Secret::new(String::new())),
             (Some(file), None) => {
                 let file = credential_path(file, env);
                 std::fs::read_to_string(&file).map_err(|e| {
@@ -390,7 +358,7 @@ impl Validator<'_> {
         if value.is_empty() {
             return Err(self.bad("api.secret_key_file", "gives an empty secret key"));
         }
-        Ok(Secret(value))
+        Ok(Secret::new(value))
     }
 
     fn sync(&self, r: RawSync) -> Result<SyncConfig, ConfigError> {
@@ -444,5 +412,4 @@ pub fn normalize_schedule(text: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

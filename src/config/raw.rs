@@ -1,5 +1,5 @@
 //! The config file as written: TOML shapes with their defaults, before validation
-//! (`config.rs` turns them into a [`super::Config`]). Unknown keys are refused here.
+//! (`config/mod.rs` turns them into a [`super::Config`]). Unknown keys are refused here.
 
 use std::path::PathBuf;
 
@@ -8,11 +8,15 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
+    /// `[api]`: how to reach and call `list_task` (required).
     pub(super) api: RawApi,
+    /// `[sync]`: what the passes cover; all defaults when absent.
     #[serde(default)]
     pub(super) sync: RawSync,
+    /// `[storage]`: where the dataset and the state database live; all defaults when absent.
     #[serde(default)]
     pub(super) storage: RawStorage,
+    /// `[metrics]`: the Prometheus endpoint; off when absent.
     #[serde(default)]
     pub(super) metrics: RawMetrics,
 }
@@ -20,40 +24,60 @@ pub(super) struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
+    /// `metrics.listen`: address and port to serve `GET /metrics` on; absent: off.
     pub(super) listen: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawApi {
+    /// `api.base_url`: scheme, host and optional path prefix; requests go to `{base_url}/api/list_task`.
     pub(super) base_url: String,
+    /// `api.page_size`: records asked per page (`count`).
     #[serde(default = "d_page_size")]
     pub(super) page_size: u32,
+    /// `api.timeout`: per-request timeout, a duration string like `"30s"`.
     #[serde(default = "d_timeout")]
     pub(super) timeout: String,
+    /// `api.concurrency`: requests in flight at most.
     #[serde(default = "d_concurrency")]
     pub(super) concurrency: usize,
+    /// `api.requests_per_second`: client-side rate limit.
     #[serde(default = "d_rps")]
     pub(super) requests_per_second: u32,
+    /// `api.auth`: `"visionular"` (the vendor's AK/SK signature) or `"none"`.
     #[serde(default = "d_auth")]
     pub(super) auth: String,
+    /// `api.access_key_id`: the AK (not secret); required when `auth = "visionular"`.
     pub(super) access_key_id: Option<String>,
+    /// `api.secret_key_file`: file holding the SK; a relative path is looked up in
+    /// `$CREDENTIALS_DIRECTORY`. Exclusive with `secret_key_env`.
     pub(super) secret_key_file: Option<PathBuf>,
+    /// `api.secret_key_env`: name of the environment variable holding the SK (instead of a file).
     pub(super) secret_key_env: Option<String>,
+    /// `api.local_time_zone`: UTC offset (`"+08:00"`) of `"YYYY-MM-DD hh:mm:ss"` times in responses.
     #[serde(default = "d_zone")]
     pub(super) local_time_zone: String,
+    /// `api.signature_variant`: string-to-sign formula: `"standard"`, `"trailing-newline"` or
+    /// `"legacy-ampersand"`.
     #[serde(default = "d_variant")]
     pub(super) signature_variant: String,
+    /// `api.max_offset`: deepest record offset the server serves; windows with a larger `total` are split.
     #[serde(default = "d_max_offset")]
     pub(super) max_offset: u64,
+    /// `api.max_retries`: retries of one request on transient failures before the run stops.
     #[serde(default = "d_retries")]
     pub(super) max_retries: usize,
+    /// `api.retry_min_delay`: first backoff delay (duration string); doubles with jitter.
     #[serde(default = "d_retry_min")]
     pub(super) retry_min_delay: String,
+    /// `api.retry_max_delay`: longest wait between two tries, `Retry-After` included (duration string).
     #[serde(default = "d_retry_max")]
     pub(super) retry_max_delay: String,
+    /// `api.max_body_bytes`: largest response body accepted, in bytes; larger is a broken response.
     #[serde(default = "d_max_body")]
     pub(super) max_body_bytes: usize,
+    /// `api.repage_attempts`: extra pagings of a window whose distinct task count is short of `total`.
     #[serde(default = "d_repage")]
     pub(super) repage_attempts: u32,
 }
@@ -61,19 +85,27 @@ pub(super) struct RawApi {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSync {
+    /// `sync.start`: where the very first incremental pass begins (date, RFC 3339 or unix seconds).
     pub(super) start: Option<String>,
+    /// `sync.settle`: how much of the newest past is never asked about (duration string): it still changes.
     #[serde(default = "d_settle")]
     pub(super) settle: String,
+    /// `sync.lookback`: how much before the cursor every incremental pass re-scans (duration string).
     #[serde(default = "d_lookback")]
     pub(super) lookback: String,
+    /// `sync.reopen_max_age`: stop re-checking unfinished tasks older than this (duration string).
     #[serde(default = "d_reopen")]
     pub(super) reopen_max_age: String,
+    /// `sync.schedule`: cron expression for `run`, seconds first (5 fields get a leading `0`).
     #[serde(default = "d_schedule")]
     pub(super) schedule: String,
+    /// `sync.reconcile_every`: how often the recent past is re-counted against the API's totals.
     #[serde(default = "d_reconcile_every")]
     pub(super) reconcile_every: String,
+    /// `sync.reconcile_window`: how far back reconciliation re-counts; `"0s"` turns it off.
     #[serde(default = "d_reconcile_window")]
     pub(super) reconcile_window: String,
+    /// `sync.give_up_after`: a range left behind this long is given up (loudly) and the cursor moves on.
     #[serde(default = "d_give_up_after")]
     pub(super) give_up_after: String,
 }
@@ -96,10 +128,13 @@ impl Default for RawSync {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
+    /// `storage.output_dir`: root of the dataset, a local path or `s3://bucket/prefix`.
     #[serde(default = "d_output")]
     pub(super) output_dir: PathBuf,
+    /// `storage.state_db`: path of the SQLite checkpoint database.
     #[serde(default = "d_state")]
     pub(super) state_db: PathBuf,
+    /// `storage.keep_url_query`: keep presigned query strings in string columns (off: they grant access).
     #[serde(default)]
     pub(super) keep_url_query: bool,
     /// `[storage.s3]`, for an `s3://` output_dir.
