@@ -10,8 +10,11 @@ use crate::config::{Config, ConfigError};
 use crate::time::{parse_instant, system_clock};
 
 /// Exports the list_task API into exact, de-duplicated, hive-partitioned Parquet.
+/// The version `--version` prints: the package's and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TASKSYNC_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
-#[command(name = "tasksync", version, about)]
+#[command(name = "tasksync", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file [default: $TASKSYNC_CONFIG, then /etc/tasksync/tasksync.toml]
     #[arg(long, global = true, env = "TASKSYNC_CONFIG")]
@@ -79,10 +82,8 @@ pub fn run() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let pinned =
-                matches!(e.downcast_ref::<crate::sync::SyncError>(), Some(crate::sync::SyncError::Pinned { .. }));
             let code =
-                if pinned || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+                if refused(&e) || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
                     2
                 } else if e.downcast_ref::<LeftBehind>().is_some() {
                     3
@@ -126,6 +127,19 @@ fn summarize(ranges: &[String]) -> String {
 /// `Ok` when nothing was left behind; else the exit-3 error naming what was.
 fn all_done(what: &'static str, totals: &crate::sync::summary::Totals) -> Result<(), LeftBehind> {
     if totals.left_behind.is_empty() { Ok(()) } else { Err(LeftBehind { what, ranges: totals.left_behind.clone() }) }
+}
+
+/// Whether the failure is a setting that contradicts what the state database recorded, or
+/// a state database a newer tasksync wrote: the operator's to fix, like a config error.
+fn refused(e: &anyhow::Error) -> bool {
+    use crate::state::StateError;
+    use crate::sync::SyncError;
+    let state = match e.downcast_ref::<SyncError>() {
+        Some(SyncError::Pinned { .. }) => return true,
+        Some(SyncError::State(s)) => Some(s),
+        _ => e.downcast_ref::<StateError>(),
+    };
+    matches!(state, Some(StateError::TooNew { .. }))
 }
 
 /// A command-line value that cannot be used.

@@ -311,3 +311,47 @@ async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
     );
     assert!(!state_db(empty.path()).exists(), "status created no state database");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_ca_certificates_an_https_api_is_one_sentence_naming_the_path_and_an_http_api_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: &str, config_dir: &Path| {
+        let path = config_file(config_dir, url, "max_retries = 1", "");
+        let mut cmd = bin();
+        // Where rustls looks for CA certificates: nowhere that has any.
+        cmd.env("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt").env("SSL_CERT_DIR", "/nonexistent");
+        cmd.arg("--config").arg(path).args(["sync", "--from", "2021-10-01", "--to", "2021-10-02"]);
+        cmd.output().unwrap()
+    };
+    let https = tokio::task::spawn_blocking({
+        let d = dir.path().to_path_buf();
+        move || run("https://127.0.0.1:9", &d)
+    })
+    .await
+    .unwrap();
+    assert_eq!(https.status.code(), Some(1), "{}", stderr(&https));
+    let line = last_stderr_line(&https);
+    assert!(
+        line.contains("no CA certificate could be loaded from SSL_CERT_FILE=/nonexistent/ca-certificates.crt")
+            && line.contains("install the ca-certificates package")
+            && !line.contains("builder error"),
+        "{line}"
+    );
+
+    let now = D0 + DAY;
+    let sim = start_sim(spec(47, 300, 1), SimOptions::default(), now).await;
+    let plain = tempfile::tempdir().unwrap();
+    let (url, d) = (sim.url.clone(), plain.path().to_path_buf());
+    let http = tokio::task::spawn_blocking(move || run(&url, &d)).await.unwrap();
+    assert_eq!(http.status.code(), Some(0), "an http:// API needs no CA certificate: {}", stderr(&http));
+    assert_exact(&plain.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
+}
+
+#[test]
+fn the_version_names_the_git_commit_it_was_built_from() {
+    let out = tasksync(&["--version"], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.trim(), format!("tasksync {} (commit {})", env!("CARGO_PKG_VERSION"), env!("TASKSYNC_COMMIT")));
+    let commit = env!("TASKSYNC_COMMIT");
+    assert!(commit != "unknown" && commit.len() >= 12, "built from a git checkout: {commit}");
+}

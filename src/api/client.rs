@@ -114,12 +114,14 @@ impl Client {
         {
             return Err("the secret key was not loaded: a read-only command cannot call the API".into());
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("tasksync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+            .user_agent(concat!("tasksync/", env!("CARGO_PKG_VERSION")));
+        if cfg.base_url.starts_with("http://") {
+            builder = builder.tls_backend_preconfigured(trusting_nothing()?);
+        }
+        let http = builder.build().map_err(|e| http_client_error(&cfg.base_url, &e))?;
         let url = reqwest::Url::parse(&format!("{}/api/list_task", cfg.base_url))
             .map_err(|e| format!("api.base_url does not form a URL: {e}"))?;
         let rps = NonZeroU32::new(cfg.requests_per_second).unwrap_or(NonZeroU32::MIN);
@@ -374,6 +376,43 @@ impl Client {
             }
         }
     }
+}
+
+/// The TLS configuration of a client whose API is plain HTTP: no root certificates, so it
+/// loads none from the host (a minimal image has none) and trusts no server: a redirect to
+/// https fails instead of being trusted blindly.
+fn trusting_nothing() -> Result<rustls::ClientConfig, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot start the HTTP client: {e}"))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
+/// Why the HTTP client could not start, in a sentence an operator can act on. Without any
+/// CA certificate on the host reqwest says only "builder error"; its cause is named here,
+/// with where they were looked for and the package that provides them.
+fn http_client_error(base_url: &str, e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        causes.push(s.to_string());
+        source = s.source();
+    }
+    if causes.iter().any(|c| c.contains("No CA certificates")) {
+        let tried = match (std::env::var("SSL_CERT_FILE"), std::env::var("SSL_CERT_DIR")) {
+            (Ok(file), _) => format!("SSL_CERT_FILE={file}"),
+            (_, Ok(dir)) => format!("SSL_CERT_DIR={dir}"),
+            _ => "/etc/ssl/certs/ca-certificates.crt and /etc/ssl/certs".to_string(),
+        };
+        return format!(
+            "cannot start the HTTP client for api.base_url {base_url}: no CA certificate could be loaded from {tried}, \
+             so no https server can be verified; install the ca-certificates package (Debian: apt install ca-certificates)"
+        );
+    }
+    let detail = causes.last().map(|c| format!(" ({c})")).unwrap_or_default();
+    format!("cannot start the HTTP client: {e}{detail}")
 }
 
 /// A reqwest error in one phrase, without the URL's query (it holds no secret, but is noise).

@@ -48,7 +48,11 @@ fn every_family_the_contract_names_is_exposed_with_help_and_type() {
     for name in ["request_duration_seconds", "pass_duration_seconds"] {
         assert!(text.contains(&format!("# TYPE tasksync_{name} histogram\n")), "{name} missing");
     }
-    let version = format!("tasksync_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    let version = format!(
+        "tasksync_build_info{{version=\"{}\",commit=\"{}\"}}",
+        env!("CARGO_PKG_VERSION"),
+        env!("TASKSYNC_COMMIT")
+    );
     assert_eq!(sample(&text, &version), Some(1.0));
     assert!(text.contains("tasksync_tasks_total{change=\"deleted\"} 0"), "deletions are counted:\n{text}");
 }

@@ -265,9 +265,11 @@ impl Metrics {
             self.last_reconcile.clone(),
         );
         r.register("process_start_time_seconds", "Unix time at which the process started", self.start_time.clone());
-        let build = Family::<Label, Gauge>::default();
-        build.get_or_create(&[("version", env!("CARGO_PKG_VERSION").into())]).set(1);
-        r.register("tasksync_build_info", "The running version", build);
+        let build = Family::<[(&'static str, String); 2], Gauge>::default();
+        build
+            .get_or_create(&[("version", env!("CARGO_PKG_VERSION").into()), ("commit", env!("TASKSYNC_COMMIT").into())])
+            .set(1);
+        r.register("tasksync_build_info", "The running version and the git commit it was built from", build);
         self
     }
 

@@ -41,7 +41,22 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
-    /// The file cannot be used as a state database (missing, unwritable, a newer schema).
+    /// A newer tasksync wrote it: this one neither migrates nor writes into it.
+    #[error(
+        "state database {} has schema version {found}, written by a newer tasksync; this tasksync ({}) knows \
+         versions up to {known} and will not write into it: upgrade tasksync, or restore a copy of the state database \
+         an older tasksync wrote",
+        path.display(), env!("CARGO_PKG_VERSION")
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version (`PRAGMA user_version`).
+        found: i64,
+        /// The newest schema version this build knows.
+        known: usize,
+    },
+    /// The file cannot be used as a state database (missing, unwritable, unreadable).
     #[error("state database {}: {message}", path.display())]
     Unusable {
         /// The file.
@@ -100,6 +115,19 @@ pub struct State {
     version: usize,
 }
 
+/// The schema version a database has (`PRAGMA user_version`; 0 for a new file).
+fn schema_version(conn: &Connection) -> Result<i64, String> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| format!("cannot read its version: {e}"))
+}
+
+/// Refuses a database a newer tasksync wrote, before anything is written into it.
+fn refuse_newer(path: &Path, found: i64) -> Result<(), StateError> {
+    if found as usize > MIGRATIONS.len() {
+        return Err(StateError::TooNew { path: path.to_path_buf(), found, known: MIGRATIONS.len() });
+    }
+    Ok(())
+}
+
 impl State {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<State, StateError> {
@@ -117,6 +145,10 @@ impl State {
                 .map_err(|e| err(format!("cannot open for writing: {e}")))?;
         }
         let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        // Read before anything that could write (the switch to WAL rewrites the header).
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(e.to_string()))?;
+        let found = schema_version(&conn).map_err(err)?;
+        refuse_newer(path, found)?;
         let mut state = State { conn, path: path.to_path_buf(), version: MIGRATIONS.len() };
         state.setup().map_err(err)?;
         Ok(state)
@@ -132,24 +164,13 @@ impl State {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot open: {e}")))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(e.to_string()))?;
-        let version: i64 =
-            conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(e.to_string()))?;
-        if version as usize > MIGRATIONS.len() {
-            return Err(err(format!(
-                "it has schema version {version}, newer than this tasksync knows; upgrade tasksync"
-            )));
-        }
+        let version = schema_version(&conn).map_err(err)?;
+        refuse_newer(path, version)?;
         Ok(State { conn, path: path.to_path_buf(), version: version as usize })
     }
 
     fn setup(&mut self) -> Result<(), String> {
         let version = self.pragmas()?;
-        if version as usize > MIGRATIONS.len() {
-            return Err(format!(
-                "it has schema version {version}, newer than this tasksync knows ({}); upgrade tasksync",
-                MIGRATIONS.len()
-            ));
-        }
         self.migrate(version).map_err(|e| format!("cannot migrate the schema from version {version}: {e}"))
     }
 

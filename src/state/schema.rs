@@ -2,6 +2,9 @@
 //! what a read-only open of an older database must not ask for.
 
 /// Each entry migrates from version `index` to `index + 1`.
+/// The schema version this build writes: the number of migrations.
+pub const VERSION: usize = MIGRATIONS.len();
+
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE jobs (
