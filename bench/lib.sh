@@ -1,4 +1,5 @@
-# Shared by the bench scripts (sourced): reading what `/usr/bin/time -v` wrote.
+# Shared by the bench scripts (sourced): reading what `/usr/bin/time -v` wrote, starting the
+# simulator, and writing a run's config.
 
 # seconds FILE: the wall-clock time, in seconds.
 seconds() {

@@ -147,18 +147,20 @@ fn refused(e: &anyhow::Error) -> bool {
 #[error("{0}")]
 pub struct UsageError(String);
 
-/// The error and its causes on one line, skipping a cause its parent's message already
-/// carries (our typed errors embed their cause, and anyhow's chain would repeat it).
+/// The error and its causes on one line. Our typed errors embed their cause in their own
+/// message: a cause already said ends the line, and so do its own causes (SQLite's error
+/// says its code again as "Error code 5: The database file is locked").
 fn one_sentence(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
+        if text.contains(&part) {
+            break;
         }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
     }
     text
 }

@@ -10,9 +10,9 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 # verify checks that ExecStart exists: point it at the binary just built.
-sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync.service" > "$tmp/tasksync.service"
-sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync@.service" > "$tmp/tasksync@example.service"
-sed "s|/usr/local/bin/tasksync|$binary|" "$here/tasksync-backfill@.service" > "$tmp/tasksync-backfill@2025-01-01..2025-06-01.service"
+sed "s|/usr/bin/tasksync|$binary|" "$here/tasksync.service" > "$tmp/tasksync.service"
+sed "s|/usr/bin/tasksync|$binary|" "$here/tasksync@.service" > "$tmp/tasksync@example.service"
+sed "s|/usr/bin/tasksync|$binary|" "$here/tasksync-backfill@.service" > "$tmp/tasksync-backfill@2025-01-01..2025-06-01.service"
 for unit in "$tmp/tasksync.service" "$tmp/tasksync@example.service" "$tmp/tasksync-backfill@2025-01-01..2025-06-01.service"; do
     out="$(systemd-analyze verify "$unit" 2>&1 || true)"
     if [ -n "$out" ]; then

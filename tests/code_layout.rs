@@ -47,7 +47,8 @@ fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The paths named after `prefix::` at `at`: `a::b`, or each member of `a::{b, c::d}`.
+/// The paths named after `prefix::` at `at`: `a::b`, or each member of `a::{b, c::d}` and
+/// of a group right after the prefix (`super::{a, b}`).
 fn paths_at(text: &str, at: usize) -> Vec<Vec<String>> {
     let rest = &text[at..];
     let mut segments = Vec::new();
@@ -58,8 +59,15 @@ fn paths_at(text: &str, at: usize) -> Vec<Vec<String>> {
             i += ident.len();
             segments.push(ident);
         }
-        if rest[i..].starts_with("::{") {
-            let body = &rest[i + 3..];
+        let group = if segments.is_empty() && rest[i..].starts_with('{') {
+            Some(i + 1)
+        } else if rest[i..].starts_with("::{") {
+            Some(i + 3)
+        } else {
+            None
+        };
+        if let Some(open) = group {
+            let body = &rest[open..];
             let (mut depth, mut end) = (1, 0);
             for (j, c) in body.char_indices() {
                 depth += match c {
@@ -107,14 +115,50 @@ fn split_group(body: &str) -> Vec<String> {
     out.into_iter().filter(|m| !m.is_empty()).collect()
 }
 
-/// The module file a path names: the longest prefix of it that is a module.
-fn resolve(mods: &BTreeMap<Vec<String>, (String, String)>, path: &[String]) -> Option<Vec<String>> {
-    (0..=path.len()).rev().map(|n| path[..n].to_vec()).find(|p| mods.contains_key(p))
+/// What each directory module re-exports: (module, name) -> the path it re-exports.
+type Reexports = BTreeMap<(Vec<String>, String), Vec<String>>;
+
+/// The `pub use` lines of `mod.rs` and `lib.rs` files: a facade, not an import of their
+/// own, but what a child's `super::Name` really names.
+fn reexports(mods: &BTreeMap<Vec<String>, (String, String)>) -> Reexports {
+    let mut out = Reexports::new();
+    for (me, (rel, code)) in mods {
+        if !(rel.ends_with("mod.rs") || rel == "lib.rs") {
+            continue;
+        }
+        for line in code.lines().filter_map(|l| l.trim().strip_prefix("pub use ")) {
+            let (base, line) = match line.strip_prefix("crate::") {
+                Some(rest) => (vec![], rest),
+                None => (me.clone(), line),
+            };
+            for path in paths_at(line, 0) {
+                if let Some(name) = path.last() {
+                    out.insert((me.clone(), name.clone()), [base.clone(), path.clone()].concat());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The module file a path names: the longest prefix of it that is a module, or, when that
+/// module only re-exports the next name, the module that defines it.
+fn resolve(mods: &BTreeMap<Vec<String>, (String, String)>, again: &Reexports, path: &[String]) -> Option<Vec<String>> {
+    let n = (0..=path.len()).rev().find(|n| mods.contains_key(&path[..*n]))?;
+    let module = path[..n].to_vec();
+    if let Some(target) = path.get(n).and_then(|name| again.get(&(module.clone(), name.clone()))) {
+        if target.as_slice() != path {
+            let rest = &path[n + 1..];
+            return resolve(mods, again, &[target.clone(), rest.to_vec()].concat()).or(Some(module));
+        }
+    }
+    Some(module)
 }
 
 /// Which module files each module file imports from.
 fn file_imports() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mods = modules();
+    let again = reexports(&mods);
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (me, (rel, code)) in &mods {
         let is_dir_module = rel.ends_with("mod.rs") || rel == "lib.rs";
@@ -144,7 +188,7 @@ fn file_imports() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
                 }
             }
         }
-        let targets = named.iter().filter_map(|p| resolve(&mods, p)).filter(|t| t != me).collect();
+        let targets = named.iter().filter_map(|p| resolve(&mods, &again, p)).filter(|t| t != me).collect();
         edges.insert(me.clone(), targets);
     }
     edges
@@ -219,4 +263,17 @@ fn the_import_reader_sees_groups_nested_paths_and_children() {
     assert_eq!(show, ["a::b::C", "a::d", "a::e::f", "a::e::g::H"]);
     let at = code.rfind("crate::").unwrap() + "crate::".len();
     assert_eq!(paths_at(code, at), vec![vec!["k".to_string(), "m".to_string()]]);
+    let group = "use super::{error::SyncError, pass};";
+    let found: Vec<String> = paths_at(group, "use super::".len()).iter().map(|p| p.join("::")).collect();
+    assert_eq!(found, ["error::SyncError", "pass"]);
+}
+
+#[test]
+fn a_name_a_directory_module_re_exports_resolves_to_the_file_that_defines_it() {
+    let mods = modules();
+    let again = reexports(&mods);
+    let path = |s: &str| s.split("::").map(String::from).collect::<Vec<_>>();
+    assert_eq!(resolve(&mods, &again, &path("sync::SyncError")), Some(path("sync::error")));
+    assert_eq!(resolve(&mods, &again, &path("state::LeftBehind")), Some(path("state::checkpoints")));
+    assert_eq!(resolve(&mods, &again, &path("sync::walker::Walk")), Some(path("sync::walker")));
 }

@@ -204,7 +204,7 @@ impl State {
             let mut stmt = self.conn.prepare(
                 "SELECT j.job_id, j.from_ts, j.to_ts, j.finished_at, coalesce(sum(i.end_ts - i.start_ts), 0)
                  FROM jobs j LEFT JOIN job_intervals i ON i.job_id = j.job_id
-                 GROUP BY j.job_id ORDER BY j.created_at DESC, j.job_id",
+                 GROUP BY j.job_id ORDER BY j.created_at DESC",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(JobProgress {

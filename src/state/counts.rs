@@ -31,7 +31,7 @@ impl DayRecord {
 /// One reconciliation's findings, as `status` and the metrics show them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reconciled {
-    /// When it began and ended (unix seconds).
+    /// When it began (unix seconds).
     pub started_at: i64,
     /// When it ended (unix seconds).
     pub finished_at: i64,
@@ -43,13 +43,13 @@ pub struct Reconciled {
     pub differing: u64,
     /// Ranges that could not be re-listed (left for the next reconciliation).
     pub failed: u64,
-    /// Requests it made, and the most its budget allows.
+    /// Requests it made (retries included).
     pub requests: u64,
     /// The most requests its budget allowed.
     pub budget: u64,
     /// Pages it re-listed.
     pub pages: u64,
-    /// What the re-listing changed.
+    /// Tasks the re-listing found that were not stored (listed late).
     pub new: u64,
     /// Stored tasks whose content the re-listing changed.
     pub changed: u64,
@@ -107,7 +107,7 @@ pub(super) fn give_up(
             params![job_id, w.start, w.end, now, give_up_after],
         )?;
         if changed > 0 {
-            tracing::error!(job = job_id, window = %w, left_behind_for = give_up_after, "Giving up a range left behind longer than syngive_up_after: the cursor moves on past it; reconciliations still re-count it");
+            tracing::error!(job = job_id, window = %w, left_behind_for = give_up_after, "Giving up a range left behind longer than sync.give_up_after: the cursor moves on past it; reconciliations still re-count it");
         }
         let given_up: Option<i64> = tx.query_row(
             "SELECT given_up_at FROM left_behind WHERE job_id = ?1 AND start_ts = ?2 AND end_ts = ?3",

@@ -42,7 +42,8 @@ pub struct Pass<'a> {
     pub ctx: &'a Context,
     /// This pass's counters.
     pub summary: Summary,
-    /// Set by SIGTERM/SIGINT: start no new window; in-flight ones finish.
+    /// Set when the daemon's shutdown future completes: start no new window; in-flight ones
+    /// finish.
     pub stop: Arc<AtomicBool>,
     /// The bar or progress lines of a long pass (begun by the pass once it has a plan).
     pub progress: crate::progress::Progress,
