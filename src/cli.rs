@@ -83,7 +83,8 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code =
-                if refused(&e) || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+                if refused(&e) || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
+                {
                     2
                 } else if e.downcast_ref::<LeftBehind>().is_some() {
                     3

@@ -146,11 +146,11 @@ fn reexports(mods: &BTreeMap<Vec<String>, (String, String)>) -> Reexports {
 fn resolve(mods: &BTreeMap<Vec<String>, (String, String)>, again: &Reexports, path: &[String]) -> Option<Vec<String>> {
     let n = (0..=path.len()).rev().find(|n| mods.contains_key(&path[..*n]))?;
     let module = path[..n].to_vec();
-    if let Some(target) = path.get(n).and_then(|name| again.get(&(module.clone(), name.clone()))) {
-        if target.as_slice() != path {
-            let rest = &path[n + 1..];
-            return resolve(mods, again, &[target.clone(), rest.to_vec()].concat()).or(Some(module));
-        }
+    if let Some(target) = path.get(n).and_then(|name| again.get(&(module.clone(), name.clone())))
+        && target.as_slice() != path
+    {
+        let rest = &path[n + 1..];
+        return resolve(mods, again, &[target.clone(), rest.to_vec()].concat()).or(Some(module));
     }
     Some(module)
 }

@@ -91,8 +91,10 @@ async fn the_package_installs_runs_upgrades_and_is_removed_and_purged_as_debian_
     tokio::time::timeout(Duration::from_secs(900), booted).await.expect("the steps finished").unwrap();
     let f = facts(&root);
     let console = std::fs::read_to_string(&log).unwrap_or_default();
-    let tail: String = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail: String =
+        console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
     let get = |k: &str| f.get(k).cloned().unwrap_or_else(|| panic!("no fact {k} in {f:#?}\nconsole:\n{tail}"));
+    eprintln!("What the steps saw in the container: {f:#?}");
     assert_eq!(get("done"), "1", "every step ran: {f:#?}");
     check_install(&f, &get);
     check_service(&get);
@@ -132,7 +134,9 @@ fn check_install(f: &BTreeMap<String, String>, get: &dyn Fn(&str) -> String) {
 fn check_service(get: &dyn Fn(&str) -> String) {
     assert_eq!(get("enable_rc"), "0");
     assert_eq!(get("ready"), "0", "READY reached");
-    assert!(get("first_status").starts_with("started; first pass running") || get("first_status").starts_with("last pass"));
+    assert!(
+        get("first_status").starts_with("started; first pass running") || get("first_status").starts_with("last pass")
+    );
     assert_eq!(get("first_pass_ok"), "0", "{}", get("status_text"));
     assert_eq!(get("metrics_build_info"), "1");
     assert_eq!(get("metrics_passes_ok").parse::<f64>().ok().map(|n| n >= 1.0), Some(true));
