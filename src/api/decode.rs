@@ -28,7 +28,12 @@ pub enum Envelope {
     /// `code` 0 (or 1004, "empty result", which for a list is an empty page).
     Page(Page),
     /// Any other `code`, with the server's `msg`.
-    ApiError { code: i64, msg: String },
+    ApiError {
+        /// The API's `code` (see auth-and-errors.md: 1000 and 1005 are transient).
+        code: i64,
+        /// Its `msg`, scrubbed of presigned credentials and cut to 200 characters.
+        msg: String,
+    },
 }
 
 /// One page of `list_task`.

@@ -44,7 +44,14 @@ pub enum Auth {
     /// No Authorization header (the simulator without keys, a test double).
     None,
     /// The vendor's AK/SK HMAC-SHA1 signature.
-    Visionular { access_key_id: String, secret: Secret, variant: Variant },
+    Visionular {
+        /// `api.access_key_id`: named in every Authorization header.
+        access_key_id: String,
+        /// The SecretAccessKey, from `api.secret_key_file` or `api.secret_key_env`.
+        secret: Secret,
+        /// `api.signature_variant`: which string-to-sign the vendor's gateway expects.
+        variant: Variant,
+    },
 }
 
 /// `[api]`: how to talk to `list_task`.
