@@ -28,7 +28,7 @@ fn procedure() -> Vec<String> {
 fn unit_exec_start(instance: &str, etc: &Path) -> String {
     let unit = std::fs::read_to_string(format!("{MANIFEST}/systemd/tasksync-backfill@.service")).unwrap();
     let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
-    exec.replace("/usr/local/bin/tasksync", env!("CARGO_BIN_EXE_tasksync"))
+    exec.replace("/usr/bin/tasksync", env!("CARGO_BIN_EXE_tasksync"))
         .replace("/etc/tasksync", &etc.display().to_string())
         .replace("%i", instance)
 }

@@ -102,7 +102,8 @@ enum TryError {
 }
 
 impl Client {
-    /// Builds a client; fails only if the TLS backend cannot start.
+    /// Builds a client; fails if the TLS backend cannot start (for an https API: no CA
+    /// certificate on the host), with a sentence that says so.
     pub fn new(
         cfg: &ApiConfig,
         keep_url_query: bool,
