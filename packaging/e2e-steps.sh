@@ -32,6 +32,8 @@ for c in /usr/share/bash-completion/completions/tasksync /usr/share/zsh/vendor-c
 done
 for u in tasksync.service tasksync@example.service tasksync-backfill@2025-01-01..2025-02-01.service; do
     fact "exposure:$u" "$(systemd-analyze security --offline=true "$u" 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+    # Installed, the units' ExecStart and Documentation= (the man page) resolve: nothing to say.
+    fact "verify:$u" "$(systemd-analyze verify "$u" 2>&1 | tr '\n' ' ')"
 done
 fact enabled_after_install "$(systemctl is-enabled tasksync.service 2>&1)"
 fact active_after_install "$(systemctl is-active tasksync.service 2>&1)"

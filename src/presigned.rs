@@ -10,7 +10,7 @@ use std::borrow::Cow;
 /// AWS S3 (v2 and v4), Aliyun OSS and CDN (`auth_key`), Huawei OBS, Google Cloud Storage,
 /// Azure SAS, CloudFront, Tencent COS, Volcengine TOS, and the generic `token` / `sign`
 /// of CDN URL authentication.
-const SENSITIVE: [&str; 27] = [
+const SENSITIVE: [&str; 29] = [
     "signature",
     "awsaccesskeyid",
     "expires",
@@ -38,6 +38,9 @@ const SENSITIVE: [&str; 27] = [
     "auth_key",
     "sign",
     "x-ms-signature",
+    // Baidu BOS: the whole bce-auth-v1 string rides in `authorization`.
+    "authorization",
+    "x-bce-",
 ];
 
 /// Whether a query parameter named `name` is one of [`SENSITIVE`]. A name after an
@@ -247,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn the_credentials_of_cdn_tos_cos_and_escaped_urls_go_too() {
+    fn the_credentials_of_cdn_tos_cos_bos_and_escaped_urls_go_too() {
         let cases = [
             ("https://cdn.example.com/v.mp4?auth_key=1700000000-0-0-abc", "https://cdn.example.com/v.mp4"),
             ("https://c/v.mp4?token=abc&x=1", "https://c/v.mp4?x=1"),
@@ -259,6 +262,10 @@ mod tests {
             (
                 "https://b.cos.myqcloud.com/o?q-sign-algorithm=sha1&q-signature=s&x-cos-security-token=t",
                 "https://b.cos.myqcloud.com/o",
+            ),
+            (
+                "https://b.bj.bcebos.com/o.mp4?authorization=bce-auth-v1%2FAK%2F2026-01-01T00%3A00%3A00Z%2F1800%2F%2Fs&x-bce-security-token=t&v=1",
+                "https://b.bj.bcebos.com/o.mp4?v=1",
             ),
             (
                 "<a href=\"https://h/o?versionId=3&amp;Signature=s&amp;Expires=1\">",

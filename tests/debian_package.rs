@@ -126,6 +126,10 @@ fn check_install(f: &BTreeMap<String, String>, get: &dyn Fn(&str) -> String) {
         .map(|(k, v)| (k, v.parse().unwrap_or_else(|_| panic!("{k} = {v:?}"))))
         .collect();
     assert_eq!(exposures.len(), 3);
+    for (key, said) in f.iter().filter(|(k, _)| k.starts_with("verify:")) {
+        assert_eq!(said, "", "systemd-analyze {key} found nothing to say of the installed unit");
+    }
+    assert_eq!(f.keys().filter(|k| k.starts_with("verify:")).count(), 3);
     assert!(exposures.iter().all(|(_, e)| *e <= 2.0), "{exposures:?}");
     assert_eq!(get("enabled_after_install"), "disabled", "installed, not enabled");
     assert_eq!(get("active_after_install"), "inactive", "installed, not started");
