@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, ConfigError};
 use crate::time::{parse_instant, system_clock};
 
-/// Exports the list_task API into exact, de-duplicated, hive-partitioned Parquet.
 /// The version `--version` prints: the package's and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TASKSYNC_COMMIT"), ")");
 
+/// Exports the list_task API into exact, de-duplicated, hive-partitioned Parquet.
 #[derive(Debug, Parser)]
 #[command(name = "tasksync", version = VERSION, about)]
 pub struct Cli {

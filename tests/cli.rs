@@ -37,6 +37,8 @@ fn help_lists_every_command_of_the_contract() {
     for command in ["sync", "run", "status", "check", "simulate", "demo", "--config"] {
         assert!(text.contains(command), "--help lacks {command}:\n{text}");
     }
+    // The man page's NAME and DESCRIPTION come from the same text.
+    assert!(text.starts_with("Exports a transcoding service's list_task API"), "the about line leads --help:\n{text}");
     let sync = String::from_utf8_lossy(&tasksync(&["sync", "--help"], None).stdout).into_owned();
     assert!(sync.contains("--from") && sync.contains("--to"), "{sync}");
 }
