@@ -348,6 +348,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_locked_state_database_is_one_sentence_without_sqlites_code_said_again() {
+        let locked = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let e = crate::state::StateError::Sqlite { path: "/var/lib/tasksync/state/state.db".into(), source: locked };
+        let line = one_sentence(&anyhow::Error::from(crate::sync::SyncError::from(e)));
+        assert_eq!(line, "state database /var/lib/tasksync/state/state.db: database is locked");
+    }
+
+    #[test]
     fn many_ranges_left_behind_make_one_short_line_naming_the_first_and_what_they_share() {
         let ranges: Vec<String> = (0..11)
             .map(|i| {
