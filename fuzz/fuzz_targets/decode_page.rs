@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!url.contains('?'), "query strings are stripped");
                 }
                 let _ = task.duration_s();
-                rows.push(StoredRow { task, first_seen_at: 0, changed_at: 0, observed_seq: 0 });
+                rows.push(StoredRow { task, first_seen_at: 0, changed_at: 0, observed_seq: 0, deleted_at: None });
             }
         }
         tasksync::sink::schema::to_batch(&rows).expect("decoded rows always form a valid batch");
