@@ -274,19 +274,10 @@ impl std::fmt::Display for Report {
 mod tests {
     use super::*;
 
-    /// A config whose state database and output live in `dir`.
-    fn config_in(dir: &Path) -> Config {
-        let text = format!(
-            "[api]\nbase_url = \"http://x\"\nauth = \"none\"\n[storage]\nstate_db = \"{0}/state.db\"\noutput_dir = \"{0}/out\"\n",
-            dir.display()
-        );
-        Config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap()
-    }
-
     #[test]
     fn a_pass_in_progress_shows_its_pid_and_one_whose_process_died_shows_interrupted() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config_in(dir.path());
+        let cfg = Config::in_dir(dir.path(), "");
         let s = State::open(&cfg.storage.state_db).unwrap();
         let done = s.start_run("incremental", 10).unwrap();
         s.finish_run(done, 20, "{}", None).unwrap();
@@ -305,7 +296,7 @@ mod tests {
     #[test]
     fn status_shows_the_last_ten_passes_of_each_process_not_ten_overall() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config_in(dir.path());
+        let cfg = Config::in_dir(dir.path(), "");
         let s = State::open(&cfg.storage.state_db).unwrap();
         // A backfill's one pass, then fifteen passes of the service.
         let backfill = s.start_run("backfill", 5).unwrap();

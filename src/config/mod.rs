@@ -171,6 +171,17 @@ impl Config {
         Config::parse_with(&text, path, &|name| std::env::var(name).ok(), secret)
     }
 
+    /// For unit tests: an unsigned config whose state database and output live in `dir`,
+    /// with the extra TOML `sections` (a `[sync]` table) appended.
+    #[cfg(test)]
+    pub(crate) fn in_dir(dir: &Path, sections: &str) -> Config {
+        let text = format!(
+            "[api]\nbase_url = \"http://x\"\nauth = \"none\"\n{sections}\n[storage]\nstate_db = \"{0}/state.db\"\noutput_dir = \"{0}/out\"\n",
+            dir.display()
+        );
+        Config::parse(&text, Path::new("t.toml"), &|_| None).expect("the test config is valid")
+    }
+
     /// Parses and validates `text`; `env` looks up `secret_key_env` (injected for tests).
     pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         Config::parse_with(text, path, env, SecretKey::Load)

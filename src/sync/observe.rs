@@ -73,18 +73,10 @@ mod tests {
     use super::*;
     use crate::plan::Window;
 
-    fn config_in(dir: &std::path::Path, start: &str) -> Config {
-        let text = format!(
-            "[api]\nbase_url = \"http://x\"\nauth = \"none\"\n[sync]\nstart = \"{start}\"\n[storage]\nstate_db = \"{0}/state.db\"\noutput_dir = \"{0}/out\"\n",
-            dir.display()
-        );
-        Config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap()
-    }
-
     #[test]
     fn before_a_state_database_exists_the_lag_counts_from_sync_start_and_nothing_else_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config_in(dir.path(), "1000");
+        let cfg = Config::in_dir(dir.path(), "[sync]\nstart = \"1000\"");
         assert_eq!(read_gauges(&cfg, 5000).unwrap(), (Some(4000), None));
         assert!(!cfg.storage.state_db.exists(), "a scrape creates no state database");
     }
@@ -92,7 +84,7 @@ mod tests {
     #[test]
     fn the_gauges_show_unfinished_backfills_and_ranges_waiting_but_not_those_given_up() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config_in(dir.path(), "1000");
+        let cfg = Config::in_dir(dir.path(), "[sync]\nstart = \"1000\"");
         let s = State::open(&cfg.storage.state_db).unwrap();
         s.ensure_job("running", "backfill", Window::new(0, 400), 1).unwrap();
         s.ensure_job("done", "backfill", Window::new(0, 100), 2).unwrap();
