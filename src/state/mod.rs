@@ -23,8 +23,6 @@ pub mod unfinished;
 pub use checkpoints::{JobProgress, LeftBehind, TaskChanges, WindowCheckpoint};
 pub use counts::{DayRecord, Reconciled};
 pub use runs::RunRecord;
-pub use schema::RUN_PID_SINCE;
-pub use unfinished::RECHECK_MAX_INTERVAL_S;
 
 use schema::MIGRATIONS;
 
