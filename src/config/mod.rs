@@ -115,6 +115,9 @@ pub struct StorageConfig {
     pub state_db: PathBuf,
     /// Keep presigned query strings in `input_url` / `output_url` (off: they grant access).
     pub keep_url_query: bool,
+    /// Also keep every observed version of each task in `{output_dir}/task_history/`
+    /// (SCD type 2, `sink/history.rs`); off writes nothing there.
+    pub history: bool,
     /// The object store when `output_dir` was `s3://bucket/prefix`; `output_dir` is then
     /// the local work directory (staging and locks) beside the state database.
     pub s3: Option<S3Config>,
@@ -259,7 +262,7 @@ impl Validator<'_> {
             }
             (None, None) => (r.output_dir, None),
         };
-        Ok(StorageConfig { output_dir, state_db: r.state_db, keep_url_query: r.keep_url_query, s3 })
+        Ok(StorageConfig { output_dir, state_db: r.state_db, keep_url_query: r.keep_url_query, history: r.history, s3 })
     }
 
     fn listen(&self, text: &str) -> Result<std::net::SocketAddr, ConfigError> {

@@ -137,14 +137,21 @@ pub(super) struct RawStorage {
     /// `storage.keep_url_query`: keep presigned query strings in string columns (off: they grant access).
     #[serde(default)]
     pub(super) keep_url_query: bool,
+    /// `storage.history`: also keep every observed version of each task in `task_history/`.
+    #[serde(default = "d_true")]
+    pub(super) history: bool,
     /// `[storage.s3]`, for an `s3://` output_dir.
     pub(super) s3: Option<super::s3::RawS3>,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
-        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false, s3: None }
+        RawStorage { output_dir: d_output(), state_db: d_state(), keep_url_query: false, history: true, s3: None }
     }
+}
+
+fn d_true() -> bool {
+    true
 }
 
 fn d_page_size() -> u32 {

@@ -7,6 +7,8 @@
 //! Arrows run one way: `partition -> {merge, reader, writer}`, `reader -> {merge, schema}`,
 //! `writer -> {schema, remote}`.
 
+pub mod history;
+pub mod history_file;
 pub mod merge;
 pub mod partition;
 pub mod reader;

@@ -37,6 +37,18 @@ pub struct Outcome {
     pub counts: Option<DayCounts>,
     /// Rejects recorded for the first time (set by the commit, which knows them).
     pub rejects: usize,
+    /// Versions opened in the day's history (`task_history/`).
+    pub versions: u64,
+}
+
+/// The PUTs a window's commit makes on object storage, in this order: `tasks/` first, so
+/// that a history never runs ahead of its day's `tasks` file.
+#[derive(Default)]
+pub struct Uploads {
+    /// The partition's new `tasks` file.
+    pub tasks: Option<Upload>,
+    /// The day's new history.
+    pub history: Option<Upload>,
 }
 
 /// What a partition file holds, per minute of its day: the counts a reconciliation compares
@@ -146,6 +158,16 @@ impl PartitionMerge {
     /// the observation this merge is stamped with must be numbered above it.
     pub fn stored_max_seq(&self) -> i64 {
         self.compare.max_observed_seq()
+    }
+
+    /// Whether finishing may write a new file: anything changed, or stored rows may be
+    /// dropped or marked (decided at the end).
+    pub fn may_write(&self) -> bool {
+        self.out.is_some()
+            || !self.pending.is_empty()
+            || !self.moved.is_empty()
+            || !self.new_ids.is_empty()
+            || (self.may_delete && !self.missing.is_empty())
     }
 
     /// Keeps stored rows that the listings no longer had as they are, rather than marking
@@ -260,15 +282,39 @@ impl PartitionMerge {
     }
 
     /// Finishes the window: when anything changed, writes the rest of the stored rows,
-    /// then commits the staged file by the protocol of `writer.rs` (on object storage,
-    /// up to the PUT, which the caller makes: the returned [`Upload`]).
-    pub fn finish(mut self) -> Result<(Outcome, Option<Upload>), SinkError> {
+    /// then commits the staged file by the protocol of `writer.rs`, and after it the day's
+    /// history derived from it (`history`, the history's stored version; `None` with
+    /// history off). On object storage it goes up to the PUTs, which the caller makes in
+    /// that order: the returned [`Uploads`].
+    pub fn finish(mut self, history: Option<Base>) -> Result<(Outcome, Uploads), SinkError> {
+        let staged = self.finish_tasks()?;
+        let derived = match history {
+            Some(base) => self.derive_history(base, staged.as_ref().map(|s| s.file.as_path()))?,
+            None => None,
+        };
+        let tasks = match staged {
+            Some(staged) => self.sink.commit(&self.date, staged, &self.base)?,
+            None => None,
+        };
+        let history = match derived {
+            Some((staged, base)) => {
+                crate::crash::point("between_tasks_and_history");
+                self.sink.commit_history(&self.date, staged, &base)?
+            }
+            None => None,
+        };
+        Ok((self.outcome, Uploads { tasks, history }))
+    }
+
+    /// The partition's new file, staged and fsynced, when anything changed; the outcome's
+    /// counts set.
+    fn finish_tasks(&mut self) -> Result<Option<Staged>, SinkError> {
         let patches = self.patches()?;
         if self.out.is_none() && self.pending.is_empty() && patches.is_empty() {
             if self.recount {
                 self.outcome.counts = Some(count_file(&self.base.path)?);
             }
-            return Ok((self.outcome, None));
+            return Ok(None);
         }
         let staged = if self.out.is_none() && self.pending.is_empty() {
             None
@@ -286,8 +332,57 @@ impl PartitionMerge {
             let from = staged.as_ref().map_or(self.base.path.clone(), |s| s.file.clone());
             self.patch(&from, &patches)?
         };
-        let upload = self.sink.commit(&self.date, staged, &self.base)?;
-        Ok((Outcome { written: true, counts: Some(self.counts.clone()), ..self.outcome }, upload))
+        self.outcome.written = true;
+        self.outcome.counts = Some(self.counts.clone());
+        Ok(Some(staged))
+    }
+
+    /// The day's new history, staged: caught up first with the stored `tasks` file when it
+    /// lags it (a crash or a failed PUT between the two files), then derived from the new
+    /// one (`new_tasks`, when the window wrote one). `None` when neither is needed: a quiet
+    /// window writes no history either.
+    fn derive_history(
+        &mut self,
+        base: Base,
+        new_tasks: Option<&std::path::Path>,
+    ) -> Result<Option<(Staged, Base)>, SinkError> {
+        let stored_version = version_of(&self.base.path)?;
+        let derived_from = super::history_file::HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
+        let lags = match &derived_from {
+            Some(v) => *v != stored_version,
+            None => stored_version != file_version(0, 0),
+        };
+        if !lags && new_tasks.is_none() {
+            return Ok(None);
+        }
+        let mut from = (base.path.clone(), None);
+        if lags {
+            tracing::info!(
+                partition = %self.date, history = ?derived_from, tasks = %stored_version,
+                "Catching the day's history up with its tasks file"
+            );
+            from = self.derive_step(&from.0, &self.base.path.clone(), &stored_version, from.1)?;
+        }
+        if let Some(new_tasks) = new_tasks {
+            let version = self.counts.version.clone();
+            from = self.derive_step(&from.0, new_tasks, &version, from.1)?;
+        }
+        Ok(Some((from.1.expect("one step ran"), base)))
+    }
+
+    /// One derivation into a fresh staged file (the previous one, if any, dropped after).
+    fn derive_step(
+        &mut self,
+        history: &std::path::Path,
+        tasks: &std::path::Path,
+        version: &str,
+        // The staged file `history` may be: kept until this step has read it.
+        _reading: Option<Staged>,
+    ) -> Result<(std::path::PathBuf, Option<Staged>), SinkError> {
+        let (staged, spare) = (self.sink.stage(&self.date), self.sink.stage(&self.date));
+        let d = super::history_file::derive_file(history, tasks, &staged.file, &spare.file, version)?;
+        self.outcome.versions += d.opened;
+        Ok((staged.file.clone(), Some(staged)))
     }
 
     /// What the window's end decides: the old rows of tasks listed under another
@@ -414,6 +509,21 @@ fn count_file(path: &std::path::Path) -> Result<DayCounts, SinkError> {
     Ok(counts)
 }
 
+/// The version of the partition file at `path` (`rows:max_seq`, from its footer alone);
+/// a missing file is an empty partition.
+fn version_of(path: &std::path::Path) -> Result<String, SinkError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(file_version(0, 0)),
+        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+    };
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| SinkError::Unreadable { path: path.to_path_buf(), message: e.to_string() })?;
+    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
+    Ok(file_version(rows as u64, super::reader::max_observed_seq(&meta)))
+}
+
 /// A partition file's version as [`DayCounts::version`] records it: its row count and its
 /// newest observation, both readable from its footer alone.
 fn file_version(rows: u64, max_seq: i64) -> String {
@@ -427,17 +537,7 @@ pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, Sink
     if sink.is_remote() {
         return Ok(None);
     }
-    let path = sink.partition_file(date);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(file_version(0, 0))),
-        Err(e) => return Err(SinkError::Io { action: "open", path, source: e }),
-    };
-    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| SinkError::Unreadable { path: path.clone(), message: e.to_string() })?;
-    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
-    Ok(Some(file_version(rows as u64, super::reader::max_observed_seq(&meta))))
+    version_of(&sink.partition_file(date)).map(Some)
 }
 
 #[cfg(test)]

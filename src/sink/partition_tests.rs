@@ -25,7 +25,7 @@ fn stream(sink: &Arc<Sink>, leaves: &[Window], obs: &[TaskRow], seen_at: i64) ->
     for leaf in leaves {
         m.add(*leaf, obs.iter().filter(|t| leaf.contains(t.create_time)).cloned().collect()).unwrap();
     }
-    m.finish().unwrap().0
+    m.finish(None).unwrap().0
 }
 
 fn leaves_of(window: Window, cuts: &[i64]) -> Vec<Window> {
@@ -121,7 +121,7 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
     let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", 10.into()).unwrap();
     let err = m
         .add(Window::new(DAY, DAY + 10), vec![task(5, DAY + 5, "success")])
-        .and_then(|_stale| m.finish().map(|_| ()))
+        .and_then(|_stale| m.finish(None).map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");
@@ -182,4 +182,73 @@ fn a_listing_that_lost_most_of_a_day_marks_nothing_deleted() {
     // A handful missing is believed.
     let outcome = stream(&sink, &[day], &obs[5..], 30);
     assert_eq!(outcome.deleted, 5);
+}
+
+/// [`stream`] with the day's history kept, as a window's commit does it locally.
+fn stream_with_history(sink: &Arc<Sink>, obs: &[TaskRow], seen_at: i64) -> Outcome {
+    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
+    m.add(Window::new(DAY, DAY + 86_400), obs.to_vec()).unwrap();
+    let base = crate::sink::writer::local_history_base(sink, "2021-10-01");
+    m.finish(base).unwrap().0
+}
+
+fn history_sink() -> (tempfile::TempDir, Arc<Sink>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(Sink::open(dir.path()).unwrap().with_history(true).unwrap());
+    (dir, sink)
+}
+
+fn history(sink: &Sink) -> Vec<crate::sink::history::HistoryRow> {
+    crate::sink::history_file::read_history(&sink.history_file("2021-10-01").unwrap()).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Whatever passes see, each task's versions are the distinct observations its row in
+    /// `tasks` had, back to back, the last one equal to that row.
+    #[test]
+    fn the_history_holds_every_row_tasks_had_back_to_back(passes in proptest::collection::vec(arb_day(), 1..5)) {
+        let (_dir, sink) = history_sink();
+        let mut seen: std::collections::HashMap<String, Vec<StoredRow>> = Default::default();
+        for (i, obs) in passes.iter().enumerate() {
+            stream_with_history(&sink, obs, 10 * (i as i64 + 1));
+            for row in sink.read_partition("2021-10-01").unwrap() {
+                let versions = seen.entry(row.task.task_id.to_string()).or_default();
+                if versions.last() != Some(&row) {
+                    versions.push(row);
+                }
+            }
+        }
+        let h = history(&sink);
+        for (id, rows) in &seen {
+            let mine: Vec<_> = h.iter().filter(|v| v.row.task.task_id == id.as_str()).collect();
+            prop_assert_eq!(mine.iter().map(|v| v.row.clone()).collect::<Vec<_>>(), rows.clone());
+            prop_assert!(mine.windows(2).all(|w| w[0].valid_to == Some(w[1].valid_from)), "back to back: {mine:?}");
+            prop_assert_eq!(mine.last().unwrap().valid_to, None);
+        }
+        prop_assert_eq!(h.len(), seen.values().map(Vec::len).sum::<usize>());
+    }
+}
+
+#[test]
+fn a_quiet_window_writes_no_history_and_a_lagging_history_is_caught_up() {
+    let (_dir, sink) = history_sink();
+    let day = vec![task(1, DAY, "running"), task(2, DAY + 60, "running")];
+    let first = stream_with_history(&sink, &day, 10);
+    assert_eq!(first.versions, 2);
+    let path = sink.history_file("2021-10-01").unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let quiet = stream_with_history(&sink, &day, 20);
+    assert_eq!((quiet.written, quiet.versions), (false, 0));
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before, "not rewritten");
+    // A tasks file the history has not followed (a crash between the two renames).
+    let mut rows = sink.read_partition("2021-10-01").unwrap();
+    rows[0].task.status = Some("success".into());
+    (rows[0].observed_seq, rows[0].changed_at) = (30, 30);
+    sink.replace_partition("2021-10-01", &rows).unwrap();
+    let caught_up = stream_with_history(&sink, &[task(1, DAY, "success"), task(2, DAY + 60, "running")], 40);
+    assert_eq!((caught_up.written, caught_up.versions), (false, 1));
+    let h = history(&sink);
+    assert_eq!(h.len(), 3);
+    assert_eq!((h[0].valid_to, h[1].valid_from, h[1].row.observed_seq), (Some(30), 30, 30));
 }

@@ -48,6 +48,12 @@ pub const PART_FILE: &str = "part-0.parquet";
 pub struct Sink {
     /// `{output_dir}/tasks`, what analysts read.
     tasks: PathBuf,
+    /// `{output_dir}/task_history`, every version of each task (`history.rs`); `None`
+    /// when `storage.history` is off.
+    history: Option<PathBuf>,
+    /// Days whose history this process last saw derived from their `tasks` file (on
+    /// object storage, a window that writes nothing then skips fetching it).
+    history_current: std::sync::Mutex<std::collections::HashSet<String>>,
     /// `{output_dir}/_locks`, one lock file per partition.
     locks: PathBuf,
     /// This process's area under `_staging/`, where files are written before they are
@@ -78,9 +84,20 @@ impl Drop for Base {
     }
 }
 
+/// The local history of day `date` as the base of a derivation (unit tests).
+#[cfg(test)]
+pub(crate) fn local_history_base(sink: &Sink, date: &str) -> Option<Base> {
+    Some(Base { path: sink.history_file(date)?, etag: None, fetched: false })
+}
+
 /// A partition's key relative to the output: `tasks/create_date=D/part-0.parquet`.
 pub fn partition_key(date: &str) -> String {
     format!("tasks/create_date={date}/{PART_FILE}")
+}
+
+/// A day's history key relative to the output: `task_history/create_date=D/part-0.parquet`.
+pub fn history_object_key(date: &str) -> String {
+    format!("task_history/create_date={date}/{PART_FILE}")
 }
 
 impl Sink {
@@ -98,7 +115,69 @@ impl Sink {
         for dir in dirs {
             std::fs::create_dir_all(dir).map_err(SinkError::io("create directory", dir))?;
         }
-        Ok(Sink { tasks, locks, staging: StagingArea::open(output_dir)?, counter: AtomicU64::new(0), remote })
+        let staging = StagingArea::open(output_dir)?;
+        Ok(Sink {
+            tasks,
+            history: None,
+            history_current: Default::default(),
+            locks,
+            staging,
+            counter: AtomicU64::new(0),
+            remote,
+        })
+    }
+
+    /// Keeps `task_history/` beside `tasks/` (`storage.history`), creating it locally.
+    pub fn with_history(mut self, on: bool) -> Result<Sink, SinkError> {
+        if !on {
+            return Ok(self);
+        }
+        let dir = self.tasks.with_file_name("task_history");
+        if self.remote.is_none() {
+            std::fs::create_dir_all(&dir).map_err(SinkError::io("create directory", &dir))?;
+        }
+        self.history = Some(dir);
+        Ok(self)
+    }
+
+    /// Whether this process saw day `date`'s history current (locally always false: the
+    /// footer read that tells costs nothing there).
+    pub fn history_seen_current(&self, date: &str) -> bool {
+        self.remote.is_some() && self.history_current.lock().expect("never poisoned").contains(date)
+    }
+
+    /// Records that day `date`'s history is current, after its commit.
+    pub fn saw_history_current(&self, date: &str) {
+        self.history_current.lock().expect("never poisoned").insert(date.to_string());
+    }
+
+    /// Forgets it, before a commit that may leave it lagging if it fails half-way.
+    pub fn forget_history_current(&self, date: &str) {
+        self.history_current.lock().expect("never poisoned").remove(date);
+    }
+
+    /// Whether `task_history/` is kept.
+    pub fn keeps_history(&self) -> bool {
+        self.history.is_some()
+    }
+
+    /// `task_history/create_date=D/part-0.parquet` (`None` with history off).
+    pub fn history_file(&self, date: &str) -> Option<PathBuf> {
+        Some(self.history.as_ref()?.join(format!("create_date={date}")).join(PART_FILE))
+    }
+
+    /// Where the history of day `date` stands now (see [`Sink::base`]); `None` with
+    /// history off.
+    pub async fn history_base(&self, date: &str) -> Result<Option<Base>, SinkError> {
+        let Some(local) = self.history_file(date) else { return Ok(None) };
+        let Some(remote) = &self.remote else {
+            return Ok(Some(Base { path: local, etag: None, fetched: false }));
+        };
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.staging.dir.join(format!("{date}.{n}.history.stored.parquet"));
+        let mut base = Base { path, etag: None, fetched: true };
+        base.etag = remote.fetch(&history_object_key(date), &base.path).await?;
+        Ok(Some(base))
     }
 
     /// Where the partition `date` stands now, to merge with: the local file, or the
@@ -181,20 +260,39 @@ impl Sink {
     pub fn commit(&self, date: &str, mut staged: Staged, base: &Base) -> Result<Option<Upload>, SinkError> {
         crate::crash::point("after_staging_write");
         if let Some(remote) = &self.remote {
-            let (remote, date, etag) = (remote.clone(), date.to_string(), base.etag.clone());
-            return Ok(Some(Upload { remote, date, staged, etag }));
+            let (remote, key, etag) = (remote.clone(), partition_key(date), base.etag.clone());
+            return Ok(Some(Upload { remote, key, staged, etag, point: "after_rename" }));
         }
-        self.rename_in(date, &staged.file, &staged.dir)?;
+        self.rename_in(&self.tasks, &self.partition_file(date), &staged.file, &staged.dir, "after_rename")?;
         staged.committed = true;
         Ok(None)
     }
 
-    fn rename_in(&self, date: &str, staged: &Path, staged_dir: &Path) -> Result<(), SinkError> {
-        let target = self.partition_file(date);
+    /// [`Sink::commit`] for the history of day `date`, which follows its `tasks` file.
+    pub fn commit_history(&self, date: &str, mut staged: Staged, base: &Base) -> Result<Option<Upload>, SinkError> {
+        let Some(root) = &self.history else { return Ok(None) };
+        if let Some(remote) = &self.remote {
+            let (remote, key, etag) = (remote.clone(), history_object_key(date), base.etag.clone());
+            return Ok(Some(Upload { remote, key, staged, etag, point: "after_history_rename" }));
+        }
+        let target = self.history_file(date).expect("history is on");
+        self.rename_in(root, &target, &staged.file, &staged.dir, "after_history_rename")?;
+        staged.committed = true;
+        Ok(None)
+    }
+
+    fn rename_in(
+        &self,
+        root: &Path,
+        target: &Path,
+        staged: &Path,
+        staged_dir: &Path,
+        point: &str,
+    ) -> Result<(), SinkError> {
         let dir = target.parent().expect("a partition file has a directory");
         if dir.exists() {
-            std::fs::rename(staged, &target).map_err(SinkError::io("rename the staged file over", &target))?;
-            crate::crash::point("after_rename");
+            std::fs::rename(staged, target).map_err(SinkError::io("rename the staged file over", target))?;
+            crate::crash::point(point);
             return fsync_dir(dir);
         }
         // A new partition: build its directory in staging, then move it in whole. Callers
@@ -204,8 +302,8 @@ impl Sink {
         std::fs::rename(staged, &inner).map_err(SinkError::io("move the staged file into", staged_dir))?;
         fsync_dir(staged_dir)?;
         std::fs::rename(staged_dir, dir).map_err(SinkError::io("rename the staged partition to", dir))?;
-        crate::crash::point("after_rename");
-        fsync_dir(&self.tasks)
+        crate::crash::point(point);
+        fsync_dir(root)
     }
 }
 
@@ -213,19 +311,21 @@ impl Sink {
 pub struct Upload {
     /// Where it goes.
     remote: Remote,
-    /// Its partition.
-    date: String,
+    /// Its key relative to the output (`tasks/...` or `task_history/...`).
+    key: String,
     /// The file; removed when this drops, put or not.
     staged: Staged,
     /// The ETag of the object merged (`None`: there was none), the PUT's condition.
     etag: Option<String>,
+    /// The crash point reached once it is put.
+    point: &'static str,
 }
 
 impl Upload {
     /// One (conditional) PUT replaces the object.
     pub async fn put(self) -> Result<(), SinkError> {
-        self.remote.upload(&partition_key(&self.date), &self.staged.file, self.etag.as_deref()).await?;
-        crate::crash::point("after_rename");
+        self.remote.upload(&self.key, &self.staged.file, self.etag.as_deref()).await?;
+        crate::crash::point(self.point);
         Ok(())
     }
 }
@@ -263,17 +363,30 @@ pub struct FileWriter {
 impl FileWriter {
     /// Creates the file with the output schema and the writer settings below.
     pub fn create(path: &Path) -> Result<FileWriter, SinkError> {
+        FileWriter::create_with(path, schema(), writer_properties())
+    }
+
+    /// Creates a file of another schema (`task_history/`'s, with its footer entry).
+    pub fn create_with(
+        path: &Path,
+        schema: arrow_schema::SchemaRef,
+        props: WriterProperties,
+    ) -> Result<FileWriter, SinkError> {
         let file = File::create(path).map_err(SinkError::io("create", path))?;
         let handle = file.try_clone().map_err(SinkError::io("open", path))?;
-        let writer = ArrowWriter::try_new(handle, schema(), Some(writer_properties()))
-            .map_err(|e| parquet_error("write", path, e))?;
+        let writer = ArrowWriter::try_new(handle, schema, Some(props)).map_err(|e| parquet_error("write", path, e))?;
         Ok(FileWriter { path: path.to_path_buf(), file, writer })
     }
 
     /// Appends rows, which must continue the sort order of what was written before.
     pub fn write(&mut self, rows: &[StoredRow]) -> Result<(), SinkError> {
         let batch = to_batch(rows).map_err(|e| parquet_error("write", &self.path, e))?;
-        self.writer.write(&batch).map_err(|e| parquet_error("write", &self.path, e))
+        self.write_batch(&batch)
+    }
+
+    /// Appends one record batch of the file's schema.
+    pub fn write_batch(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), SinkError> {
+        self.writer.write(batch).map_err(|e| parquet_error("write", &self.path, e))
     }
 
     /// Writes the footer and fsyncs the file (step 2 of the protocol).
@@ -284,7 +397,7 @@ impl FileWriter {
     }
 }
 
-fn parquet_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> SinkError {
+pub(crate) fn parquet_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> SinkError {
     SinkError::Parquet { action, path: path.to_path_buf(), message: e.to_string() }
 }
 
@@ -295,6 +408,12 @@ fn parquet_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -
 /// fallback); delta encoding for the time columns, which are sorted or close to each
 /// other. At 1M tasks: 80.7 bytes per row, DuckDB's own COPY 81.1.
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_builder().build()
+}
+
+/// [`writer_properties`] before it is built, for files that add to it (`task_history/`'s
+/// footer entry and time columns).
+pub fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBuilder {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")));
     for column in ["task_id", "input", "output", "objkey", "input_url", "output_url", "src_bitrate", "dst_bitrate"] {
@@ -309,7 +428,7 @@ pub fn writer_properties() -> WriterProperties {
     // whatever the size of a day: 8,192 rows kept a 1M-task backfill's heap at 38 MB
     // where 122,880 (DuckDB's own) took 100 MB. The reports run within 10 % of DuckDB's
     // own files, which scan row groups of this size in parallel (BENCHMARKS.md).
-    b.set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build()
+    b.set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
 }
 
 /// Rows per row group.

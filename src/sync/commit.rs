@@ -144,19 +144,37 @@ impl WindowCommit {
         if appended {
             ctx.rejects.publish().await.map_err(SyncError::Sink)?;
         }
+        // On object storage the day's history is fetched only when this window may write,
+        // or this process has not yet seen it current: a quiet pass costs no extra GET.
+        let sink = ctx.sink.clone();
+        let history = if merge.may_write() || !sink.history_seen_current(&date) {
+            sink.history_base(&date).await.map_err(SyncError::Sink)?
+        } else {
+            None
+        };
+        sink.forget_history_current(&date);
         // The hold goes into the write: were this window cancelled now, the rename (or
         // the PUT, on a task of its own) would still finish under the lock.
-        let (outcome, upload, hold) =
-            ctx.blocking(move || merge.finish().map(|(outcome, upload)| (outcome, upload, hold))).await?;
-        let hold = match upload {
-            None => hold,
-            Some(upload) => {
-                let put = tokio::spawn(async move { (upload.put().await, hold) });
-                let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
-                put.map_err(SyncError::Sink)?;
-                hold
-            }
-        };
+        let (outcome, uploads, hold) =
+            ctx.blocking(move || merge.finish(history).map(|(outcome, uploads)| (outcome, uploads, hold))).await?;
+        let put = tokio::spawn(async move {
+            let put = async {
+                if let Some(upload) = uploads.tasks {
+                    upload.put().await?;
+                    crate::crash::point("between_tasks_and_history");
+                }
+                match uploads.history {
+                    Some(upload) => upload.put().await,
+                    None => Ok(()),
+                }
+            };
+            (put.await, hold)
+        });
+        let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
+        put.map_err(SyncError::Sink)?;
+        if ctx.sink.keeps_history() {
+            ctx.sink.saw_history_current(&date);
+        }
 
         crate::crash::point("before_checkpoint");
         let outcome_counts = outcome.counts.clone();

@@ -66,7 +66,7 @@ impl Context {
         let state = State::open(&cfg.storage.state_db)?;
         pin_settings(&state, &cfg, clock())?;
         let remote = cfg.storage.s3.as_ref().map(crate::sink::remote::Remote::open).transpose()?;
-        let sink = Sink::open_with(&cfg.storage.output_dir, remote.clone())?;
+        let sink = Sink::open_with(&cfg.storage.output_dir, remote.clone())?.with_history(cfg.storage.history)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let observer = Arc::new(super::observe::MetricsObserver(metrics.clone()));
         let client =
