@@ -196,6 +196,17 @@ pub fn derive_file(
     Ok(derived)
 }
 
+/// Writes `rows` as a history file at `path` derived from `derived_from` (tests of readers).
+#[cfg(test)]
+pub(crate) fn write_history(path: &Path, rows: &[HistoryRow], derived_from: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = HistoryWriter::create(path, derived_from).unwrap();
+    for r in rows {
+        w.push(r.clone()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
 /// A history file being written batch by batch.
 struct HistoryWriter {
     /// The Parquet writer, with [`history_schema`] and the footer entry.
@@ -235,4 +246,74 @@ impl HistoryWriter {
         }
         self.file.finish()
     }
+}
+
+/// One day being written: where its history is derived.
+pub struct Day<'a> {
+    /// The output, which stages files.
+    pub sink: &'a super::writer::Sink,
+    /// The day, as in `create_date=`.
+    pub date: &'a str,
+    /// Its stored `tasks` file (the base the window merged with).
+    pub tasks: &'a Path,
+}
+
+impl Day<'_> {
+    /// The day's new history, staged, with its stored version and the versions opened:
+    /// caught up first with the stored `tasks` file when it lags it (a crash or a failed
+    /// PUT between the two files), then derived from the new one (`new_tasks`, with its
+    /// version, when the window wrote one). `None` when neither is needed: a quiet window
+    /// writes no history either.
+    pub fn derive(
+        &self,
+        base: super::writer::Base,
+        new_tasks: Option<(&Path, &str)>,
+    ) -> Result<Option<(super::writer::Staged, super::writer::Base, u64)>, SinkError> {
+        let stored_version = version_of(self.tasks)?;
+        let derived_from = HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
+        let lags = match &derived_from {
+            Some(v) => *v != stored_version,
+            None => stored_version != super::partition::file_version(0, 0),
+        };
+        if !lags && new_tasks.is_none() {
+            return Ok(None);
+        }
+        let (mut from, mut staged, mut opened) = (base.path.clone(), None, 0);
+        if lags {
+            tracing::info!(
+                partition = %self.date, history = ?derived_from, tasks = %stored_version,
+                "Catching the day's history up with its tasks file"
+            );
+            let (s, n) = self.step(&from, self.tasks, &stored_version)?;
+            (from, staged, opened) = (s.file.clone(), Some(s), opened + n);
+        }
+        if let Some((tasks, version)) = new_tasks {
+            // `staged`, which `from` may name, lives until this step has read it.
+            let (s, n) = self.step(&from, tasks, version)?;
+            (staged, opened) = (Some(s), opened + n);
+        }
+        Ok(Some((staged.expect("one step ran"), base, opened)))
+    }
+
+    /// One derivation into a fresh staged file: it and the versions it opened.
+    fn step(&self, history: &Path, tasks: &Path, version: &str) -> Result<(super::writer::Staged, u64), SinkError> {
+        let (staged, spare) = (self.sink.stage(self.date), self.sink.stage(self.date));
+        let d = derive_file(history, tasks, &staged.file, &spare.file, version)?;
+        Ok((staged, d.opened))
+    }
+}
+
+/// The version of the partition file at `path` (`rows:max_seq`, from its footer alone);
+/// a missing file is an empty partition.
+pub fn version_of(path: &std::path::Path) -> Result<String, SinkError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(super::partition::file_version(0, 0)),
+        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+    };
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| SinkError::Unreadable { path: path.to_path_buf(), message: e.to_string() })?;
+    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
+    Ok(super::partition::file_version(rows as u64, super::reader::max_observed_seq(&meta)))
 }

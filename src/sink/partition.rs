@@ -289,7 +289,13 @@ impl PartitionMerge {
     pub fn finish(mut self, history: Option<Base>) -> Result<(Outcome, Uploads), SinkError> {
         let staged = self.finish_tasks()?;
         let derived = match history {
-            Some(base) => self.derive_history(base, staged.as_ref().map(|s| s.file.as_path()))?,
+            Some(base) => {
+                let new_tasks = staged.as_ref().map(|s| (s.file.as_path(), self.counts.version.as_str()));
+                let day = super::history_file::Day { sink: &self.sink, date: &self.date, tasks: &self.base.path };
+                let derived = day.derive(base, new_tasks)?;
+                self.outcome.versions = derived.as_ref().map_or(0, |d| d.2);
+                derived.map(|(staged, base, _)| (staged, base))
+            }
             None => None,
         };
         let tasks = match staged {
@@ -335,54 +341,6 @@ impl PartitionMerge {
         self.outcome.written = true;
         self.outcome.counts = Some(self.counts.clone());
         Ok(Some(staged))
-    }
-
-    /// The day's new history, staged: caught up first with the stored `tasks` file when it
-    /// lags it (a crash or a failed PUT between the two files), then derived from the new
-    /// one (`new_tasks`, when the window wrote one). `None` when neither is needed: a quiet
-    /// window writes no history either.
-    fn derive_history(
-        &mut self,
-        base: Base,
-        new_tasks: Option<&std::path::Path>,
-    ) -> Result<Option<(Staged, Base)>, SinkError> {
-        let stored_version = version_of(&self.base.path)?;
-        let derived_from = super::history_file::HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
-        let lags = match &derived_from {
-            Some(v) => *v != stored_version,
-            None => stored_version != file_version(0, 0),
-        };
-        if !lags && new_tasks.is_none() {
-            return Ok(None);
-        }
-        let mut from = (base.path.clone(), None);
-        if lags {
-            tracing::info!(
-                partition = %self.date, history = ?derived_from, tasks = %stored_version,
-                "Catching the day's history up with its tasks file"
-            );
-            from = self.derive_step(&from.0, &self.base.path.clone(), &stored_version, from.1)?;
-        }
-        if let Some(new_tasks) = new_tasks {
-            let version = self.counts.version.clone();
-            from = self.derive_step(&from.0, new_tasks, &version, from.1)?;
-        }
-        Ok(Some((from.1.expect("one step ran"), base)))
-    }
-
-    /// One derivation into a fresh staged file (the previous one, if any, dropped after).
-    fn derive_step(
-        &mut self,
-        history: &std::path::Path,
-        tasks: &std::path::Path,
-        version: &str,
-        // The staged file `history` may be: kept until this step has read it.
-        _reading: Option<Staged>,
-    ) -> Result<(std::path::PathBuf, Option<Staged>), SinkError> {
-        let (staged, spare) = (self.sink.stage(&self.date), self.sink.stage(&self.date));
-        let d = super::history_file::derive_file(history, tasks, &staged.file, &spare.file, version)?;
-        self.outcome.versions += d.opened;
-        Ok((staged.file.clone(), Some(staged)))
     }
 
     /// What the window's end decides: the old rows of tasks listed under another
@@ -509,24 +467,9 @@ fn count_file(path: &std::path::Path) -> Result<DayCounts, SinkError> {
     Ok(counts)
 }
 
-/// The version of the partition file at `path` (`rows:max_seq`, from its footer alone);
-/// a missing file is an empty partition.
-fn version_of(path: &std::path::Path) -> Result<String, SinkError> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(file_version(0, 0)),
-        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
-    };
-    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| SinkError::Unreadable { path: path.to_path_buf(), message: e.to_string() })?;
-    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
-    Ok(file_version(rows as u64, super::reader::max_observed_seq(&meta)))
-}
-
 /// A partition file's version as [`DayCounts::version`] records it: its row count and its
 /// newest observation, both readable from its footer alone.
-fn file_version(rows: u64, max_seq: i64) -> String {
+pub(crate) fn file_version(rows: u64, max_seq: i64) -> String {
     format!("{rows}:{max_seq}")
 }
 
@@ -537,7 +480,7 @@ pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, Sink
     if sink.is_remote() {
         return Ok(None);
     }
-    version_of(&sink.partition_file(date)).map(Some)
+    super::history_file::version_of(&sink.partition_file(date)).map(Some)
 }
 
 #[cfg(test)]

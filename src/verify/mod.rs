@@ -39,6 +39,8 @@ pub struct Findings {
     pub problems: Vec<String>,
     /// Things worth knowing that break no promise.
     pub notes: Vec<String>,
+    /// What `task_history/` held; `None` when there is none (`storage.history` off).
+    pub history: Option<history::HistoryFindings>,
 }
 
 /// Checks the data set under `output_dir`. Running writers may be mid-write: only what
@@ -63,7 +65,32 @@ fn verify_files(root: &Path) -> Findings {
     }
     f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
     name_duplicates(&files, hashes, &mut f);
+    check_local_history(root, &files, &mut f);
     f
+}
+
+/// `task_history/` beside `tasks/`, when there is one: each day against its `tasks` file,
+/// and no day of its own.
+fn check_local_history(root: &Path, files: &[(String, PathBuf)], f: &mut Findings) {
+    let dir = root.join("task_history");
+    if !dir.is_dir() {
+        return;
+    }
+    let mut h = history::HistoryFindings::default();
+    let dates: HashSet<&str> = files.iter().map(|(d, _)| d.as_str()).collect();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.strip_prefix("create_date=").is_some_and(|d| dates.contains(d)) {
+            f.problems
+                .push(format!("{}: stray entry under task_history/ (no such day in tasks/)", entry.path().display()));
+        }
+    }
+    for (date, tasks) in files {
+        let path = dir.join(format!("create_date={date}")).join(PART_FILE);
+        let shown = path.display().to_string();
+        h.day(date, tasks, Some(&path).filter(|p| p.is_file()).map(PathBuf::as_path), &shown, f);
+    }
+    h.finish(f);
 }
 
 /// [`verify`] for a data set on object storage: every object under `tasks/` is fetched,
@@ -83,8 +110,10 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
         .tempdir_in(&temp)
         .map_err(SinkError::io("create a directory in", &temp))?;
     let copy = scratch.path().join(PART_FILE);
+    let history_copy = scratch.path().join("history.parquet");
     let mut f = Findings::default();
     let files = remote_partition_files(remote.list("tasks").await?, &remote, &mut f);
+    let mut history = (!remote.list("task_history").await?.is_empty()).then(history::HistoryFindings::default);
     let mut hashes: Vec<(u64, u32)> = Vec::new();
     for (i, (date, key)) in files.iter().enumerate() {
         remote.download(key, &copy).await?;
@@ -93,11 +122,20 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
         if let Err(problem) = tokio::task::block_in_place(|| check_file(&copy, date, i as u32, &mut hashes, &mut f)) {
             f.problems.push(format!("{}: {problem}", copy.display()));
         }
+        if let Some(h) = history.as_mut() {
+            let rel = crate::sink::writer::history_object_key(date);
+            let fetched = remote.fetch(&rel, &history_copy).await?.map(|_| history_copy.as_path());
+            tokio::task::block_in_place(|| h.day(date, &copy, fetched, &remote.show(&rel), &mut f));
+            let _ = std::fs::remove_file(&history_copy);
+        }
         let (shown, name) = (copy.display().to_string(), remote.show(key));
         for text in f.problems[problems..].iter_mut().chain(f.notes[notes..].iter_mut()) {
             *text = text.replace(&shown, &name);
         }
         let _ = std::fs::remove_file(&copy);
+    }
+    if let Some(h) = history {
+        h.finish(&mut f);
     }
     f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
     let twice = seen_twice(hashes);
@@ -336,6 +374,10 @@ impl std::fmt::Display for Findings {
         let dates = self.dates.as_ref().map(|(a, b)| format!(", {a} to {b}")).unwrap_or_default();
         writeln!(out, "read {} partition files, {} rows{dates}", self.files, self.rows)?;
         writeln!(out, "deleted: {} rows marked deleted upstream (kept, with deleted_at set)", self.deleted)?;
+        match &self.history {
+            Some(h) => writeln!(out, "history: {} versions in {} day files of task_history/", h.versions, h.days)?,
+            None => writeln!(out, "history: none (no task_history/; storage.history off)")?,
+        }
         for note in &self.notes {
             writeln!(out, "note: {note}")?;
         }
@@ -348,11 +390,19 @@ impl std::fmt::Display for Findings {
                 "ok: every file readable, schema as documented, sorted by (create_time, task_id), each row in the \
                  partition of its UTC day, no task_id twice, nothing stray under tasks/, nothing left in _staging/"
             )?;
+            if self.history.is_some() {
+                writeln!(
+                    out,
+                    "ok: in task_history/, one current version per task equal to its row in tasks/, versions back to \
+                     back (no overlap, no gap)"
+                )?;
+            }
         }
         Ok(())
     }
 }
 
+mod history;
+
 #[cfg(test)]
-#[path = "verify_tests.rs"]
 mod tests;

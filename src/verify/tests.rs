@@ -96,3 +96,85 @@ fn rows_marked_deleted_upstream_are_counted_not_failed() {
     assert_eq!((f.rows, f.deleted), (4, 1));
     assert!(f.to_string().contains("deleted: 1 rows marked deleted upstream"), "{f}");
 }
+
+mod history {
+    use super::*;
+    use crate::sink::history::HistoryRow;
+    use crate::sink::history_file::{version_of, write_history};
+
+    fn v(row: StoredRow, from: i64, to: Option<i64>) -> HistoryRow {
+        HistoryRow { row, valid_from: from, valid_to: to }
+    }
+
+    /// A day whose task `a` went from running to success, `b` seen once; `edit` changes
+    /// the history before it is written.
+    fn day_with_history(edit: impl FnOnce(&mut Vec<HistoryRow>)) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path()).unwrap();
+        let done = StoredRow { changed_at: 2000, observed_seq: 2, ..row("a", D0 + 1) };
+        let mut running = row("a", D0 + 1);
+        running.task.status = Some("running".into());
+        sink.replace_partition("2021-10-01", &[done.clone(), row("b", D0 + 2)]).unwrap();
+        let mut h = vec![v(running, 1, Some(2000)), v(done, 2000, None), v(row("b", D0 + 2), 1, None)];
+        edit(&mut h);
+        let version = version_of(&sink.partition_file("2021-10-01")).unwrap();
+        write_history(&dir.path().join("task_history/create_date=2021-10-01/part-0.parquet"), &h, &version);
+        dir
+    }
+
+    #[test]
+    fn a_history_that_follows_its_tasks_file_passes_and_is_counted() {
+        let dir = day_with_history(|_| {});
+        let f = verify(dir.path());
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        let h = f.history.as_ref().unwrap();
+        assert_eq!((h.days, h.versions), (1, 3));
+        assert!(f.to_string().contains("history: 3 versions in 1 day files"), "{f}");
+    }
+
+    #[test]
+    fn overlapping_versions_are_named_with_their_task() {
+        let dir = day_with_history(|h| h[0].valid_to = Some(2500));
+        let f = verify(dir.path());
+        assert!(f.problems.iter().any(|p| p.contains("consecutive versions overlap: task_id a")), "{:?}", f.problems);
+    }
+
+    #[test]
+    fn a_current_version_that_disagrees_with_tasks_is_named() {
+        let dir = day_with_history(|h| h[2].row.task.status = Some("fail".into()));
+        let f = verify(dir.path());
+        assert!(
+            f.problems
+                .iter()
+                .any(|p| p.contains("the current version differs from the task's row in tasks/: task_id b")),
+            "{:?}",
+            f.problems
+        );
+    }
+
+    #[test]
+    fn a_gap_and_a_task_without_a_current_version_are_named() {
+        let dir = day_with_history(|h| {
+            h[0].valid_to = Some(1500);
+            h.pop();
+        });
+        let f = verify(dir.path());
+        let all = f.problems.join("\n");
+        assert!(all.contains("a gap between consecutive versions: task_id a"), "{all}");
+        assert!(all.contains("a task of the day has no current version: task_id b"), "{all}");
+    }
+
+    #[test]
+    fn a_day_without_history_is_a_note_not_a_problem() {
+        let dir = day_with_history(|_| {});
+        let sink = Sink::open(dir.path()).unwrap();
+        sink.replace_partition("2021-10-02", &[row("c", D0 + 86_400)]).unwrap();
+        let f = verify(dir.path());
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert!(
+            f.notes.iter().any(|n| n.contains("no file for 1 day(s) of tasks/, first 2021-10-02")),
+            "{:?}",
+            f.notes
+        );
+    }
+}
