@@ -153,7 +153,9 @@ def main():
         "bitrate_ratio_by_template": check_bitrate(con, truth),
         "stuck_tasks": check_stuck(con, truth, as_of),
     }
-    missing = set(runner.reports()) - set(checked)
+    # stage_durations needs passes over time, not one backfill: tests/history.rs checks it
+    # against the simulator's timelines with reports/check_stage_durations.py.
+    missing = set(runner.reports()) - set(checked) - runner.HISTORY_REPORTS
     if missing:
         sys.exit(f"reports without a check against the truth: {sorted(missing)}")
     for name, n in checked.items():

@@ -17,6 +17,7 @@ CHARTS = (
     ("chart-throughput", "throughput_hourly"),
     ("chart-failures", "failures_top"),
     ("chart-turnaround", "turnaround_by_template"),
+    ("chart-stages", "stage_durations"),
 )
 
 STYLE = """
@@ -106,6 +107,29 @@ def turnaround(con, period):
     return titled(fig, "How fast is transcoding?", "turnaround percentiles (p50, p90, p99) by template", period)
 
 
+def stages(con, period):
+    """p50 per stage and template on the latest day measured, up to p90 as the error bar."""
+    data = rows(con, "stage_durations")
+    if not data:
+        return None
+    last = max(r["day"] for r in data)
+    data = [r for r in data if r["day"] == last]
+    order = ["pending", "downloading", "running", "uploading"]
+    fig = go.Figure()
+    for template in sorted({r["template"] for r in data}):
+        mine = sorted((r for r in data if r["template"] == template), key=lambda r: order.index(r["stage"]))
+        fig.add_bar(x=[r["stage"] for r in mine], y=[r["p50_s"] for r in mine], name=template,
+                    error_y={"type": "data", "symmetric": False, "array": [r["p90_s"] - r["p50_s"] for r in mine],
+                             "arrayminus": [0] * len(mine)},
+                    customdata=[[r["p90_s"], r["measured"]] for r in mine],
+                    hovertemplate="p50 %{y}s, p90 %{customdata[0]}s (%{customdata[1]} tasks)")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="seconds in the stage (bar p50, whisker p90)")
+    what = (f"time in each stage by template, tasks created {last}; exact to one sync.schedule period, "
+            "a shorter stage may not be seen (README: For analysts)")
+    return titled(fig, "Where does the time go?", what, period)
+
+
 # Rows of the stuck tasks table on the page (all of them: `run.py DATA_DIR stuck_tasks --csv`).
 SHOWN_STUCK = 200
 
@@ -114,6 +138,7 @@ BUILDERS = {
     "throughput_hourly": throughput,
     "failures_top": failures,
     "turnaround_by_template": turnaround,
+    "stage_durations": stages,
 }
 
 
@@ -140,7 +165,15 @@ def page(con, data_dir):
     period = f"tasks created {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     parts = []
     for i, (div_id, name) in enumerate(CHARTS):
+        if name in runner.HISTORY_REPORTS and not runner.has_history(data_dir):
+            parts.append(f"<section id={div_id}-none><h2>Where does the time go?</h2><p class=meta>No task_history/ "
+                         "in this data set (storage.history = false): the time per stage needs it.</p></section>")
+            continue
         fig = BUILDERS[name](con, period)
+        if fig is None:
+            parts.append(f"<section id={div_id}-none><h2>Where does the time go?</h2><p class=meta>No stage measured "
+                         "yet: a stage needs two passes, one that saw it begin and one that saw it end.</p></section>")
+            continue
         # The first chart carries plotly.js; the page then needs nothing from the network.
         parts.append(f"<section>{fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=div_id)}</section>")
     parts.append(f"<section>{stuck_table(con, period)}</section>")

@@ -28,6 +28,14 @@ def partitions(data_dir):
     return files
 
 
+# Reports that read task_history/ (storage.history = true, the default).
+HISTORY_REPORTS = {"stage_durations"}
+
+
+def has_history(data_dir):
+    return any(pathlib.Path(data_dir).glob("task_history/create_date=*/*.parquet"))
+
+
 def connect(data_dir, variables=()):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -35,6 +43,8 @@ def connect(data_dir, variables=()):
     for name, value in variables:
         con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute((HERE / "_tasks.sql").read_text())
+    if has_history(data_dir):
+        con.execute((HERE / "_task_history.sql").read_text())
     return con
 
 
@@ -70,6 +80,9 @@ def main():
         print(f"Wrote {args.html}: open it in a browser (it works offline)")
         return
     for name in args.report or reports():
+        if name in HISTORY_REPORTS and not has_history(args.data_dir):
+            print(f"-- {name}: skipped, {args.data_dir} has no task_history/ (storage.history = false)\n")
+            continue
         cols, rows = run(con, name)
         print(f"-- {name}: {len(rows)} rows")
         sep = "," if args.csv else " | "

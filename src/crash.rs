@@ -3,7 +3,8 @@
 //!
 //! With the feature, `TASKSYNC_CRASH_AT=NAME` (or `NAME:N`, the N-th time it is reached)
 //! makes the process abort at that point: no destructor, flush or unwinding runs, as with
-//! `kill -9`. Points: `after_staging_write`, `after_rename`, `before_checkpoint`, and
+//! `kill -9`. Points: `after_staging_write`, `after_rename` (the `tasks` file),
+//! `between_tasks_and_history`, `after_history_rename` (its day's history), `before_checkpoint`, and
 //! `in_state` (inside every state database call, holding its lock). `panic@NAME:N` panics
 //! there instead, as a bug would (see `cli::end_on_panic`).
 

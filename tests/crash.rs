@@ -52,7 +52,7 @@ async fn finish_and_check(sim: &Sim, dir: &Path, config: &Path, from: i64, to: i
     let top: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(
-        top.iter().all(|n| ["tasks", "_staging", "_rejects", "_locks"].contains(&n.as_str())),
+        top.iter().all(|n| ["tasks", "task_history", "_staging", "_rejects", "_locks"].contains(&n.as_str())),
         "stray entries in the output: {top:?}"
     );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_duckdb.py");
@@ -129,7 +129,13 @@ async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
-    for point in ["after_staging_write", "after_rename", "before_checkpoint"] {
+    for point in [
+        "after_staging_write",
+        "after_rename",
+        "between_tasks_and_history",
+        "after_history_rename",
+        "before_checkpoint",
+    ] {
         let now = D0 + 6 * DAY;
         let sim = start_sim(spec(78, 12_000, 6), SimOptions::default(), now).await;
         let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,8 @@ use tasksync::sync::run_backfill;
 const RUN_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/run.py");
 
 /// The chart ids the page promises, in page order.
-const CHARTS: [&str; 4] = ["chart-success-rate", "chart-throughput", "chart-failures", "chart-turnaround"];
+const CHARTS: [&str; 5] =
+    ["chart-success-rate", "chart-throughput", "chart-failures", "chart-turnaround", "chart-stages"];
 
 fn report(args: &[&std::ffi::OsStr]) -> Output {
     Command::new("python3").arg(RUN_PY).args(args).output().expect("python3 runs")
@@ -64,10 +65,16 @@ fn the_harness_sees_a_pages_console_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_html_report_renders_every_chart_in_a_real_browser_without_a_console_message() {
     let days = 6;
-    let now = D0 + days * DAY + 2 * 3600;
+    let now = D0 + days * DAY - 3 * 3600;
     let sim = start_sim(spec(51, 9_000, days), SimOptions::default(), now).await;
     let dir = tempfile::tempdir().unwrap();
     run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + days * DAY)).await.unwrap();
+    // Passes ten minutes apart see the last hours' tasks move through their stages.
+    for pass in 1..=8 {
+        let at = now + pass * 600;
+        sim.sim.set_now(at);
+        tasksync::sync::run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(at), D0).await.unwrap();
+    }
     let out = dir.path().join("out");
     let page = dir.path().join("report.html");
 
@@ -76,7 +83,12 @@ async fn the_html_report_renders_every_chart_in_a_real_browser_without_a_console
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("<script src=\"http"), "the page loads nothing from the network");
-    for question in ["How often does transcoding succeed?", "How much gets done?", "Why does transcoding fail?"] {
+    for question in [
+        "How often does transcoding succeed?",
+        "How much gets done?",
+        "Why does transcoding fail?",
+        "Where does the time go?",
+    ] {
         assert!(html.contains(question), "{question} is a chart title");
     }
     assert!(html.contains("tasks created 2021-10-01 00:"), "titles carry the data's time range");

@@ -70,6 +70,9 @@ async fn a_running_daemon_serves_metrics_on_port_0_that_match_the_data_and_pass_
     assert_eq!(sample(&text, "tasksync_tasks_total{change=\"new\"}"), Some(rows), "every stored row was new once");
     assert_eq!(sample(&text, "tasksync_passes_total{result=\"ok\"}"), Some(1.0));
     assert_eq!(sample(&text, "tasksync_files_written_total"), Some(4.0), "three days and today: four partitions");
+    let versions = history_rows(&dir.path().join("out")).len() as f64;
+    assert_eq!(sample(&text, "tasksync_history_versions_total"), Some(versions), "each version opened once");
+    assert_eq!(versions, rows, "one pass: one version per task");
     let ok = sample(&text, "tasksync_requests_total{outcome=\"ok\"}").unwrap();
     assert_eq!(sample(&text, "tasksync_request_duration_seconds_count"), Some(ok), "no failed request: each was ok");
     assert!(sample(&text, "tasksync_cursor_lag_seconds").unwrap() < 300.0, "{text}");

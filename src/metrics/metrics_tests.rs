@@ -25,6 +25,7 @@ fn every_family_the_contract_names_is_exposed_with_help_and_type() {
         "tasks_total",
         "rejects_total",
         "files_written_total",
+        "history_versions_total",
         "passes_total",
         "reconcile_ranges_total",
     ];
@@ -63,7 +64,14 @@ fn requests_windows_and_passes_are_counted_by_their_labels() {
     for (outcome, seconds) in [(RequestResult::Ok, 0.01), (RequestResult::Ok, 0.02), (RequestResult::Retried, 2.0)] {
         m.request_ended(outcome, seconds);
     }
-    m.window_done(&WindowCounts { new: 5, changed: 2, rejects: 1, file_written: true, ..Default::default() });
+    m.window_done(&WindowCounts {
+        new: 5,
+        changed: 2,
+        rejects: 1,
+        file_written: true,
+        versions: 7,
+        ..Default::default()
+    });
     m.window_left_behind();
     m.pass_finished(PassResult::Partial, 3.0);
     let text = text::to_prometheus(&m.openmetrics());
@@ -75,6 +83,7 @@ fn requests_windows_and_passes_are_counted_by_their_labels() {
     assert_eq!(sample(&text, "tasksync_tasks_total{change=\"changed\"}"), Some(2.0));
     assert_eq!(sample(&text, "tasksync_rejects_total"), Some(1.0));
     assert_eq!(sample(&text, "tasksync_files_written_total"), Some(1.0));
+    assert_eq!(sample(&text, "tasksync_history_versions_total"), Some(7.0));
     assert_eq!(sample(&text, "tasksync_windows_total{result=\"left_behind\"}"), Some(1.0));
     assert_eq!(sample(&text, "tasksync_passes_total{result=\"partial\"}"), Some(1.0));
     assert_eq!(sample(&text, "tasksync_passes_total{result=\"ok\"}"), Some(0.0));

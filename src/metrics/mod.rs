@@ -74,6 +74,8 @@ pub struct WindowCounts {
     pub deleted: u64,
     /// Stored tasks listed again under another create_time of their day: one row kept.
     pub moved: u64,
+    /// Versions opened in `task_history/`.
+    pub versions: u64,
 }
 
 /// What a reconciliation compared, for `tasksync_reconcile_ranges_total{result}`.
@@ -132,6 +134,8 @@ pub struct Metrics {
     ranges_given_up: Gauge,
     /// `tasksync_rejects_total`: records kept in `_rejects/` instead of the table.
     rejects: Counter,
+    /// `tasksync_history_versions_total`: versions opened in `task_history/`.
+    history_versions: Counter,
     /// `tasksync_files_written_total`: partition files replaced.
     files_written: Counter,
     /// `tasksync_windows_total{result}` (committed, left_behind): an extra family, so that
@@ -180,6 +184,8 @@ impl Metrics {
         r.register("tasksync_rejects", "Records kept in _rejects instead of the table", rejects.clone());
         let files_written = Counter::default();
         r.register("tasksync_files_written", "Partition files replaced", files_written.clone());
+        let history_versions = Counter::default();
+        r.register("tasksync_history_versions", "Versions opened in task_history", history_versions.clone());
         let windows = Family::<Label, Counter>::default();
         r.register("tasksync_windows", "Windows committed or left for the next pass", windows.clone());
         let passes = Family::<Label, Counter>::default();
@@ -204,6 +210,7 @@ impl Metrics {
             last_reconcile: FloatGauge::default(),
             ranges_given_up: Gauge::default(),
             rejects,
+            history_versions,
             files_written,
             passes: ["ok", "partial", "failed"].map(|o| passes.get_or_create_owned(&[("result", o.into())])),
             windows,
@@ -291,6 +298,7 @@ impl Metrics {
         self.tasks_deleted.inc_by(c.deleted);
         self.rejects.inc_by(c.rejects);
         self.files_written.inc_by(u64::from(c.file_written));
+        self.history_versions.inc_by(c.versions);
         self.windows.get_or_create(&[("result", "committed".into())]).inc();
     }
 

@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use super::SinkError;
 use super::history::{HistoryRow, history_key};
-use super::reader::BATCH_ROWS;
+use super::reader::{BATCH_ROWS, version_of};
 use super::schema::{from_batch, schema, to_batch};
 
 /// The footer key naming the version (`rows:max_seq`) of the `tasks` file a history file
@@ -273,7 +273,7 @@ impl Day<'_> {
         let derived_from = HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
         let lags = match &derived_from {
             Some(v) => *v != stored_version,
-            None => stored_version != super::partition::file_version(0, 0),
+            None => stored_version != super::reader::file_version(0, 0),
         };
         if !lags && new_tasks.is_none() {
             return Ok(None);
@@ -301,19 +301,4 @@ impl Day<'_> {
         let d = derive_file(history, tasks, &staged.file, &spare.file, version)?;
         Ok((staged, d.opened))
     }
-}
-
-/// The version of the partition file at `path` (`rows:max_seq`, from its footer alone);
-/// a missing file is an empty partition.
-pub fn version_of(path: &std::path::Path) -> Result<String, SinkError> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(super::partition::file_version(0, 0)),
-        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
-    };
-    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| SinkError::Unreadable { path: path.to_path_buf(), message: e.to_string() })?;
-    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
-    Ok(super::partition::file_version(rows as u64, super::reader::max_observed_seq(&meta)))
 }

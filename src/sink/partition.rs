@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::SinkError;
 use super::merge::{Observed, delta, overlay};
-use super::reader::{BATCH_ROWS, StoredRows};
+use super::reader::{BATCH_ROWS, StoredRows, file_version};
 use super::writer::{Base, FileWriter, Sink, Staged, Upload};
 use crate::plan::Window;
 use crate::row::{StoredRow, TaskRow};
@@ -467,12 +467,6 @@ fn count_file(path: &std::path::Path) -> Result<DayCounts, SinkError> {
     Ok(counts)
 }
 
-/// A partition file's version as [`DayCounts::version`] records it: its row count and its
-/// newest observation, both readable from its footer alone.
-pub(crate) fn file_version(rows: u64, max_seq: i64) -> String {
-    format!("{rows}:{max_seq}")
-}
-
 /// The version of partition `date`'s local file (`rows:max_seq`, from its footer alone),
 /// to check recorded counts against; `None` on object storage, where the recorded counts
 /// are trusted (reading a footer there costs a request per day).
@@ -480,7 +474,7 @@ pub fn partition_version(sink: &Sink, date: &str) -> Result<Option<String>, Sink
     if sink.is_remote() {
         return Ok(None);
     }
-    super::history_file::version_of(&sink.partition_file(date)).map(Some)
+    super::reader::version_of(&sink.partition_file(date)).map(Some)
 }
 
 #[cfg(test)]

@@ -124,3 +124,24 @@ pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
     }
     Ok(rows)
 }
+
+/// A partition file's version as [`DayCounts::version`] records it: its row count and its
+/// newest observation, both readable from its footer alone.
+pub fn file_version(rows: u64, max_seq: i64) -> String {
+    format!("{rows}:{max_seq}")
+}
+
+/// The version of the partition file at `path` (`rows:max_seq`, from its footer alone);
+/// a missing file is an empty partition.
+pub fn version_of(path: &std::path::Path) -> Result<String, SinkError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(file_version(0, 0)),
+        Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
+    };
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| SinkError::Unreadable { path: path.to_path_buf(), message: e.to_string() })?;
+    let rows: i64 = meta.row_groups().iter().map(|rg| rg.num_rows()).sum();
+    Ok(file_version(rows as u64, max_observed_seq(&meta)))
+}

@@ -36,6 +36,8 @@ pub struct Summary {
     deleted: AtomicU64,
     /// Stored tasks listed again under another create_time of their day.
     moved: AtomicU64,
+    /// Versions opened in `task_history/`.
+    versions: AtomicU64,
     /// The reconciliation the pass ran, if one was due.
     reconciled: std::sync::Mutex<Option<crate::state::Reconciled>>,
     /// Windows walked again because another writer replaced their partition's object.
@@ -85,6 +87,8 @@ pub struct Totals {
     pub deleted: u64,
     /// Stored tasks whose create_time the API corrected within their day.
     pub moved: u64,
+    /// Versions opened in `task_history/`.
+    pub versions: u64,
     /// Windows walked again because another writer replaced their partition's object.
     pub conflicts: u64,
     /// Fields stored as null because their value had an unusable type.
@@ -116,6 +120,7 @@ impl Summary {
             rejects: z(),
             deleted: z(),
             moved: z(),
+            versions: z(),
             reconciled: std::sync::Mutex::new(None),
             conflicts: z(),
             left_behind: std::sync::Mutex::new(Vec::new()),
@@ -136,6 +141,7 @@ impl Summary {
         self.rejects.fetch_add(c.rejects, Relaxed);
         self.deleted.fetch_add(c.deleted, Relaxed);
         self.moved.fetch_add(c.moved, Relaxed);
+        self.versions.fetch_add(c.versions, Relaxed);
     }
 
     /// Records the reconciliation the pass ran.
@@ -171,6 +177,7 @@ impl Summary {
             rejects: self.rejects.load(Relaxed),
             deleted: self.deleted.load(Relaxed),
             moved: self.moved.load(Relaxed),
+            versions: self.versions.load(Relaxed),
             conflicts: self.conflicts.load(Relaxed),
             nulled_fields,
             left_behind: self.left_behind.lock().expect("never poisoned").clone(),
@@ -188,7 +195,7 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} deleted={} moved={} files_written={} rejects={} left_behind={} seconds={:.1}",
+            "windows={} pages={} requests={} retries={} tasks={} new={} changed={} deleted={} moved={} files_written={} history_versions={} rejects={} left_behind={} seconds={:.1}",
             self.windows,
             self.pages,
             self.requests,
@@ -199,6 +206,7 @@ impl std::fmt::Display for Totals {
             self.deleted,
             self.moved,
             self.files_written,
+            self.versions,
             self.rejects,
             self.left_behind.len(),
             self.seconds

@@ -187,8 +187,8 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
     let outcome = commit.commit(ctx, merge, hold).await?;
     (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
-    (counts.deleted, counts.moved, counts.rejects) =
-        (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64);
+    (counts.deleted, counts.moved, counts.rejects, counts.versions) =
+        (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64, outcome.versions);
     for (part, reason) in &parts {
         pass.record(PassEvent::LeftBehind { window: *part, reason });
     }

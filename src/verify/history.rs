@@ -8,8 +8,9 @@ use std::path::Path;
 
 use crate::row::StoredRow;
 use crate::sink::history::HistoryRow;
-use crate::sink::history_file::{HistoryRows, version_of};
+use crate::sink::history_file::HistoryRows;
 use crate::sink::reader::StoredRows;
+use crate::sink::reader::version_of;
 
 /// Problems of one kind in one file: the first one named, the rest counted.
 #[derive(Default)]
@@ -35,6 +36,14 @@ impl Kinds {
     }
 }
 
+/// What the checks say, in `verify`'s two kinds of sentence.
+pub struct Said<'a> {
+    /// Broken promises.
+    pub problems: &'a mut Vec<String>,
+    /// Things worth knowing.
+    pub notes: &'a mut Vec<String>,
+}
+
 /// Where `task_history/` stands: read after each day's `tasks` file.
 #[derive(Debug, Default)]
 pub struct HistoryFindings {
@@ -49,7 +58,7 @@ pub struct HistoryFindings {
 impl HistoryFindings {
     /// Adds one day: its history file at `history` (fetched or local; `None`: there is
     /// none), checked against its `tasks` file; `shown` names the history file.
-    pub fn day(&mut self, date: &str, tasks: &Path, history: Option<&Path>, shown: &str, f: &mut super::Findings) {
+    pub fn day(&mut self, date: &str, tasks: &Path, history: Option<&Path>, shown: &str, f: &mut Said) {
         let Some(history) = history else {
             self.missing.push(date.to_string());
             return;
@@ -66,14 +75,13 @@ impl HistoryFindings {
     }
 
     /// The notes that close the check.
-    pub fn finish(self, f: &mut super::Findings) {
+    pub fn finish(&self, f: &mut Said) {
         if !self.missing.is_empty() {
             let (first, n) = (&self.missing[0], self.missing.len());
             f.notes.push(format!(
                 "task_history/ has no file for {n} day(s) of tasks/, first {first}: written while storage.history was off or by an older tasksync; each is seeded from its tasks file the next time the day is written"
             ));
         }
-        f.history = Some(self);
     }
 }
 

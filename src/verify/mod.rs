@@ -88,17 +88,19 @@ fn check_local_history(root: &Path, files: &[(String, PathBuf)], f: &mut Finding
     for (date, tasks) in files {
         let path = dir.join(format!("create_date={date}")).join(PART_FILE);
         let shown = path.display().to_string();
-        h.day(date, tasks, Some(&path).filter(|p| p.is_file()).map(PathBuf::as_path), &shown, f);
+        let mut said = history::Said { problems: &mut f.problems, notes: &mut f.notes };
+        h.day(date, tasks, Some(&path).filter(|p| p.is_file()).map(PathBuf::as_path), &shown, &mut said);
     }
-    h.finish(f);
+    h.finish(&mut history::Said { problems: &mut f.problems, notes: &mut f.notes });
+    f.history = Some(h);
 }
 
 /// [`verify`] for a data set on object storage: every object under `tasks/` is fetched,
-/// one at a time, into a private scratch directory (mode 0700, a random name under
+/// one day at a time (with its `task_history/` object), into a private scratch directory (mode 0700, a random name under
 /// `$TMPDIR`, never the service's), checked the same way and removed, and named by its
 /// `s3://` URL; the local work directory's staging is checked as for a local output. The
 /// directory goes when this returns or its future is dropped (`cli.rs` drops it on
-/// SIGINT and SIGTERM), so disk holds one partition's copy at most.
+/// SIGINT and SIGTERM), so disk holds one day's copies at most.
 pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Result<Findings, crate::sink::SinkError> {
     use crate::sink::SinkError;
     let remote = crate::sink::remote::Remote::open(s3)?;
@@ -125,7 +127,8 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
         if let Some(h) = history.as_mut() {
             let rel = crate::sink::writer::history_object_key(date);
             let fetched = remote.fetch(&rel, &history_copy).await?.map(|_| history_copy.as_path());
-            tokio::task::block_in_place(|| h.day(date, &copy, fetched, &remote.show(&rel), &mut f));
+            let mut said = history::Said { problems: &mut f.problems, notes: &mut f.notes };
+            tokio::task::block_in_place(|| h.day(date, &copy, fetched, &remote.show(&rel), &mut said));
             let _ = std::fs::remove_file(&history_copy);
         }
         let (shown, name) = (copy.display().to_string(), remote.show(key));
@@ -135,7 +138,8 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
         let _ = std::fs::remove_file(&copy);
     }
     if let Some(h) = history {
-        h.finish(&mut f);
+        h.finish(&mut history::Said { problems: &mut f.problems, notes: &mut f.notes });
+        f.history = Some(h);
     }
     f.dates = files.first().zip(files.last()).map(|((a, _), (b, _))| (a.clone(), b.clone()));
     let twice = seen_twice(hashes);

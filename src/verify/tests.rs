@@ -100,7 +100,8 @@ fn rows_marked_deleted_upstream_are_counted_not_failed() {
 mod history {
     use super::*;
     use crate::sink::history::HistoryRow;
-    use crate::sink::history_file::{version_of, write_history};
+    use crate::sink::history_file::write_history;
+    use crate::sink::reader::version_of;
 
     fn v(row: StoredRow, from: i64, to: Option<i64>) -> HistoryRow {
         HistoryRow { row, valid_from: from, valid_to: to }

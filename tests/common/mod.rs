@@ -148,6 +148,51 @@ pub fn assert_exact(out: &Path, truth: &[TaskRow]) {
     }
     let staging = out.join("_staging");
     assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "nothing left in _staging");
+    assert_history_follows(out);
+}
+
+/// Every version under `{out}/task_history`, with the day each came from.
+pub fn history_rows(out: &Path) -> Vec<(String, tasksync::sink::history::HistoryRow)> {
+    let mut rows = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(out.join("task_history")) else { return rows };
+    for dir in dirs {
+        let dir = dir.unwrap().path();
+        let date = dir.file_name().unwrap().to_string_lossy().trim_start_matches("create_date=").to_string();
+        let file = dir.join("part-0.parquet");
+        for row in tasksync::sink::history_file::read_history(&file).expect("a readable history file") {
+            rows.push((date.clone(), row));
+        }
+    }
+    rows
+}
+
+/// Asserts `task_history/` follows `tasks/` under `out` (when there is one): each task's
+/// versions, in observation order, back to back and one per observation, the last one
+/// current and equal to its row in `tasks`; no current version of a task not in `tasks`.
+pub fn assert_history_follows(out: &Path) {
+    if !out.join("task_history").is_dir() {
+        return;
+    }
+    let tasks: HashMap<String, StoredRow> =
+        stored(out).into_iter().map(|(d, r)| (format!("{d}/{}", r.task.task_id), r)).collect();
+    let mut by_task: HashMap<String, Vec<tasksync::sink::history::HistoryRow>> = HashMap::new();
+    for (date, v) in history_rows(out) {
+        by_task.entry(format!("{date}/{}", v.row.task.task_id)).or_default().push(v);
+    }
+    for (task, versions) in &mut by_task {
+        versions.sort_by_key(|v| v.row.observed_seq);
+        for pair in versions.windows(2) {
+            assert!(pair[0].row.observed_seq < pair[1].row.observed_seq, "{task}: one version per observation");
+            assert_eq!(pair[0].valid_to, Some(pair[1].valid_from), "{task}: versions back to back: {versions:?}");
+            assert_ne!(pair[0].row, pair[1].row, "{task}: a version that changed nothing");
+        }
+        let last = versions.last().unwrap();
+        assert_eq!(last.valid_to, None, "{task}: the last version is current");
+        assert_eq!(Some(&last.row), tasks.get(task), "{task}: the current version equals the row in tasks/");
+    }
+    for task in tasks.keys() {
+        assert!(by_task.contains_key(task), "{task} has no version in task_history/");
+    }
 }
 
 /// Asserts `row` was read from the partition of its UTC create date.
@@ -282,6 +327,7 @@ pub fn assert_converged(out: &Path, truth: &[TaskRow]) -> usize {
     for r in &deleted {
         assert!(!truth_ids.contains(r.task.task_id.as_str()), "task {} is listed but marked deleted", r.task.task_id);
     }
+    assert_history_follows(out);
     deleted.len()
 }
 

@@ -131,11 +131,13 @@ pub async fn mirror(endpoint: &str, to: &Path) -> PathBuf {
 }
 
 /// A TCP proxy in front of moto that can fail PUTs mid-way (the connection closes after
-/// their headers) or strip conditional headers (a store that ignores them).
+/// their headers), strip conditional headers (a store that ignores them), or refuse the
+/// next PUTs of `task_history/` objects with 412 (another writer got there first).
 pub struct Proxy {
     pub port: u16,
     pub fail_puts: Arc<AtomicBool>,
     pub strip_conditions: Arc<AtomicBool>,
+    pub refuse_history_puts: Arc<std::sync::atomic::AtomicU32>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -150,18 +152,19 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (fail_puts, strip_conditions) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let (f, s) = (fail_puts.clone(), strip_conditions.clone());
+        let refuse_history_puts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (f, s, r) = (fail_puts.clone(), strip_conditions.clone(), refuse_history_puts.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (f, s) = (f.clone(), s.clone());
+                let (f, s, r) = (f.clone(), s.clone(), r.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
-                        let _ = pipe(client, server, f, s).await;
+                        let _ = pipe(client, server, f, s, r).await;
                     }
                 });
             }
         });
-        Proxy { port, fail_puts, strip_conditions, task }
+        Proxy { port, fail_puts, strip_conditions, refuse_history_puts, task }
     }
 
     pub fn endpoint(&self) -> String {
@@ -174,10 +177,13 @@ async fn pipe(
     server: tokio::net::TcpStream,
     fail_puts: Arc<AtomicBool>,
     strip: Arc<AtomicBool>,
+    refuse_history: Arc<std::sync::atomic::AtomicU32>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut cr, mut cw) = client.into_split();
+    let (mut cr, cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    let cw = Arc::new(tokio::sync::Mutex::new(cw));
+    let refusing = cw.clone();
     let up = async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -186,6 +192,14 @@ async fn pipe(
                 return Ok::<_, std::io::Error>(());
             }
             let mut chunk = buf[..n].to_vec();
+            let history_put = chunk.starts_with(b"PUT ")
+                && String::from_utf8_lossy(&chunk).lines().next().is_some_and(|l| l.contains("task_history"));
+            let refuse = |n: u32| n.checked_sub(1);
+            if history_put && refuse_history.fetch_update(Ordering::SeqCst, Ordering::SeqCst, refuse).is_ok() {
+                let answer = b"HTTP/1.1 412 Precondition Failed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                refusing.lock().await.write_all(answer).await?;
+                return Ok(());
+            }
             if chunk.starts_with(b"PUT ") && fail_puts.load(Ordering::SeqCst) {
                 // Half the request reaches the server, then the connection breaks.
                 sw.write_all(&chunk[..chunk.len() / 2]).await?;
@@ -205,6 +219,15 @@ async fn pipe(
             sw.write_all(&chunk).await?;
         }
     };
-    let down = async move { tokio::io::copy(&mut sr, &mut cw).await.map(|_| ()) };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = sr.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            cw.lock().await.write_all(&buf[..n]).await?;
+        }
+    };
     tokio::select! { r = up => r, r = down => r }
 }
