@@ -278,7 +278,13 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         dir.display()
     );
     println!(
-        "\nA page of charts (success rate, throughput, failures, turnaround, stuck tasks):\n  pip install -r reports/requirements.txt && python3 reports/run.py {} --html report.html --var as_of={}",
+        "\nAnd the state as of the first pass, a day ago, from every version a pass saw (task_history/):\n  duckdb -c \"SELECT status, count(*) AS tasks FROM read_parquet('{}/task_history/**/*.parquet', hive_partitioning = true) WHERE valid_from <= TIMESTAMPTZ '{}' AND (valid_to > TIMESTAMPTZ '{}' OR valid_to IS NULL) AND deleted_at IS NULL GROUP BY ALL ORDER BY ALL\"",
+        dir.display(),
+        crate::time::show(DEMO_NOW),
+        crate::time::show(DEMO_NOW)
+    );
+    println!(
+        "\nA page of charts (success rate, throughput, failures, turnaround, time per stage, stuck tasks):\n  pip install -r reports/requirements.txt && python3 reports/run.py {} --html report.html --var as_of={}",
         dir.display(),
         crate::time::show(DEMO_NOW)
     );

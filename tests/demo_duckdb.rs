@@ -34,6 +34,26 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
     assert!(check.status.success(), "{report}");
     assert!(report.contains(&format!("{stored} rows, {stored} distinct task_ids")), "{report}");
 
+    // The query over task_history it prints runs; as of a moment after every pass it gives
+    // exactly what tasks/ holds now, and as of the first pass something else.
+    let history = stdout.lines().find(|l| l.contains("/task_history/")).expect("the demo prints a task_history query");
+    let sql = history.split("duckdb -c \"").nth(1).and_then(|q| q.strip_suffix('"')).expect("a quoted query");
+    let as_of = sql.split("TIMESTAMPTZ '").nth(1).and_then(|t| t.split('\'').next()).unwrap().to_string();
+    let now_sql = sql.replace(&as_of, "2100-01-01T00:00:00Z");
+    let tasks_sql = format!(
+        "SELECT status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet') WHERE deleted_at IS NULL GROUP BY ALL ORDER BY ALL",
+        dir.path().join("demo-data").display()
+    );
+    let query = |q: &str| {
+        let code = format!("import duckdb, sys; print(duckdb.connect().execute(sys.argv[1]).fetchall())");
+        let out = Command::new("python3").args(["-c", &code, q]).current_dir(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (then, now, tasks) = (query(sql), query(&now_sql), query(&tasks_sql));
+    assert_eq!(now, tasks, "the current versions are the rows of tasks/");
+    assert!(then != now && then.contains("running"), "a day earlier tasks were still running: {then}");
+
     // The page-of-charts command the demo prints works as printed (from the project's root).
     let page_cmd = stdout.lines().find(|l| l.contains("--html report.html")).expect("the demo prints the page command");
     let run_only = page_cmd
