@@ -17,7 +17,8 @@
 //! - [`api`]: the `list_task` client (signature, retries, rate limit, pacing under 429s), the
 //!   tolerant decoder, and the observer through which requests are counted.
 //! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
-//!   the streaming partition rewrite, rejects, and the same layout on object storage.
+//!   the streaming partition rewrite, every version of each task (`task_history/`), rejects,
+//!   and the same layout on object storage.
 //! - [`state`]: the SQLite checkpoint database and all of its SQL: checkpoints and jobs,
 //!   unfinished tasks, runs and sequences, what each partition holds per minute.
 //! - [`progress`]: the progress bar of long passes on a terminal, a line every 30 s elsewhere.
@@ -27,7 +28,8 @@
 //! - [`simulator`]: the built-in, seeded simulator of the upstream API, with its ground truth.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.
-//! - [`verify`]: `verify`: reads the whole data set and checks every promise made to analysts.
+//! - [`verify`]: `verify`: reads the whole data set (`task_history/` too) and checks every
+//!   promise made to analysts.
 //! - [`daemon`]: `run`: passes on a cron schedule until a shutdown future completes, systemd
 //!   notifications.
 //! - [`demo`]: `tasksync demo`, simulator plus a real sync into `./demo-data`.

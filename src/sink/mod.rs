@@ -1,10 +1,12 @@
 //! The Parquet sink: the Arrow schema of CONTRACT.md ([`schema`]), the pure merge
 //! ([`merge`]), reading stored files ([`reader`]), writing and atomically replacing them
 //! (the durable write path, [`writer`]), the streaming rewrite of one partition that ties
-//! those together ([`partition`]), the rejects file ([`rejects`]), and the same layout on
-//! S3-compatible object storage ([`remote`]).
+//! those together ([`partition`]), every version of each task derived from it ([`history`],
+//! pure, and [`history_file`], its files), the rejects file ([`rejects`]), and the same
+//! layout on S3-compatible object storage ([`remote`]).
 //!
-//! Arrows run one way: `partition -> {merge, reader, writer}`, `reader -> {merge, schema}`,
+//! Arrows run one way: `partition -> {merge, reader, writer, history_file}`,
+//! `history_file -> {history, reader, writer, schema}`, `reader -> {merge, schema}`,
 //! `writer -> {schema, remote}`.
 
 pub mod history;

@@ -18,7 +18,13 @@
 //! 4. The directory that changed (the partition's, or `tasks/`) is fsynced, making the
 //!    rename durable.
 //!
-//! Only after step 4 may the caller record the window as done (see `state.rs`): data
+//! 5. With `storage.history`, the day's history (`task_history/create_date=D/part-0.parquet`,
+//!    derived from the file just renamed in, see `history.rs`) follows by steps 1 to 4 of its
+//!    own. Its footer names the `tasks` version it was derived from, so a crash between the
+//!    two renames leaves a history that *lags*, never one ahead of `tasks`: the next write
+//!    of the day (the window's replay) catches it up before laying anything new over it.
+//!
+//! Only after step 5 may the caller record the window as done (see `state.rs`): data
 //! first, checkpoint second. A crash before the checkpoint replays the window, and the
 //! merge makes that replay harmless. Invariants: `tasks/` only ever holds complete files,
 //! one per partition, each row's task_id in no other file (a task's create_time, hence

@@ -5,8 +5,11 @@
 //!
 //! 1. The window's rejects are appended to this run's rejects file and fsynced.
 //! 2. The partition's staged file is finished (footer, fsync), renamed over the partition
-//!    file and its directory fsynced, by the protocol of `sink/writer.rs`. A window that
-//!    changed nothing writes nothing here.
+//!    file and its directory fsynced, by the protocol of `sink/writer.rs`; then the day's
+//!    history derived from it, the same way (on object storage: the `tasks` PUT, then the
+//!    history's). A window that changed nothing writes nothing here, unless the day's
+//!    history lags its `tasks` file (a crash or a failed PUT between the two): then only the
+//!    history, caught up.
 //! 3. **The commit point**: one SQLite transaction records the window (the backfill job's
 //!    interval, less any part left behind and the newest `sync.settle` before its pages
 //!    were fetched, which still changes), the parts left behind with their reasons, and
