@@ -1,5 +1,5 @@
 //! The simulator's HTTP face: `GET /api/list_task` (signed, quirky, faulty on request) and
-//! `GET /_sim/stats` for out-of-process tests.
+//! `GET /_sim/stats` and `POST /_sim/now?to=UNIX` (the clock) for out-of-process tests and benchmarks.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,7 +19,11 @@ use crate::api::sign;
 
 /// Serves the simulator on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {
-    let app = Router::new().route("/api/list_task", get(list_task)).route("/_sim/stats", get(stats)).with_state(sim);
+    let app = Router::new()
+        .route("/api/list_task", get(list_task))
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/now", axum::routing::post(set_now))
+        .with_state(sim);
     axum::serve(listener, app).await
 }
 
@@ -34,6 +38,18 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> Response {
         "throttled": s.throttled.load(Ordering::SeqCst),
     });
     axum::Json(body).into_response()
+}
+
+/// `POST /_sim/now?to=UNIX`: moves the simulated clock, so that a benchmark in another
+/// process can run passes over a simulated day (with `--freeze`, nothing else moves it).
+async fn set_now(State(sim): State<Arc<Simulator>>, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    match q.get("to").and_then(|t| t.parse::<i64>().ok()) {
+        Some(t) => {
+            sim.set_now(t);
+            axum::Json(json!({ "now": t })).into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, "POST /_sim/now?to=UNIX_SECONDS\n").into_response(),
+    }
 }
 
 fn api(code: i64, msg: &str) -> Response {
