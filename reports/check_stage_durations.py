@@ -61,7 +61,7 @@ def observed_stages(t, passes, settle):
             continue
         if status != "pending" and i == 0:
             continue
-        start = t["create_time"] if status == "pending" else at
+        start = t["create_time"] if i == 0 else at
         end, next_status = runs[i + 1]
         out.append((status, end - start, true_start(t, next_status) - true_start(t, status)))
     return out

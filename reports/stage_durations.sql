@@ -7,8 +7,8 @@
 -- next state, each up to one schedule period (sync.schedule) after the fact. A figure is
 -- therefore exact to within one period, and a stage shorter than the period may never be
 -- seen at all. How the report treats that:
---   * `pending` starts at create_time (exact); every other stage at the first pass that
---     saw it;
+--   * `pending`, when it is the first state seen, starts at create_time (exact); every
+--     other stage at the first pass that saw it;
 --   * a stage is measured only where both its start and its end were seen: the task was
 --     seen in an earlier stage first (or the stage is `pending`), and later in another
 --     live state; a task first seen mid-stage, still in it, or deleted in it counts in no
@@ -46,10 +46,10 @@ WITH v AS (
 ), measured AS (
     SELECT
         create_date, template, status AS stage,
-        epoch(left_at) - epoch(CASE WHEN status = 'pending' THEN created ELSE entered END) AS seconds
+        epoch(left_at) - epoch(CASE WHEN first_n = 1 THEN created ELSE entered END) AS seconds
     FROM stages
     WHERE status IN ('pending', 'downloading', 'running', 'uploading')
-      AND live AND left_it AND (status = 'pending' OR first_n > 1)
+      AND live AND left_it AND (first_n > 1 OR status = 'pending')
 )
 SELECT * FROM (
     SELECT

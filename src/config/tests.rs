@@ -133,6 +133,9 @@ fn a_minimal_config_takes_the_contract_defaults() {
     assert_eq!(c.storage.state_db, PathBuf::from("/var/lib/tasksync/state.db"));
     assert_eq!(c.sync.schedule, "0 */5 * * * *");
     assert!(!c.storage.keep_url_query);
+    assert!(c.storage.history, "task_history/ is kept unless turned off");
+    let off = parse("[api]\nbase_url = \"http://127.0.0.1:9\"\nauth = \"none\"\n[storage]\nhistory = false\n").unwrap();
+    assert!(!off.storage.history);
 }
 
 #[test]
@@ -157,6 +160,7 @@ fn syntax_errors_duplicates_and_unknown_tables_are_named_by_line() {
         ("page_size = 50", "page_size = 50\npage_size = 60", &["line 5", "page_size", "duplicate"][..]),
         ("[sync]", "[synk]", &["synk"][..]),
         ("keep_url_query = false", "keep_url_query = \"no\"", &["keep_url_query"][..]),
+        ("keep_url_query = false", "keep_url_query = false\nhistory = \"yes\"", &["history"][..]),
         ("concurrency = 4", "concurrency = -4", &["concurrency"][..]),
     ] {
         let e = error(&GOOD.replace(from, to));

@@ -42,7 +42,10 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> Response {
 
 /// `POST /_sim/now?to=UNIX`: moves the simulated clock, so that a benchmark in another
 /// process can run passes over a simulated day (with `--freeze`, nothing else moves it).
-async fn set_now(State(sim): State<Arc<Simulator>>, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+async fn set_now(
+    State(sim): State<Arc<Simulator>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
     match q.get("to").and_then(|t| t.parse::<i64>().ok()) {
         Some(t) => {
             sim.set_now(t);

@@ -130,11 +130,13 @@ pub fn derive<E>(
         }
         let row = n.take()?.expect("peeked");
         match current {
-            // The same observation, or one not newer (`tasks` never lags its history, so
-            // only a foreign file gets here): the version stays, holding the row.
-            Some(c) if row.observed_seq <= c.row.observed_seq => {
+            // The same observation: the version stays, holding the row.
+            Some(c) if row.observed_seq == c.row.observed_seq => {
                 emit(HistoryRow { row, valid_from: c.valid_from, valid_to: None })?;
             }
+            // An older one (only a foreign file gets here: a history is never derived from a
+            // tasks file older than it): the stored version stands.
+            Some(c) if row.observed_seq < c.row.observed_seq => emit(c)?,
             Some(c) => {
                 let at = row.changed_at.max(c.valid_from);
                 emit(HistoryRow { valid_to: Some(at), ..c })?;

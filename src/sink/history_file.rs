@@ -248,6 +248,11 @@ impl HistoryWriter {
     }
 }
 
+/// The newest observation of a file version (`rows:max_seq`).
+fn max_seq_of(version: &str) -> i64 {
+    version.rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
 /// One day being written: where its history is derived.
 pub struct Day<'a> {
     /// The output, which stages files.
@@ -271,6 +276,19 @@ impl Day<'_> {
     ) -> Result<Option<(super::writer::Staged, super::writer::Base, u64)>, SinkError> {
         let stored_version = version_of(self.tasks)?;
         let derived_from = HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
+        let (history_seq, tasks_seq) = (derived_from.as_deref().map_or(0, max_seq_of), max_seq_of(&stored_version));
+        // A history derived from a newer tasks file than the one merged with: another
+        // writer replaced both since this window fetched the tasks object (object storage;
+        // this window's own tasks PUT, if any, then conflicts and it merges again), or the
+        // tasks file was restored from a backup and the history not. Deriving from the older
+        // file would roll the history back: it is left as it is, loudly.
+        if history_seq > tasks_seq {
+            tracing::warn!(
+                partition = %self.date, history = ?derived_from, tasks = %stored_version,
+                "The day's history is newer than the tasks file merged with; leaving it as it is (another writer's, or tasks/ restored without task_history/)"
+            );
+            return Ok(None);
+        }
         let lags = match &derived_from {
             Some(v) => *v != stored_version,
             None => stored_version != super::reader::file_version(0, 0),

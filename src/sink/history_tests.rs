@@ -110,3 +110,10 @@ fn a_current_version_whose_task_left_the_tasks_file_is_counted_and_kept() {
     assert_eq!(d.orphans, 1);
     assert_eq!(h2, h1);
 }
+
+#[test]
+fn a_tasks_row_older_than_the_current_version_leaves_the_version_as_it_is() {
+    let (h1, _) = run(vec![], vec![stored("a", T0, "running", 5)]);
+    let (h2, d) = run(h1.clone(), vec![stored("a", T0, "pending", 3)]);
+    assert_eq!((h2, d.opened), (h1, 0), "no version twice under one observation, nothing rolled back");
+}

@@ -292,7 +292,18 @@ impl PartitionMerge {
             Some(base) => {
                 let new_tasks = staged.as_ref().map(|s| (s.file.as_path(), self.counts.version.as_str()));
                 let day = super::history_file::Day { sink: &self.sink, date: &self.date, tasks: &self.base.path };
-                let derived = day.derive(base, new_tasks)?;
+                let derived = match day.derive(base, new_tasks) {
+                    Err(SinkError::Unreadable { path, message }) => {
+                        // The day's tasks go on; its history waits, loudly, until the file is
+                        // moved aside (the next write seeds a new one from tasks/).
+                        tracing::error!(
+                            file = %path.display(), reason = %message,
+                            "The day's history file cannot be read; writing tasks/ without it: move the file aside to start the day's history afresh (README: \"A partition file that cannot be read\")"
+                        );
+                        None
+                    }
+                    other => other?,
+                };
                 self.outcome.versions = derived.as_ref().map_or(0, |d| d.2);
                 derived.map(|(staged, base, _)| (staged, base))
             }

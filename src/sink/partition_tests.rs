@@ -252,3 +252,29 @@ fn a_quiet_window_writes_no_history_and_a_lagging_history_is_caught_up() {
     assert_eq!(h.len(), 3);
     assert_eq!((h[0].valid_to, h[1].valid_from, h[1].row.observed_seq), (Some(30), 30, 30));
 }
+
+#[test]
+fn a_history_newer_than_the_tasks_file_is_left_as_it_is_and_tasks_go_on() {
+    let (_dir, sink) = history_sink();
+    stream_with_history(&sink, &[task(1, DAY, "running")], 10);
+    let restored = sink.read_partition("2021-10-01").unwrap();
+    stream_with_history(&sink, &[task(1, DAY, "success")], 20);
+    let h = history(&sink);
+    // tasks/ restored from a backup, task_history/ not.
+    sink.replace_partition("2021-10-01", &restored).unwrap();
+    let quiet = stream_with_history(&sink, &[task(1, DAY, "running")], 30);
+    assert_eq!((quiet.written, quiet.versions), (false, 0));
+    assert_eq!(history(&sink), h, "not rolled back");
+}
+
+#[test]
+fn an_unreadable_history_file_does_not_stop_the_days_tasks() {
+    let (_dir, sink) = history_sink();
+    stream_with_history(&sink, &[task(1, DAY, "running")], 10);
+    let path = sink.history_file("2021-10-01").unwrap();
+    std::fs::write(&path, b"not parquet").unwrap();
+    let next = stream_with_history(&sink, &[task(1, DAY, "success")], 20);
+    assert!(next.written);
+    assert_eq!(sink.read_partition("2021-10-01").unwrap()[0].task.status.as_deref(), Some("success"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"not parquet", "kept for the operator, named in the log");
+}

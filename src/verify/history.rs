@@ -101,7 +101,7 @@ pub fn check_day(tasks: &Path, history: &Path, shown: &str) -> Result<(u64, Vec<
     };
     let mut t = TasksSide { rows: StoredRows::open(tasks).map_err(|e| e.to_string())?, held: None };
     let mut kinds = Kinds::default();
-    let (mut versions, mut split) = (0u64, HashSet::new());
+    let (mut versions, mut split, mut chains) = (0u64, HashSet::new(), Vec::new());
     let mut group: Vec<HistoryRow> = Vec::new();
     loop {
         let row = h.next_row().map_err(|e| e.to_string())?;
@@ -112,10 +112,13 @@ pub fn check_day(tasks: &Path, history: &Path, shown: &str) -> Result<(u64, Vec<
         }
         if !group.is_empty() {
             versions += group.len() as u64;
-            check_chain(&group, &mut kinds);
+            let id = group[0].row.task.task_id.to_string();
+            // A task whose versions are at several places (moved within the day) is checked
+            // whole at the end: one place alone may show a gap the other place fills.
+            chains.extend(check_chain(&group).into_iter().map(|kind| (id.clone(), kind)));
             let current = group.last().filter(|v| v.valid_to.is_none());
             if current.is_none() {
-                split.insert(group[0].row.task.task_id.to_string());
+                split.insert(id);
             }
             if lag.is_none() {
                 match_tasks(&mut t, &group[0].row, current, &mut kinds)?;
@@ -132,6 +135,9 @@ pub fn check_day(tasks: &Path, history: &Path, shown: &str) -> Result<(u64, Vec<
             kinds.add("a task of the day has no current version", || format!("task_id {}", r.task.task_id));
         }
     }
+    for (id, kind) in chains.into_iter().filter(|(id, _)| !split.contains(id)) {
+        kinds.add(kind, || format!("task_id {id}"));
+    }
     check_split(history, &split, &mut kinds)?;
     Ok((versions, kinds.into_problems(shown), lag))
 }
@@ -140,22 +146,22 @@ fn key(r: &StoredRow) -> (i64, &str) {
     (r.task.create_time, r.task.task_id.as_str())
 }
 
-/// One task's versions at one place, in observation order: back to back, one current at most, last.
-fn check_chain(versions: &[HistoryRow], kinds: &mut Kinds) {
-    let id = || format!("task_id {}", versions[0].row.task.task_id);
-    for v in versions {
-        if v.valid_to.is_some_and(|to| to < v.valid_from) {
-            kinds.add("a version ends before it begins", id);
-        }
+/// One task's versions, in observation order: back to back, one current at most, last.
+/// Returns the kinds of problem found.
+fn check_chain(versions: &[HistoryRow]) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    if versions.iter().any(|v| v.valid_to.is_some_and(|to| to < v.valid_from)) {
+        found.push("a version ends before it begins");
     }
     for pair in versions.windows(2) {
         match pair[0].valid_to {
-            None => kinds.add("more than one current version", id),
-            Some(to) if to < pair[1].valid_from => kinds.add("a gap between consecutive versions", id),
-            Some(to) if to > pair[1].valid_from => kinds.add("consecutive versions overlap", id),
+            None => found.push("more than one current version"),
+            Some(to) if to < pair[1].valid_from => found.push("a gap between consecutive versions"),
+            Some(to) if to > pair[1].valid_from => found.push("consecutive versions overlap"),
             Some(_) => {}
         }
     }
+    found
 }
 
 /// The `tasks` file read beside the history, one row looked at ahead.
@@ -194,7 +200,8 @@ fn match_tasks(
             kinds.add("the current version differs from the task's row in tasks/", || format!("task_id {id}"))
         }
         (Some(_), false) => kinds.add("a current version has no row in tasks/", || format!("task_id {id}")),
-        (None, _) => {}
+        (None, true) => kinds.add("a task of the day has no current version", || format!("task_id {id}")),
+        (None, false) => {}
     }
     if here {
         t.held = None;
@@ -209,7 +216,8 @@ fn check_split(history: &Path, split: &HashSet<String>, kinds: &mut Kinds) -> Re
         return Ok(());
     }
     let mut by_id: HashMap<String, Vec<HistoryRow>> = HashMap::new();
-    for r in crate::sink::history_file::read_history(history).map_err(|e| e.to_string())? {
+    let mut rows = HistoryRows::open(history).map_err(|e| e.to_string())?;
+    while let Some(r) = rows.next_row().map_err(|e| e.to_string())? {
         if split.contains(r.row.task.task_id.as_str()) {
             by_id.entry(r.row.task.task_id.to_string()).or_default().push(r);
         }
@@ -222,7 +230,9 @@ fn check_split(history: &Path, split: &HashSet<String>, kinds: &mut Kinds) -> Re
                 format!("task_id {id}")
             });
         }
-        check_chain(&versions, kinds);
+        for kind in check_chain(&versions) {
+            kinds.add(kind, || format!("task_id {id}"));
+        }
     }
     Ok(())
 }

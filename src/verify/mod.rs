@@ -115,7 +115,13 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
     let history_copy = scratch.path().join("history.parquet");
     let mut f = Findings::default();
     let files = remote_partition_files(remote.list("tasks").await?, &remote, &mut f);
-    let mut history = (!remote.list("task_history").await?.is_empty()).then(history::HistoryFindings::default);
+    let history_keys = remote.list("task_history").await?;
+    let dates: HashSet<String> =
+        files.iter().map(|(d, _)| format!("task_history/create_date={d}/{PART_FILE}")).collect();
+    for (key, _) in history_keys.iter().filter(|(k, _)| !dates.contains(k)) {
+        f.problems.push(format!("{}: stray object under task_history/ (no such day in tasks/)", remote.show(key)));
+    }
+    let mut history = (!history_keys.is_empty()).then(history::HistoryFindings::default);
     let mut hashes: Vec<(u64, u32)> = Vec::new();
     for (i, (date, key)) in files.iter().enumerate() {
         remote.download(key, &copy).await?;

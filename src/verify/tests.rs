@@ -179,3 +179,42 @@ mod history {
         );
     }
 }
+
+mod moved_history {
+    use super::*;
+    use crate::sink::history::HistoryRow;
+    use crate::sink::history_file::write_history;
+    use crate::sink::reader::version_of;
+
+    /// Task `a` moved from D0+1 to D0+5 and back: its versions are at two places.
+    fn moved_there_and_back(current_at_home: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path()).unwrap();
+        let v = |t: i64, seq: i64| StoredRow { observed_seq: seq, changed_at: seq, ..row("a", t) };
+        sink.replace_partition("2021-10-01", &[v(D0 + 1, 3)]).unwrap();
+        let mut h = vec![
+            HistoryRow { row: v(D0 + 1, 1), valid_from: 1, valid_to: Some(2) },
+            HistoryRow { row: v(D0 + 1, 3), valid_from: 3, valid_to: None },
+            HistoryRow { row: v(D0 + 5, 2), valid_from: 2, valid_to: Some(3) },
+        ];
+        if !current_at_home {
+            h[1].valid_to = Some(4);
+        }
+        let version = version_of(&sink.partition_file("2021-10-01")).unwrap();
+        write_history(&dir.path().join("task_history/create_date=2021-10-01/part-0.parquet"), &h, &version);
+        dir
+    }
+
+    #[test]
+    fn a_task_moved_there_and_back_within_its_day_has_no_gap() {
+        let f = verify(moved_there_and_back(true).path());
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+    }
+
+    #[test]
+    fn a_task_whose_place_holds_only_closed_versions_is_named() {
+        let f = verify(moved_there_and_back(false).path());
+        let all = f.problems.join("\n");
+        assert!(all.contains("a task of the day has no current version: task_id a"), "{all}");
+    }
+}
