@@ -45,8 +45,8 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
         dir.path().join("demo-data").display()
     );
     let query = |q: &str| {
-        let code = format!("import duckdb, sys; print(duckdb.connect().execute(sys.argv[1]).fetchall())");
-        let out = Command::new("python3").args(["-c", &code, q]).current_dir(dir.path()).output().unwrap();
+        let code = "import duckdb, sys; print(duckdb.connect().execute(sys.argv[1]).fetchall())";
+        let out = Command::new("python3").args(["-c", code, q]).current_dir(dir.path()).output().unwrap();
         assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
