@@ -253,6 +253,65 @@ fn max_seq_of(version: &str) -> i64 {
     version.rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// The first history of a day new to the data set, written beside its first `tasks` file
+/// batch by batch: each row one current version, valid from its `changed_at`, which is
+/// what [`super::history::derive`] gives from no history, without reading the staged file
+/// back. The columns are shared with the `tasks` batch, not copied.
+pub struct Alongside {
+    /// The history file being written, in staging.
+    file: super::writer::FileWriter,
+    /// Its staging names.
+    staged: super::writer::Staged,
+    /// The day's (absent) stored history, the condition of its PUT on object storage.
+    base: super::writer::Base,
+    /// Versions written.
+    rows: u64,
+}
+
+impl Alongside {
+    /// Starts one for day `date` when its stored history (`base`) does not exist either;
+    /// `None` otherwise (then the history is derived at the window's end).
+    pub fn open(
+        sink: &super::writer::Sink,
+        date: &str,
+        base: super::writer::Base,
+    ) -> Result<Option<Alongside>, SinkError> {
+        if base.path.exists() {
+            return Ok(None);
+        }
+        let staged = sink.stage(date);
+        let props = super::writer::writer_properties_builder().build();
+        let file = super::writer::FileWriter::create_with(&staged.file, history_schema(), props)?;
+        Ok(Some(Alongside { file, staged, base, rows: 0 }))
+    }
+
+    /// Writes the versions of one batch of the `tasks` file.
+    pub fn write(&mut self, tasks: &RecordBatch) -> Result<(), SinkError> {
+        let perr = |e| super::writer::parquet_error("write", &self.staged.file, e);
+        let changed = tasks.column_by_name("changed_at").expect("the tasks schema has changed_at").clone();
+        let mut columns = tasks.columns().to_vec();
+        columns.push(changed);
+        columns.push(arrow_array::new_null_array(
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            tasks.num_rows(),
+        ));
+        let batch = RecordBatch::try_new(history_schema(), columns).map_err(perr)?;
+        self.rows += batch.num_rows() as u64;
+        self.file.write_batch(&batch)
+    }
+
+    /// Finishes the file, derived from the `tasks` file of version `derived_from`: the
+    /// staged history, its base and the versions opened, as [`Day::derive`] returns them.
+    pub fn finish(
+        mut self,
+        derived_from: &str,
+    ) -> Result<(super::writer::Staged, super::writer::Base, u64), SinkError> {
+        self.file.label(DERIVED_FROM, derived_from);
+        self.file.finish()?;
+        Ok((self.staged, self.base, self.rows))
+    }
+}
+
 /// One day being written: where its history is derived.
 pub struct Day<'a> {
     /// The output, which stages files.

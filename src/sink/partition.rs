@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::SinkError;
+use super::history_file::Alongside;
 use super::merge::{Observed, delta, overlay};
 use super::reader::{BATCH_ROWS, StoredRows, file_version};
 use super::writer::{Base, FileWriter, Sink, Staged, Upload};
@@ -142,6 +143,8 @@ pub struct PartitionMerge {
     rows_written: u64,
     /// Newest observation among the rows written: the other half of the file's version.
     max_seq_written: i64,
+    /// The day's first history, written beside its first `tasks` file.
+    alongside: Option<Alongside>,
 }
 
 impl PartitionMerge {
@@ -213,6 +216,7 @@ impl PartitionMerge {
             counts: DayCounts::empty(),
             rows_written: 0,
             max_seq_written: 0,
+            alongside: None,
         })
     }
 
@@ -268,7 +272,7 @@ impl PartitionMerge {
             tally.add(&row);
             batch.push(row);
             if batch.len() == BATCH_ROWS {
-                out.writer.write(&batch)?;
+                write_both(&mut out.writer, self.alongside.as_mut(), &out.staged.file, &batch)?;
                 batch.clear();
             }
         }
@@ -276,9 +280,29 @@ impl PartitionMerge {
             return Err(e);
         }
         if !batch.is_empty() {
-            out.writer.write(&batch)?;
+            write_both(&mut out.writer, self.alongside.as_mut(), &out.staged.file, &batch)?;
         }
         Ok(())
+    }
+
+    /// Whether the partition had a stored file when opened.
+    pub fn has_stored_file(&self) -> bool {
+        self.compare.exists()
+    }
+
+    /// Writes the day's first history beside its first `tasks` file, when neither exists
+    /// yet (see [`Alongside`]); `base` is the day's stored history. Returns whether it will.
+    pub fn write_history_alongside(&mut self, base: Base) -> Result<bool, SinkError> {
+        if self.compare.exists() || self.out.is_some() {
+            return Ok(false);
+        }
+        self.alongside = Alongside::open(&self.sink, &self.date, base)?;
+        Ok(self.alongside.is_some())
+    }
+
+    /// Whether the day's history is already being written beside its `tasks` file.
+    pub fn writes_history_alongside(&self) -> bool {
+        self.alongside.is_some()
     }
 
     /// Finishes the window: when anything changed, writes the rest of the stored rows,
@@ -288,6 +312,18 @@ impl PartitionMerge {
     /// that order: the returned [`Uploads`].
     pub fn finish(mut self, history: Option<Base>) -> Result<(Outcome, Uploads), SinkError> {
         let staged = self.finish_tasks()?;
+        if let Some(alongside) = self.alongside.take() {
+            // A fresh day with no row writes neither file (dropping `alongside` removes its
+            // staged file); one with rows has nothing to drop or mark, so its file is the
+            // one written.
+            let Some(staged) = staged else { return Ok((self.outcome, Uploads::default())) };
+            let (history, base, versions) = alongside.finish(&self.counts.version)?;
+            self.outcome.versions = versions;
+            let tasks = self.sink.commit(&self.date, staged, &self.base)?;
+            crate::crash::point("between_tasks_and_history");
+            let history = self.sink.commit_history(&self.date, history, &base)?;
+            return Ok((self.outcome, Uploads { tasks, history }));
+        }
         let derived = match history {
             Some(base) => {
                 let new_tasks = staged.as_ref().map(|s| (s.file.as_path(), self.counts.version.as_str()));
@@ -438,6 +474,22 @@ enum Patch {
     Drop,
     /// Its task was deleted upstream: the row marked.
     MarkDeleted,
+}
+
+/// One batch of rows into the `tasks` file and, for a fresh day, its history, which shares
+/// the batch's columns.
+fn write_both(
+    tasks: &mut FileWriter,
+    history: Option<&mut Alongside>,
+    path: &std::path::Path,
+    rows: &[StoredRow],
+) -> Result<(), SinkError> {
+    let batch = super::schema::to_batch(rows).map_err(|e| super::writer::parquet_error("write", path, e))?;
+    tasks.write_batch(&batch)?;
+    match history {
+        Some(h) => h.write(&batch),
+        None => Ok(()),
+    }
 }
 
 /// Counts rows as they are written, for [`DayCounts`] and the file's version.

@@ -187,9 +187,13 @@ fn a_listing_that_lost_most_of_a_day_marks_nothing_deleted() {
 /// [`stream`] with the day's history kept, as a window's commit does it locally.
 fn stream_with_history(sink: &Arc<Sink>, obs: &[TaskRow], seen_at: i64) -> Outcome {
     let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
+    let base = || crate::sink::writer::local_history_base(sink, "2021-10-01");
+    if !m.has_stored_file() {
+        m.write_history_alongside(base().unwrap()).unwrap();
+    }
     m.add(Window::new(DAY, DAY + 86_400), obs.to_vec()).unwrap();
-    let base = crate::sink::writer::local_history_base(sink, "2021-10-01");
-    m.finish(base).unwrap().0
+    let history = if m.writes_history_alongside() { None } else { base() };
+    m.finish(history).unwrap().0
 }
 
 fn history_sink() -> (tempfile::TempDir, Arc<Sink>) {

@@ -395,6 +395,11 @@ impl FileWriter {
         self.writer.write(batch).map_err(|e| parquet_error("write", &self.path, e))
     }
 
+    /// Adds a key-value entry to the footer, before [`FileWriter::finish`].
+    pub fn label(&mut self, key: &str, value: &str) {
+        self.writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(key.into(), value.to_string()));
+    }
+
     /// Writes the footer and fsyncs the file (step 2 of the protocol).
     #[inline(never)] // a stage of bench/profile.sh
     pub fn finish(self) -> Result<(), SinkError> {

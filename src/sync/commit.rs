@@ -150,11 +150,8 @@ impl WindowCommit {
         // On object storage the day's history is fetched only when this window may write,
         // or this process has not yet seen it current: a quiet pass costs no extra GET.
         let sink = ctx.sink.clone();
-        let history = if merge.may_write() || !sink.history_seen_current(&date) {
-            sink.history_base(&date).await.map_err(SyncError::Sink)?
-        } else {
-            None
-        };
+        let fetch = !merge.writes_history_alongside() && (merge.may_write() || !sink.history_seen_current(&date));
+        let history = if fetch { sink.history_base(&date).await.map_err(SyncError::Sink)? } else { None };
         sink.forget_history_current(&date);
         // The hold goes into the write: were this window cancelled now, the rename (or
         // the PUT, on a task of its own) would still finish under the lock.

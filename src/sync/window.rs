@@ -133,6 +133,11 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let (sink, d) = (ctx.sink.clone(), date.clone());
     let base = sink.base(&d).await.map_err(SyncError::Sink)?;
     let mut merge = ctx.blocking(move || PartitionMerge::open_stored(sink, &d, base)).await?;
+    // A day new to the data set gets its first history written beside its tasks file.
+    if ctx.sink.keeps_history() && !merge.has_stored_file() {
+        let history = ctx.sink.history_base(&date).await.map_err(SyncError::Sink)?.expect("history is kept");
+        merge.write_history_alongside(history).map_err(SyncError::Sink)?;
+    }
     // Numbered above what the stored file holds, so that newer always wins even when the
     // state database is older than the data set (restored, lost, or another host's).
     let floor = merge.stored_max_seq();
