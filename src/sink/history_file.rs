@@ -32,19 +32,16 @@ pub fn history_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// History rows -> one record batch in [`history_schema`].
-pub fn to_history_batch(rows: &[HistoryRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let stored: Vec<crate::row::StoredRow> = rows.iter().map(|r| r.row.clone()).collect();
-    let mut columns: Vec<ArrayRef> = to_batch(&stored)?.columns().to_vec();
-    let from: TimestampMicrosecondArray = rows.iter().map(|r| Some(r.valid_from)).collect();
-    let to: TimestampMicrosecondArray = rows.iter().map(|r| r.valid_to).collect();
-    columns.push(Arc::new(from.with_timezone("UTC")));
-    columns.push(Arc::new(to.with_timezone("UTC")));
+/// A batch of `tasks` rows with each version's interval appended: one record batch in
+/// [`history_schema`].
+fn with_interval(tasks: &RecordBatch, from: ArrayRef, to: ArrayRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut columns: Vec<ArrayRef> = tasks.columns().to_vec();
+    columns.extend([from, to]);
     RecordBatch::try_new(history_schema(), columns)
 }
 
 /// One record batch of a history file -> rows.
-pub fn from_history_batch(batch: &RecordBatch) -> Result<Vec<HistoryRow>, String> {
+fn from_history_batch(batch: &RecordBatch) -> Result<Vec<HistoryRow>, String> {
     let stored = from_batch(batch)?;
     let column = |name: &str| {
         let c = batch.column_by_name(name).ok_or_else(|| format!("column `{name}` is missing"))?;
@@ -112,14 +109,6 @@ impl HistoryRows {
         Ok(self.buffered.pop_front())
     }
 
-    /// The key of the next row without taking it.
-    pub fn peek_key(&mut self) -> Result<Option<(i64, &str)>, SinkError> {
-        if self.buffered.is_empty() {
-            self.refill()?;
-        }
-        Ok(self.buffered.front().map(|r| (r.row.task.create_time, r.row.task.task_id.as_str())))
-    }
-
     fn refill(&mut self) -> Result<(), SinkError> {
         let perr = |message: String| SinkError::Unreadable { path: self.path.clone(), message };
         let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
@@ -143,7 +132,7 @@ impl HistoryRows {
 }
 
 /// A key-value entry of a Parquet footer.
-pub fn footer_entry(meta: &parquet::file::metadata::ParquetMetaData, key: &str) -> Option<String> {
+fn footer_entry(meta: &parquet::file::metadata::ParquetMetaData, key: &str) -> Option<String> {
     let kv = meta.file_metadata().key_value_metadata()?;
     kv.iter().find(|e| e.key == key).and_then(|e| e.value.clone())
 }
@@ -211,8 +200,11 @@ pub(crate) fn write_history(path: &Path, rows: &[HistoryRow], derived_from: &str
 struct HistoryWriter {
     /// The Parquet writer, with [`history_schema`] and the footer entry.
     file: super::writer::FileWriter,
-    /// Rows not yet written.
-    batch: Vec<HistoryRow>,
+    /// The rows of the versions not yet written, kept apart from their intervals so that
+    /// they become a batch without a copy.
+    rows: Vec<crate::row::StoredRow>,
+    /// Their intervals: `valid_from`, `valid_to`.
+    intervals: Vec<(i64, Option<i64>)>,
     /// The file, named in errors.
     path: PathBuf,
 }
@@ -226,22 +218,30 @@ impl HistoryWriter {
             )]))
             .build();
         let file = super::writer::FileWriter::create_with(path, history_schema(), props)?;
-        Ok(HistoryWriter { file, batch: Vec::with_capacity(BATCH_ROWS), path: path.to_path_buf() })
+        let (rows, intervals) = (Vec::with_capacity(BATCH_ROWS), Vec::with_capacity(BATCH_ROWS));
+        Ok(HistoryWriter { file, rows, intervals, path: path.to_path_buf() })
     }
 
-    fn push(&mut self, row: HistoryRow) -> Result<(), SinkError> {
-        self.batch.push(row);
-        if self.batch.len() == BATCH_ROWS { self.flush() } else { Ok(()) }
+    fn push(&mut self, v: HistoryRow) -> Result<(), SinkError> {
+        self.rows.push(v.row);
+        self.intervals.push((v.valid_from, v.valid_to));
+        if self.rows.len() == BATCH_ROWS { self.flush() } else { Ok(()) }
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        let batch = to_history_batch(&self.batch).map_err(|e| super::writer::parquet_error("write", &self.path, e))?;
-        self.batch.clear();
+        let perr = |e| super::writer::parquet_error("write", &self.path, e);
+        let from: TimestampMicrosecondArray = self.intervals.iter().map(|(f, _)| Some(*f)).collect();
+        let to: TimestampMicrosecondArray = self.intervals.iter().map(|(_, t)| *t).collect();
+        let tasks = to_batch(&self.rows).map_err(perr)?;
+        let batch = with_interval(&tasks, Arc::new(from.with_timezone("UTC")), Arc::new(to.with_timezone("UTC")))
+            .map_err(perr)?;
+        self.rows.clear();
+        self.intervals.clear();
         self.file.write_batch(&batch)
     }
 
     fn finish(mut self) -> Result<(), SinkError> {
-        if !self.batch.is_empty() {
+        if !self.rows.is_empty() {
             self.flush()?;
         }
         self.file.finish()
@@ -289,13 +289,11 @@ impl Alongside {
     pub fn write(&mut self, tasks: &RecordBatch) -> Result<(), SinkError> {
         let perr = |e| super::writer::parquet_error("write", &self.staged.file, e);
         let changed = tasks.column_by_name("changed_at").expect("the tasks schema has changed_at").clone();
-        let mut columns = tasks.columns().to_vec();
-        columns.push(changed);
-        columns.push(arrow_array::new_null_array(
+        let none = arrow_array::new_null_array(
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             tasks.num_rows(),
-        ));
-        let batch = RecordBatch::try_new(history_schema(), columns).map_err(perr)?;
+        );
+        let batch = with_interval(tasks, changed, none).map_err(perr)?;
         self.rows += batch.num_rows() as u64;
         self.file.write_batch(&batch)
     }

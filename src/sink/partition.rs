@@ -312,38 +312,17 @@ impl PartitionMerge {
     /// that order: the returned [`Uploads`].
     pub fn finish(mut self, history: Option<Base>) -> Result<(Outcome, Uploads), SinkError> {
         let staged = self.finish_tasks()?;
-        if let Some(alongside) = self.alongside.take() {
+        let derived = match (self.alongside.take(), history) {
             // A fresh day with no row writes neither file (dropping `alongside` removes its
             // staged file); one with rows has nothing to drop or mark, so its file is the
             // one written.
-            let Some(staged) = staged else { return Ok((self.outcome, Uploads::default())) };
-            let (history, base, versions) = alongside.finish(&self.counts.version)?;
-            self.outcome.versions = versions;
-            let tasks = self.sink.commit(&self.date, staged, &self.base)?;
-            crate::crash::point("between_tasks_and_history");
-            let history = self.sink.commit_history(&self.date, history, &base)?;
-            return Ok((self.outcome, Uploads { tasks, history }));
-        }
-        let derived = match history {
-            Some(base) => {
-                let new_tasks = staged.as_ref().map(|s| (s.file.as_path(), self.counts.version.as_str()));
-                let day = super::history_file::Day { sink: &self.sink, date: &self.date, tasks: &self.base.path };
-                let derived = match day.derive(base, new_tasks) {
-                    Err(SinkError::Unreadable { path, message }) => {
-                        // The day's tasks go on; its history waits, loudly, until the file is
-                        // moved aside (the next write seeds a new one from tasks/).
-                        tracing::error!(
-                            file = %path.display(), reason = %message,
-                            "The day's history file cannot be read; writing tasks/ without it: move the file aside to start the day's history afresh (README: \"A partition file that cannot be read\")"
-                        );
-                        None
-                    }
-                    other => other?,
-                };
-                self.outcome.versions = derived.as_ref().map_or(0, |d| d.2);
-                derived.map(|(staged, base, _)| (staged, base))
+            (Some(alongside), _) if staged.is_some() => {
+                let (history, base, versions) = alongside.finish(&self.counts.version)?;
+                self.outcome.versions = versions;
+                Some((history, base))
             }
-            None => None,
+            (Some(_), _) | (None, None) => None,
+            (None, Some(base)) => self.derive_history(base, staged.as_ref())?,
         };
         let tasks = match staged {
             Some(staged) => self.sink.commit(&self.date, staged, &self.base)?,
@@ -351,12 +330,37 @@ impl PartitionMerge {
         };
         let history = match derived {
             Some((staged, base)) => {
-                crate::crash::point("between_tasks_and_history");
+                // On object storage the point is reached between the two PUTs (`sync/commit.rs`).
+                if !self.sink.is_remote() {
+                    crate::crash::point("between_tasks_and_history");
+                }
                 self.sink.commit_history(&self.date, staged, &base)?
             }
             None => None,
         };
         Ok((self.outcome, Uploads { tasks, history }))
+    }
+
+    /// The day's new history derived from its stored one (`base`) and the window's new
+    /// `tasks` file, if any (see `history_file::Day::derive`). An unreadable history does
+    /// not stop the day's tasks: it waits, loudly, until the file is moved aside (the next
+    /// write then seeds a new one from `tasks/`).
+    fn derive_history(&mut self, base: Base, new_tasks: Option<&Staged>) -> Result<Option<(Staged, Base)>, SinkError> {
+        let new_tasks = new_tasks.map(|s| (s.file.as_path(), self.counts.version.as_str()));
+        let day = super::history_file::Day { sink: &self.sink, date: &self.date, tasks: &self.base.path };
+        match day.derive(base, new_tasks) {
+            Err(SinkError::Unreadable { path, message }) => {
+                tracing::error!(
+                    file = %path.display(), reason = %message,
+                    "The day's history file cannot be read; writing tasks/ without it: move the file aside to start the day's history afresh (README: \"A partition file that cannot be read\")"
+                );
+                Ok(None)
+            }
+            derived => Ok(derived?.map(|(staged, base, versions)| {
+                self.outcome.versions = versions;
+                (staged, base)
+            })),
+        }
     }
 
     /// The partition's new file, staged and fsynced, when anything changed; the outcome's
