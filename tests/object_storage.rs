@@ -27,6 +27,31 @@ fn only_final_keys(keys: &[(String, String)]) {
     }
 }
 
+/// S3 behind a proxy that can break or refuse PUTs, and a simulator of one day of 3,000
+/// tasks (dataset `seed`) an hour after the day ended.
+struct Proxied {
+    /// The S3 server.
+    moto: Moto,
+    /// The proxy in front of it, which the tests configure.
+    proxy: Proxy,
+    /// The simulator's now.
+    now: i64,
+    /// The simulator.
+    sim: Sim,
+    /// Where the state database and mirrors go.
+    dir: tempfile::TempDir,
+}
+
+impl Proxied {
+    async fn start(seed: u64) -> Proxied {
+        let moto = Moto::start();
+        let proxy = Proxy::start(moto.port).await;
+        let now = D0 + DAY + 3600;
+        let sim = start_sim(spec(seed, 3_000, 1), SimOptions::default(), now).await;
+        Proxied { moto, proxy, now, sim, dir: tempfile::tempdir().unwrap() }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
     let moto = Moto::start();
@@ -160,11 +185,7 @@ async fn a_writer_overtaken_on_its_partition_merges_again_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_broken_mid_way_leaves_the_old_object_and_the_checkpoint() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(moto.port).await;
-    let now = D0 + DAY + 3600;
-    let sim = start_sim(spec(74, 3_000, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Proxied { moto, proxy, now, sim, dir } = Proxied::start(74).await;
     let cfg = || with_sync(s3_config(&sim.url, dir.path(), &proxy.endpoint()));
     run_incremental(cfg(), fixed(now), D0).await.unwrap();
     let before = keys(&moto.endpoint()).await;
@@ -187,11 +208,7 @@ async fn a_put_broken_mid_way_leaves_the_old_object_and_the_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_on_the_history_object_alone_merges_again_and_both_files_end_exact() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(moto.port).await;
-    let now = D0 + DAY + 3600;
-    let sim = start_sim(spec(77, 3_000, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Proxied { moto, proxy, now, sim, dir } = Proxied::start(77).await;
     let cfg = || with_sync(s3_config(&sim.url, dir.path(), &proxy.endpoint()));
     run_incremental(cfg(), fixed(now), D0).await.unwrap();
     let later = now + 3 * 3600;
@@ -206,6 +223,31 @@ async fn a_conflict_on_the_history_object_alone_merges_again_and_both_files_end_
     assert_exact(&mirror, &sim.sim.truth(D0, later - 120, false));
     assert!(history_rows(&mirror).len() > stored(&mirror).len(), "the second pass's changes are versions");
     only_final_keys(&keys(&moto.endpoint()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_beside_the_service_stopped_between_its_two_puts_is_caught_up_by_the_services_next_pass() {
+    let Proxied { moto, proxy, now, sim, dir } = Proxied::start(78).await;
+    let cfg = || with_sync(s3_config(&sim.url, dir.path(), &proxy.endpoint()));
+    // The service: one process, so it remembers each day's history as current.
+    let mut service = tasksync::sync::Context::open(cfg(), fixed(now)).unwrap();
+    let stop = || std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tasksync::sync::run_pass(&service, tasksync::sync::PassKind::Incremental { start: D0 }, stop()).await.unwrap();
+    // A backfill beside it writes the changed tasks objects, and never its histories.
+    let later = now + 3 * 3600;
+    sim.sim.set_now(later);
+    proxy.refuse_history_puts.store(u32::MAX, Ordering::SeqCst);
+    let _ = run_backfill(cfg(), fixed(later), Window::new(D0, D0 + DAY)).await;
+    proxy.refuse_history_puts.store(0, Ordering::SeqCst);
+    let lagging = mirror(&moto.endpoint(), &dir.path().join("lagging")).await;
+    let lag = std::panic::catch_unwind(|| assert_history_follows(&lagging));
+    assert!(lag.is_err(), "the backfill left the day's history behind its tasks object");
+    // The service's next pass finds those days quiet, yet sees that their tasks objects
+    // changed since, and catches their histories up.
+    service.clock = fixed(later);
+    tasksync::sync::run_pass(&service, tasksync::sync::PassKind::Incremental { start: D0 }, stop()).await.unwrap();
+    let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
+    assert_exact(&mirror, &sim.sim.truth(D0, later - 120, false));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

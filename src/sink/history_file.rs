@@ -249,7 +249,7 @@ impl HistoryWriter {
 }
 
 /// The newest observation of a file version (`rows:max_seq`).
-fn max_seq_of(version: &str) -> i64 {
+pub fn max_seq_of(version: &str) -> i64 {
     version.rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
@@ -310,6 +310,27 @@ impl Alongside {
     }
 }
 
+/// What [`Day::derive`] found and did.
+pub enum DayHistory {
+    /// The history is already derived from the stored `tasks` file (this version), and
+    /// the window wrote no new one: nothing to write.
+    Current(String),
+    /// The history is derived from a newer `tasks` file than the one merged with: left
+    /// as it is.
+    Ahead,
+    /// A new history, staged.
+    Staged {
+        /// Its file.
+        staged: super::writer::Staged,
+        /// Where the stored one stood, for the commit.
+        base: super::writer::Base,
+        /// Versions it opened.
+        opened: u64,
+        /// The version of the `tasks` file it is derived from.
+        current: String,
+    },
+}
+
 /// One day being written: where its history is derived.
 pub struct Day<'a> {
     /// The output, which stages files.
@@ -324,13 +345,9 @@ impl Day<'_> {
     /// The day's new history, staged, with its stored version and the versions opened:
     /// caught up first with the stored `tasks` file when it lags it (a crash or a failed
     /// PUT between the two files), then derived from the new one (`new_tasks`, with its
-    /// version, when the window wrote one). `None` when neither is needed: a quiet window
-    /// writes no history either.
-    pub fn derive(
-        &self,
-        base: super::writer::Base,
-        new_tasks: Option<(&Path, &str)>,
-    ) -> Result<Option<(super::writer::Staged, super::writer::Base, u64)>, SinkError> {
+    /// version, when the window wrote one). None is needed when the history is current and
+    /// the window wrote no `tasks` file: a quiet window writes no history either.
+    pub fn derive(&self, base: super::writer::Base, new_tasks: Option<(&Path, &str)>) -> Result<DayHistory, SinkError> {
         let stored_version = version_of(self.tasks)?;
         let derived_from = HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
         let (history_seq, tasks_seq) = (derived_from.as_deref().map_or(0, max_seq_of), max_seq_of(&stored_version));
@@ -342,16 +359,16 @@ impl Day<'_> {
         if history_seq > tasks_seq {
             tracing::warn!(
                 partition = %self.date, history = ?derived_from, tasks = %stored_version,
-                "The day's history is newer than the tasks file merged with; leaving it as it is (another writer's, or tasks/ restored without task_history/)"
+                "The day's history is newer than the tasks file merged with; leaving it as it is (another writer's, or tasks/ restored without task_history/: move the history file aside to start it afresh from tasks/)"
             );
-            return Ok(None);
+            return Ok(DayHistory::Ahead);
         }
         let lags = match &derived_from {
             Some(v) => *v != stored_version,
             None => stored_version != super::reader::file_version(0, 0),
         };
         if !lags && new_tasks.is_none() {
-            return Ok(None);
+            return Ok(DayHistory::Current(stored_version));
         }
         let (mut from, mut staged, mut opened) = (base.path.clone(), None, 0);
         if lags {
@@ -362,12 +379,13 @@ impl Day<'_> {
             let (s, n) = self.step(&from, self.tasks, &stored_version)?;
             (from, staged, opened) = (s.file.clone(), Some(s), opened + n);
         }
+        let mut current = stored_version;
         if let Some((tasks, version)) = new_tasks {
             // `staged`, which `from` may name, lives until this step has read it.
             let (s, n) = self.step(&from, tasks, version)?;
-            (staged, opened) = (Some(s), opened + n);
+            (staged, opened, current) = (Some(s), opened + n, version.to_string());
         }
-        Ok(Some((staged.expect("one step ran"), base, opened)))
+        Ok(DayHistory::Staged { staged: staged.expect("one step ran"), base, opened, current })
     }
 
     /// One derivation into a fresh staged file: it and the versions it opened.

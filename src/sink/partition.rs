@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::SinkError;
-use super::history_file::Alongside;
+use super::history_file::{Alongside, DayHistory};
 use super::merge::{Observed, delta, overlay};
 use super::reader::{BATCH_ROWS, StoredRows, file_version};
 use super::writer::{Base, FileWriter, Sink, Staged, Upload};
@@ -40,6 +40,11 @@ pub struct Outcome {
     pub rejects: usize,
     /// Versions opened in the day's history (`task_history/`).
     pub versions: u64,
+    /// The version of the `tasks` file the day's history is derived from once this
+    /// window is committed, when the window looked (`None`: not looked at, unreadable, or
+    /// newer than the tasks file). Object storage skips the next quiet window's GET of the
+    /// history only while the day's `tasks` object still has this version.
+    pub history_of: Option<String>,
 }
 
 /// The PUTs a window's commit makes on object storage, in this order: `tasks/` first, so
@@ -161,6 +166,11 @@ impl PartitionMerge {
     /// the observation this merge is stamped with must be numbered above it.
     pub fn stored_max_seq(&self) -> i64 {
         self.compare.max_observed_seq()
+    }
+
+    /// The version of the stored `tasks` file merged with (`rows:max_seq`).
+    pub fn stored_version(&self) -> String {
+        self.compare.version()
     }
 
     /// Whether finishing may write a new file: anything changed, or stored rows may be
@@ -319,6 +329,7 @@ impl PartitionMerge {
             (Some(alongside), _) if staged.is_some() => {
                 let (history, base, versions) = alongside.finish(&self.counts.version)?;
                 self.outcome.versions = versions;
+                self.outcome.history_of = Some(self.counts.version.clone());
                 Some((history, base))
             }
             (Some(_), _) | (None, None) => None,
@@ -356,10 +367,16 @@ impl PartitionMerge {
                 );
                 Ok(None)
             }
-            derived => Ok(derived?.map(|(staged, base, versions)| {
-                self.outcome.versions = versions;
-                (staged, base)
-            })),
+            Err(e) => Err(e),
+            Ok(DayHistory::Ahead) => Ok(None),
+            Ok(DayHistory::Current(version)) => {
+                self.outcome.history_of = Some(version);
+                Ok(None)
+            }
+            Ok(DayHistory::Staged { staged, base, opened, current }) => {
+                (self.outcome.versions, self.outcome.history_of) = (opened, Some(current));
+                Ok(Some((staged, base)))
+            }
         }
     }
 

@@ -31,6 +31,8 @@ pub struct StoredRows {
     /// The largest `observed_seq` in the file, from its column statistics (0 without a
     /// file, or for files written before the column existed).
     max_seq: i64,
+    /// Rows in the file, from its footer: with `max_seq`, the file's version.
+    rows: u64,
 }
 
 impl StoredRows {
@@ -40,19 +42,21 @@ impl StoredRows {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let (batches, max_seq) = match File::open(path) {
+        let (batches, max_seq, rows) = match File::open(path) {
             Ok(f) => {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?;
                 let max_seq = max_observed_seq(builder.metadata());
-                (Some(builder.with_batch_size(BATCH_ROWS).build().map_err(perr)?), max_seq)
+                let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+                (Some(builder.with_batch_size(BATCH_ROWS).build().map_err(perr)?), max_seq, rows)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, 0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, 0, 0),
             Err(e) => return Err(SinkError::Io { action: "open", path: path.to_path_buf(), source: e }),
         };
         Ok(StoredRows {
             path: path.to_path_buf(),
             opened: batches.is_some(),
             max_seq,
+            rows,
             batches,
             buffered: VecDeque::new(),
             last: None,
@@ -68,6 +72,11 @@ impl StoredRows {
     /// whatever the state database's own sequence says (restored, lost, or another host's).
     pub fn max_observed_seq(&self) -> i64 {
         self.max_seq
+    }
+
+    /// The file's version (`rows:max_seq`, as [`version_of`] reads it).
+    pub fn version(&self) -> String {
+        file_version(self.rows, self.max_seq)
     }
 
     /// The next row if its create_time is before `end`.

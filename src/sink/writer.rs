@@ -57,9 +57,10 @@ pub struct Sink {
     /// `{output_dir}/task_history`, every version of each task (`history.rs`); `None`
     /// when `storage.history` is off.
     history: Option<PathBuf>,
-    /// Days whose history this process last saw derived from their `tasks` file (on
-    /// object storage, a window that writes nothing then skips fetching it).
-    history_current: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Days whose history this process last saw derived from their `tasks` file, with
+    /// that file's version (on object storage, a window that writes nothing to a day whose
+    /// `tasks` object still has that version then skips fetching its history).
+    history_current: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// `{output_dir}/_locks`, one lock file per partition.
     locks: PathBuf,
     /// This process's area under `_staging/`, where files are written before they are
@@ -146,15 +147,19 @@ impl Sink {
         Ok(self)
     }
 
-    /// Whether this process saw day `date`'s history current (locally always false: the
-    /// footer read that tells costs nothing there).
-    pub fn history_seen_current(&self, date: &str) -> bool {
-        self.remote.is_some() && self.history_current.lock().expect("never poisoned").contains(date)
+    /// Whether this process saw day `date`'s history derived from the version `tasks` of
+    /// its `tasks` object (locally always false: the footer read that tells costs nothing
+    /// there). Keyed by that version, so that a `tasks` object another process replaced
+    /// since (a backfill beside the service, stopped between its two PUTs) is looked at.
+    pub fn history_seen_current(&self, date: &str, tasks: &str) -> bool {
+        self.remote.is_some()
+            && self.history_current.lock().expect("never poisoned").get(date).is_some_and(|v| v == tasks)
     }
 
-    /// Records that day `date`'s history is current, after its commit.
-    pub fn saw_history_current(&self, date: &str) {
-        self.history_current.lock().expect("never poisoned").insert(date.to_string());
+    /// Records that day `date`'s history is derived from version `tasks` of its `tasks`
+    /// object, after its commit.
+    pub fn saw_history_current(&self, date: &str, tasks: String) {
+        self.history_current.lock().expect("never poisoned").insert(date.to_string(), tasks);
     }
 
     /// Forgets it, before a commit that may leave it lagging if it fails half-way.

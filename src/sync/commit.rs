@@ -149,8 +149,9 @@ impl WindowCommit {
         }
         // On object storage the day's history is fetched only when this window may write,
         // or this process has not yet seen it current: a quiet pass costs no extra GET.
-        let sink = ctx.sink.clone();
-        let fetch = !merge.writes_history_alongside() && (merge.may_write() || !sink.history_seen_current(&date));
+        let (sink, stored) = (ctx.sink.clone(), merge.stored_version());
+        let fetch =
+            !merge.writes_history_alongside() && (merge.may_write() || !sink.history_seen_current(&date, &stored));
         let history = if fetch { sink.history_base(&date).await.map_err(SyncError::Sink)? } else { None };
         sink.forget_history_current(&date);
         // The hold goes into the write: were this window cancelled now, the rename (or
@@ -172,8 +173,10 @@ impl WindowCommit {
         });
         let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
         put.map_err(SyncError::Sink)?;
-        if ctx.sink.keeps_history() {
-            ctx.sink.saw_history_current(&date);
+        // Skipped by the test above, the history is still derived from the unchanged file.
+        let history_of = outcome.history_of.clone().or_else(|| (!fetch).then_some(stored));
+        if let (true, Some(version)) = (ctx.sink.keeps_history(), history_of) {
+            ctx.sink.saw_history_current(&date, version);
         }
 
         crate::crash::point("before_checkpoint");

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::row::StoredRow;
 use crate::sink::history::HistoryRow;
-use crate::sink::history_file::HistoryRows;
+use crate::sink::history_file::{HistoryRows, max_seq_of};
 use crate::sink::reader::StoredRows;
 use crate::sink::reader::version_of;
 
@@ -88,12 +88,20 @@ impl HistoryFindings {
 /// Checks one day's history file (`shown` names it) against its `tasks` file. Returns the
 /// versions read, the problems, and a note when the history lags the `tasks` file (a
 /// window between its two files, or interrupted there: the next write of the day catches
-/// it up), in which case it is not compared with `tasks`.
+/// it up), in which case it is not compared with `tasks`. A history ahead of its `tasks`
+/// file is a problem: nothing will bring them together.
 pub fn check_day(tasks: &Path, history: &Path, shown: &str) -> Result<(u64, Vec<String>, Option<String>), String> {
     let mut h = HistoryRows::open(history).map_err(|e| e.to_string())?;
     let version = version_of(tasks).map_err(|e| e.to_string())?;
     let lag = match h.derived_from() {
         Some(v) if v == version => None,
+        // Writes leave such a history as it is (rolling it back would lose versions), so
+        // it never converges by itself.
+        Some(v) if max_seq_of(v) > max_seq_of(&version) => {
+            return Err(format!(
+                "derived from tasks version {v}, newer than the day's tasks file ({version}): tasks/ was restored or replaced without task_history/; writes leave this history as it is: move it aside and the next write of the day starts it afresh from tasks/"
+            ));
+        }
         from => Some(format!(
             "{shown}: derived from tasks version {}, the day's tasks file is {version}: it lags (a window between its two files, or interrupted there; the next write of the day catches it up)",
             from.unwrap_or("(none)")

@@ -166,6 +166,23 @@ mod history {
     }
 
     #[test]
+    fn a_history_behind_its_tasks_file_is_a_note_and_one_ahead_of_it_a_problem() {
+        let dir = day_with_history(|_| {});
+        let sink = Sink::open(dir.path()).unwrap();
+        let newer = StoredRow { changed_at: 3000, observed_seq: 3, ..row("a", D0 + 1) };
+        sink.replace_partition("2021-10-01", &[newer, row("b", D0 + 2)]).unwrap();
+        let f = verify(dir.path());
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert!(f.notes.iter().any(|n| n.contains("it lags")), "{:?}", f.notes);
+
+        // tasks/ restored from before the history's last version, task_history/ not.
+        sink.replace_partition("2021-10-01", &[row("a", D0 + 1), row("b", D0 + 2)]).unwrap();
+        let f = verify(dir.path());
+        let all = f.problems.join("\n");
+        assert!(all.contains("newer than the day's tasks file (2:1)") && all.contains("move it aside"), "{all}");
+    }
+
+    #[test]
     fn a_day_without_history_is_a_note_not_a_problem() {
         let dir = day_with_history(|_| {});
         let sink = Sink::open(dir.path()).unwrap();
