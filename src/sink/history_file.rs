@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use super::SinkError;
 use super::history::{HistoryRow, history_key};
-use super::reader::{BATCH_ROWS, version_of};
+use super::reader::BATCH_ROWS;
 use super::schema::{from_batch, schema, to_batch};
 
 /// The footer key naming the version (`rows:max_seq`) of the `tasks` file a history file
@@ -339,6 +339,8 @@ pub struct Day<'a> {
     pub date: &'a str,
     /// Its stored `tasks` file (the base the window merged with).
     pub tasks: &'a Path,
+    /// Its version (`rows:max_seq`), which the merge read when it opened it.
+    pub version: &'a str,
 }
 
 impl Day<'_> {
@@ -348,7 +350,7 @@ impl Day<'_> {
     /// version, when the window wrote one). None is needed when the history is current and
     /// the window wrote no `tasks` file: a quiet window writes no history either.
     pub fn derive(&self, base: super::writer::Base, new_tasks: Option<(&Path, &str)>) -> Result<DayHistory, SinkError> {
-        let stored_version = version_of(self.tasks)?;
+        let stored_version = self.version.to_string();
         let derived_from = HistoryRows::open(&base.path)?.derived_from().map(str::to_string);
         let (history_seq, tasks_seq) = (derived_from.as_deref().map_or(0, max_seq_of), max_seq_of(&stored_version));
         // A history derived from a newer tasks file than the one merged with: another

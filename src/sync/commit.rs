@@ -147,12 +147,14 @@ impl WindowCommit {
         if appended {
             ctx.rejects.publish().await.map_err(SyncError::Sink)?;
         }
-        // On object storage the day's history is fetched only when this window may write,
-        // or this process has not yet seen it current: a quiet pass costs no extra GET.
+        // On object storage the day's history is not fetched by a window that writes
+        // nothing to a day whose tasks object this process saw the history derived from
+        // as it is now: a quiet pass costs no extra GET.
         let (sink, stored) = (ctx.sink.clone(), merge.stored_version());
-        let fetch =
-            !merge.writes_history_alongside() && (merge.may_write() || !sink.history_seen_current(&date, &stored));
-        let history = if fetch { sink.history_base(&date).await.map_err(SyncError::Sink)? } else { None };
+        let alongside = merge.writes_history_alongside();
+        let skipped = !alongside && !merge.may_write() && sink.history_seen_current(&date, &stored);
+        let history =
+            if alongside || skipped { None } else { sink.history_base(&date).await.map_err(SyncError::Sink)? };
         sink.forget_history_current(&date);
         // The hold goes into the write: were this window cancelled now, the rename (or
         // the PUT, on a task of its own) would still finish under the lock.
@@ -173,8 +175,8 @@ impl WindowCommit {
         });
         let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
         put.map_err(SyncError::Sink)?;
-        // Skipped by the test above, the history is still derived from the unchanged file.
-        let history_of = outcome.history_of.clone().or_else(|| (!fetch).then_some(stored));
+        // A skipped history is still derived from the unchanged tasks object.
+        let history_of = outcome.history_of.clone().or_else(|| skipped.then_some(stored));
         if let (true, Some(version)) = (ctx.sink.keeps_history(), history_of) {
             ctx.sink.saw_history_current(&date, version);
         }
