@@ -240,8 +240,8 @@ async fn a_backfill_beside_the_service_stopped_between_its_two_puts_is_caught_up
     let _ = run_backfill(cfg(), fixed(later), Window::new(D0, D0 + DAY)).await;
     proxy.refuse_history_puts.store(0, Ordering::SeqCst);
     let lagging = mirror(&moto.endpoint(), &dir.path().join("lagging")).await;
-    let lag = std::panic::catch_unwind(|| assert_history_follows(&lagging));
-    assert!(lag.is_err(), "the backfill left the day's history behind its tasks object");
+    let lag = tasksync::verify::verify(&lagging);
+    assert!(lag.notes.iter().any(|n| n.contains("it lags")), "the backfill left the history behind: {:?}", lag.notes);
     // The service's next pass finds those days quiet, yet sees that their tasks objects
     // changed since, and catches their histories up.
     service.clock = fixed(later);

@@ -358,7 +358,7 @@ impl PartitionMerge {
     /// write then seeds a new one from `tasks/`).
     fn derive_history(&mut self, base: Base, new_tasks: Option<&Staged>) -> Result<Option<(Staged, Base)>, SinkError> {
         let new_tasks = new_tasks.map(|s| (s.file.as_path(), self.counts.version.as_str()));
-        let version = self.compare.version();
+        let version = self.stored_version();
         let day =
             super::history_file::Day { sink: &self.sink, date: &self.date, tasks: &self.base.path, version: &version };
         match day.derive(base, new_tasks) {
