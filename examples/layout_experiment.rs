@@ -12,8 +12,8 @@ fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("DATA_DIR"));
     let mut batches = Vec::new();
     for entry in std::fs::read_dir(dir.join("tasks")).unwrap() {
-        let rows = tasksync::sink::reader::read_file(&entry.unwrap().path().join("part-0.parquet")).unwrap();
-        batches.push(tasksync::sink::schema::to_batch(&rows).unwrap());
+        let rows = tasksync::sink::format::reader::read_file(&entry.unwrap().path().join("part-0.parquet")).unwrap();
+        batches.push(tasksync::sink::format::schema::to_batch(&rows).unwrap());
     }
     let zstd = |l| Compression::ZSTD(ZstdLevel::try_new(l).unwrap());
     let unique = ["task_id", "input", "output", "objkey", "input_url", "output_url"];
@@ -31,7 +31,7 @@ fn main() {
         }
         b
     };
-    let chosen = tasksync::sink::writer::writer_properties();
+    let chosen = tasksync::sink::format::writer::writer_properties();
     let rows_per_group = |props: &WriterProperties, level: i32, rows: usize| {
         let mut b = props.clone().into_builder().set_compression(zstd(level));
         b = b.set_max_row_group_row_count(Some(rows));
@@ -39,7 +39,7 @@ fn main() {
     };
     let variants: Vec<(&str, WriterProperties)> = vec![
         ("chosen (writer_properties)", chosen.clone()),
-        ("chosen, zstd3", rows_per_group(&chosen, 3, tasksync::sink::writer::ROW_GROUP_ROWS)),
+        ("chosen, zstd3", rows_per_group(&chosen, 3, tasksync::sink::format::writer::ROW_GROUP_ROWS)),
         ("chosen, zstd1, 122,880-row groups", rows_per_group(&chosen, 1, 122_880)),
         ("chosen, zstd3, 122,880-row groups", rows_per_group(&chosen, 3, 122_880)),
         ("chosen, zstd1, 4,096-row groups", rows_per_group(&chosen, 1, 4_096)),
@@ -71,7 +71,8 @@ fn main() {
         let mut total = 0;
         for b in &batches {
             let mut buf = Vec::new();
-            let mut w = ArrowWriter::try_new(&mut buf, tasksync::sink::schema::schema(), Some(props.clone())).unwrap();
+            let mut w =
+                ArrowWriter::try_new(&mut buf, tasksync::sink::format::schema::schema(), Some(props.clone())).unwrap();
             w.write(b).unwrap();
             w.close().unwrap();
             total += buf.len();

@@ -42,7 +42,7 @@ async fn scenario(name: &str, tasks: u64, past: PastSpec) {
     let totals = run_incremental(config(&url, dir.path()), Arc::new(move || t1), D0).await.expect("second pass");
     server.abort();
     let r = totals.reconciled.expect("a reconciliation was due");
-    let rows = tasksync::sink::reader::read_file;
+    let rows = tasksync::sink::format::reader::read_file;
     let mut live = 0usize;
     for entry in std::fs::read_dir(dir.path().join("out/tasks")).expect("partitions") {
         let file = entry.expect("an entry").path().join("part-0.parquet");

@@ -10,4 +10,4 @@ mkdir -p fuzz/corpus/decode_page
 cp -n fuzz/seeds/decode_page/* tests/corpus/*.body fuzz/corpus/decode_page/ 2>/dev/null || true
 RUSTC_BOOTSTRAP=1 cargo fuzz run decode_page fuzz/corpus/decode_page -- -max_total_time="${1:-300}" -max_len=65536
 # Anything found lands in fuzz/artifacts/decode_page/: add it to tests/corpus/ with an
-# expectation in tests/bad_input.rs.
+# expectation in tests/it/bad_input.rs.

@@ -20,7 +20,7 @@ if [ -z "${NO_LINTIAN:-}" ]; then
         $sudo apt-get install -y -qq --no-install-recommends lintian >/dev/null \
             || { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends lintian >/dev/null; }
     fi
-    # Errors fail the build; the warnings that stay are listed, with why, in README ("Install").
+    # Errors fail the build; the warnings that stay are listed, with why, in docs/operating.md ("The Debian package").
     lintian --fail-on error "$deb" || {
         echo "lintian found errors in $deb"; exit 1; }
 fi

@@ -38,7 +38,7 @@ done
 fact enabled_after_install "$(systemctl is-enabled tasksync.service 2>&1)"
 fact active_after_install "$(systemctl is-active tasksync.service 2>&1)"
 
-# 2. Configure as README says, put the secret in place, enable and start.
+# 2. Configure as README.md ("Install") says, put the secret in place, enable and start.
 conf=/etc/tasksync/tasksync.toml
 sed -i -e "s|^base_url = .*|base_url = \"$SIM_URL\"|" -e "s|^access_key_id = .*|access_key_id = \"$AK\"|" \
     -e "s|^start = .*|start = \"$START\"|" -e "s|^schedule = .*|schedule = \"*/5 * * * * *\"|" \

@@ -2,7 +2,7 @@
 simulator's ground truth. Exits non-zero naming the first report and figure that is off.
 
 Usage: python3 reports/check_reports.py DATA_DIR TRUTH.jsonl AS_OF_UNIX
-TRUTH.jsonl holds one task per line as the simulator defines it (tests/reports.rs writes it).
+TRUTH.jsonl holds one task per line as the simulator defines it (tests/it/reports.rs writes it).
 """
 import collections
 import datetime as dt
@@ -153,7 +153,7 @@ def main():
         "bitrate_ratio_by_template": check_bitrate(con, truth),
         "stuck_tasks": check_stuck(con, truth, as_of),
     }
-    # stage_durations needs passes over time, not one backfill: tests/history.rs checks it
+    # stage_durations needs passes over time, not one backfill: tests/it/history.rs checks it
     # against the simulator's timelines with reports/check_stage_durations.py.
     missing = set(runner.reports()) - set(checked) - runner.HISTORY_REPORTS
     if missing:

@@ -9,7 +9,7 @@ stage of index stuck_in). PASSES is a comma-separated list of pass times (unix s
 pass at t lists every task created before t - SETTLE.
 
 Two things are checked:
-1. The report equals what the README's definition gives when applied to the statuses the
+1. The report equals what the definition in docs/analysts.md gives when applied to the statuses the
    passes could see (computed here from the timelines alone, never from the data set).
 2. The resolution the report states: each measured stage is within one schedule period
    of the time the task really spent there (plus stages no pass saw, which the report

@@ -126,7 +126,7 @@ def stages(con, period):
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="seconds in the stage (bar p50, whisker p90)")
     what = (f"time in each stage by template, tasks created {last}; exact to one sync.schedule period, "
-            "a shorter stage may not be seen (README: For analysts)")
+            "a shorter stage may not be seen (docs/analysts.md)")
     return titled(fig, "Where does the time go?", what, period)
 
 

@@ -1,9 +1,9 @@
 //! `tasksync check`: validates the config, opens the state and the output, and makes one
 //! signed request for the last hour, saying plainly what worked and what did not.
 
-use crate::api::PageQuery;
-use crate::api::client::Client;
 use crate::config::Config;
+use crate::source::PageQuery;
+use crate::source::client::Client;
 use crate::time::Clock;
 
 /// Runs the checks, printing one line per check; `Err` is the first failure, in a sentence.
@@ -21,7 +21,7 @@ pub async fn check(cfg: &Config, config_path: &str, clock: Clock) -> anyhow::Res
         Err(e) => return Err(e.into()),
     }
     if let Some(s3) = &cfg.storage.s3 {
-        let remote = crate::sink::remote::Remote::open(s3)?;
+        let remote = crate::sink::store::remote::Remote::open(s3)?;
         let said = remote.probe().await.map_err(|m| anyhow::anyhow!(m))?;
         println!("storage {}: {said}", s3.url());
     } else {

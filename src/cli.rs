@@ -1,4 +1,4 @@
-//! The command line of CONTRACT.md and [`run`], which turns any outcome into an exit code
+//! The command line of docs/contract.md and [`run`], which turns any outcome into an exit code
 //! and at most one plain line on stderr.
 
 use std::path::PathBuf;

@@ -133,7 +133,7 @@ async fn start_scheduler(
 fn spawn_watchdog(
     every: Duration,
     busy: Arc<AtomicBool>,
-    stats: Arc<crate::api::ApiStats>,
+    stats: Arc<crate::source::ApiStats>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut stalled = false;

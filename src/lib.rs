@@ -1,30 +1,39 @@
 //! tasksync: exports a transcoding service's `list_task` API into exact, de-duplicated,
 //! hive-partitioned Parquet, keeping its progress in SQLite.
 //!
-//! Data flows `plan -> api (fetch + decode) -> sink (merge + replace) -> state (checkpoint)`;
-//! `sync` drives one pass through that pipeline. The map lists the modules from the ground
-//! floor up: each imports only modules listed before it (`tests/code_layout.rs` checks it,
-//! and that no two files import each other).
+//! Data flows **source -> transform -> sink -> checkpoint**: the source walks a window
+//! of the API until it is complete, the transforms merge what it saw with what is stored,
+//! the sink writes the data set's files, and the checkpoint records the window in SQLite,
+//! always after its data is durable. [`commit`] owns that order; [`sync`] drives passes
+//! through it. The map lists the modules from the ground floor up: each imports only
+//! modules listed before it (`tests/it/code_layout.rs` checks it, that no two files import
+//! each other, and every `mod.rs` map and docs/internals.md against the tree).
 //!
+//! Helpers, used on every floor:
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.
 //! - [`config`]: TOML -> validated [`config::Config`]; every error names its key.
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
 //! - [`presigned`]: removing presigned credentials from any text the API sends.
 //! - [`crash`]: named crash points on the write path (only with the `crash-points` feature).
-//! - [`lock`]: file locks that let writers share an output (partitions, staging areas).
 //! - [`metrics`]: Prometheus families and `/metrics`; a leaf, fed in its own vocabulary.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
-//! - [`api`]: the `list_task` client (signature, retries, rate limit, pacing under 429s), the
-//!   tolerant decoder, and the observer through which requests are counted.
-//! - [`sink`]: Arrow schema, the pure merge, reading stored files, the durable write protocol,
-//!   the streaming partition rewrite, every version of each task (`task_history/`), rejects,
-//!   and the same layout on object storage.
-//! - [`state`]: the SQLite checkpoint database and all of its SQL: checkpoints and jobs,
-//!   unfinished tasks, runs and sequences, what each partition holds per minute.
+//!
+//! The pipeline, in the order data flows:
+//! - [`source`]: the upstream `list_task` API: the client (signature, retries, rate limit,
+//!   pacing under 429s), the tolerant decoder, and walking a window until it is complete.
+//! - [`transform`]: pure: the merge of observations with stored rows, and the versions of
+//!   each task (`task_history/`) derived from a day's files.
+//! - [`sink`]: the data set: its file format (schema, reader, writer) and its store (local
+//!   or S3, staging, locks), and the rejects file.
+//! - [`state`]: the checkpoint: the SQLite database and all of its SQL (windows and jobs,
+//!   unfinished tasks, runs and sequences, what each partition holds per minute).
+//! - [`commit`]: the one durable write path: stage -> publish -> checkpoint, its protocol
+//!   table and crash points, and the partition rewrite that stages a window's files.
+//!
+//! Passes and the commands around them:
 //! - [`progress`]: the progress bar of long passes on a terminal, a line every 30 s elsewhere.
-//! - [`sync`]: one pass (backfill or incremental): walk windows leaf by leaf, merge, replace, the
-//!   commit point of a window (`sync/commit.rs`), the reconciliation with the API's totals
-//!   (`sync/reconcile.rs`), and where the pipeline feeds the metrics (`sync/observe.rs`).
+//! - [`sync`]: one pass (backfill or incremental): plan windows, walk each through the
+//!   pipeline, reconcile the recent past with the API's totals, feed the metrics.
 //! - [`simulator`]: the built-in, seeded simulator of the upstream API, with its ground truth.
 //! - [`status`]: `status`: cursor, lag, unfinished tasks, jobs and last passes.
 //! - [`check`]: `check`: config, state, output and one signed probe of the API.
@@ -33,17 +42,16 @@
 //! - [`daemon`]: `run`: passes on a cron schedule until a shutdown future completes, systemd
 //!   notifications.
 //! - [`demo`]: `tasksync demo`, simulator plus a real sync into `./demo-data`.
-//! - [`cli`]: the command line of CONTRACT.md, the signals, and `run()`, which returns the
+//! - [`cli`]: the command line of docs/contract.md, the signals, and `run()`, which returns the
 //!   exit code.
 
-pub mod api;
 pub mod check;
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod crash;
 pub mod daemon;
 pub mod demo;
-pub mod lock;
 pub mod metrics;
 pub mod plan;
 pub mod presigned;
@@ -51,8 +59,10 @@ pub mod progress;
 pub mod row;
 pub mod simulator;
 pub mod sink;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod sync;
 pub mod time;
+pub mod transform;
 pub mod verify;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::api::ApiStats;
+use crate::source::ApiStats;
 
 /// The least time between two progress lines when there is no terminal.
 pub const LINE_EVERY: Duration = Duration::from_secs(30);

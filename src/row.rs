@@ -61,7 +61,7 @@ impl TaskRow {
     /// A finished task with only its identity, times and status set: the starting point
     /// of unit tests, which then set only the fields they are about
     /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`). Integration tests have
-    /// their own in `tests/common` (`example_task`).
+    /// their own in `tests/it/common` (`example_task`).
     #[cfg(test)]
     pub(crate) fn example(task_id: &str, create_time: i64) -> TaskRow {
         TaskRow {
@@ -97,7 +97,7 @@ impl TaskRow {
 /// A row as stored: the observation plus when the sync first saw it and last saw it change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
-    /// The task as last observed: the columns of CONTRACT.md up to `region_type`, and `extra`.
+    /// The task as last observed: the columns of docs/contract.md up to `region_type`, and `extra`.
     pub task: TaskRow,
     /// Microseconds since the epoch: the pass that first saw this task.
     pub first_seen_at: i64,

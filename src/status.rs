@@ -107,7 +107,7 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
         return Ok(None);
     }
     let s = State::open_read_only(path)?;
-    let writers = crate::sink::staging::writers_running(&cfg.storage.output_dir);
+    let writers = crate::sink::store::staging::writers_running(&cfg.storage.output_dir);
     let cursor = s.cursor(INCREMENTAL)?;
     let last_success_at = s.last_success_at()?;
     Ok(Some(Report {

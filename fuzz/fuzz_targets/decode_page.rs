@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tasksync::api::decode::{DecodeOptions, Envelope, Record, decode_page, decode_page_via_value};
+use tasksync::source::decode::{DecodeOptions, Envelope, Record, decode_page, decode_page_via_value};
 use tasksync::row::StoredRow;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
                 rows.push(StoredRow { task, first_seen_at: 0, changed_at: 0, observed_seq: 0, deleted_at: None });
             }
         }
-        tasksync::sink::schema::to_batch(&rows).expect("decoded rows always form a valid batch");
+        tasksync::sink::format::schema::to_batch(&rows).expect("decoded rows always form a valid batch");
     }
 });

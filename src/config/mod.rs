@@ -1,4 +1,4 @@
-//! The TOML configuration of CONTRACT.md, loaded into a validated [`Config`].
+//! The TOML configuration of docs/contract.md, loaded into a validated [`Config`].
 //!
 //! Every error is one sentence naming the file, the key and what is wrong. The secret key
 //! is read here (from a file or an environment variable) into a [`Secret`], whose `Debug`

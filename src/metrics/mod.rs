@@ -1,4 +1,4 @@
-//! Prometheus metrics: the families of CONTRACT.md, counted as the pipeline works and
+//! Prometheus metrics: the families of docs/contract.md, counted as the pipeline works and
 //! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`.
 //!
 //! A leaf: it imports no other module of the crate. What it counts comes in its own

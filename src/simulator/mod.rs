@@ -1,6 +1,6 @@
 //! The built-in simulator of the upstream `list_task` API: a seeded data set whose tasks
 //! change status over the simulator's own clock, served with the quirks of
-//! `api/list_task.md` and, on request, faults. Tests read its ground truth directly.
+//! `docs/api/list_task.md` and, on request, faults. Tests read its ground truth directly.
 
 pub mod dataset;
 pub mod faults;

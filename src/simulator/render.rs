@@ -102,8 +102,8 @@ fn unfinished_or(finish: Option<Value>, old_times: bool, absent_style: u64, zero
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::decode::{DecodeOptions, decode_task};
     use crate::simulator::dataset::{DatasetSpec, generate};
+    use crate::source::decode::{DecodeOptions, decode_task};
 
     #[test]
     fn every_rendering_decodes_back_to_the_truth() {

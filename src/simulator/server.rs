@@ -15,7 +15,7 @@ use serde_json::json;
 use super::Simulator;
 use super::dataset::mix;
 use super::faults::{Fault, pick};
-use crate::api::sign;
+use crate::source::sign;
 
 /// Serves the simulator on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {

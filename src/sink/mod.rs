@@ -1,4 +1,4 @@
-//! The Parquet sink: the Arrow schema of CONTRACT.md ([`schema`]), the pure merge
+//! The Parquet sink: the Arrow schema of docs/contract.md ([`schema`]), the pure merge
 //! ([`merge`]), reading stored files ([`reader`]), writing and atomically replacing them
 //! (the durable write path, [`writer`]), the streaming rewrite of one partition that ties
 //! those together ([`partition`]), every version of each task derived from it ([`history`],
@@ -9,16 +9,9 @@
 //! `history_file -> {history, reader, writer, schema}`, `reader -> {merge, schema}`,
 //! `writer -> {schema, remote}`.
 
-pub mod history;
-pub mod history_file;
-pub mod merge;
-pub mod partition;
-pub mod reader;
+pub mod format;
 pub mod rejects;
-pub mod remote;
-pub mod schema;
-pub mod staging;
-pub mod writer;
+pub mod store;
 
 /// Why the sink could not read or write a file; every message names the path.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +23,7 @@ pub enum SinkError {
     /// A stored partition file that cannot be read (corrupt, truncated, empty): its window
     /// is left behind alone, every other window goes on.
     #[error(
-        "partition file {path} cannot be read ({message}); its day waits while every other day goes on: move the file aside and sync that day again (README: \"A partition file that cannot be read\")"
+        "partition file {path} cannot be read ({message}); its day waits while every other day goes on: move the file aside and sync that day again (docs/exactness.md, \"A partition file that cannot be read\")"
     )]
     Unreadable { path: std::path::PathBuf, message: String },
     /// The object store refused or failed a request.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::SinkError;
-use crate::api::decode::Reject;
+use crate::source::decode::Reject;
 
 /// One run's rejects file, created at the first reject and fsynced before each checkpoint.
 pub struct RejectLog {
@@ -16,14 +16,14 @@ pub struct RejectLog {
     file: Mutex<Option<std::fs::File>>,
     /// For an output on object storage: the file is kept in the local work directory and
     /// uploaded whole (same key, `_rejects/<name>`) after each append.
-    remote: Option<super::remote::Remote>,
+    remote: Option<super::store::remote::Remote>,
     /// Serializes uploads, each reading the file as it is then: windows commit
     /// concurrently, and an older copy PUT last would drop a newer window's rejects.
     publishing: tokio::sync::Mutex<()>,
 }
 
 impl RejectLog {
-    pub fn new(output_dir: &Path, run_started: i64, remote: Option<super::remote::Remote>) -> RejectLog {
+    pub fn new(output_dir: &Path, run_started: i64, remote: Option<super::store::remote::Remote>) -> RejectLog {
         let path = output_dir.join("_rejects").join(format!("run-{run_started}-{}.jsonl", std::process::id()));
         RejectLog { path, file: Mutex::new(None), remote, publishing: tokio::sync::Mutex::new(()) }
     }

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::schema::{COUNTS_SINCE, LEFT_BEHIND_SINCE};
+use super::migrations::{COUNTS_SINCE, LEFT_BEHIND_SINCE};
 use super::{State, StateError, counts};
 use crate::plan::{Window, coalesce};
 
@@ -75,7 +75,7 @@ pub struct WindowCheckpoint<'a> {
     /// When its pages were fetched (unix seconds).
     pub now: i64,
     /// The partition's counts as written (`None` when its file did not change).
-    pub counts: Option<(&'a str, &'a crate::sink::partition::DayCounts)>,
+    pub counts: Option<(&'a str, &'a crate::state::counts::DayCounts)>,
     /// The window's rejects: (partition date, identity hash, minute of the day), recorded
     /// once each.
     pub rejects: &'a [(String, String, i64)],

@@ -5,9 +5,43 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::schema::COUNTS_SINCE;
+use super::migrations::COUNTS_SINCE;
 use super::{State, StateError};
-use crate::sink::partition::DayCounts;
+
+/// What a partition file holds, per minute of its day: the counts a reconciliation compares
+/// with the API's totals, kept in the state database with the file's version.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DayCounts {
+    /// Rows not marked deleted, per minute of the UTC day (1,440 entries).
+    pub minutes: Vec<u32>,
+    /// Rows marked deleted.
+    pub deleted: u32,
+    /// The file's version: its row count and newest observation (`rows:max_seq`), read
+    /// from its footer to tell whether these counts still describe it.
+    pub version: String,
+}
+
+impl DayCounts {
+    /// Counts of an empty partition.
+    pub fn empty() -> DayCounts {
+        DayCounts { minutes: vec![0; 1440], deleted: 0, version: crate::sink::format::reader::file_version(0, 0) }
+    }
+
+    /// Counts one row written.
+    pub fn add(&mut self, r: &crate::row::StoredRow) {
+        if r.deleted_at.is_some() {
+            self.deleted += 1;
+        } else {
+            self.minutes[(r.task.create_time.rem_euclid(86_400) / 60) as usize] += 1;
+        }
+    }
+
+    /// Rows not deleted in `[from, to)`, seconds of the day, rounded out to minutes.
+    pub fn live_between(&self, from: i64, to: i64) -> u64 {
+        let (a, b) = ((from.max(0) / 60) as usize, ((to + 59) / 60).min(1440) as usize);
+        self.minutes.get(a..b).map_or(0, |m| m.iter().map(|&n| u64::from(n)).sum())
+    }
+}
 
 /// A day's counts as recorded, with the rejects of that day.
 #[derive(Debug, Clone, PartialEq)]

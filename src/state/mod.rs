@@ -16,15 +16,15 @@ use rusqlite::Connection;
 
 pub mod checkpoints;
 pub mod counts;
+pub mod migrations;
 pub mod runs;
-pub mod schema;
 pub mod unfinished;
 
 pub use checkpoints::{JobProgress, LeftBehind, TaskChanges, WindowCheckpoint};
 pub use counts::{DayRecord, Reconciled};
 pub use runs::RunRecord;
 
-use schema::MIGRATIONS;
+use migrations::MIGRATIONS;
 
 /// Why the state database could not be used; names the file.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::schema::RUN_PID_SINCE;
+use super::migrations::RUN_PID_SINCE;
 use super::{State, StateError};
 
 /// One pass as the `runs` table recorded it.

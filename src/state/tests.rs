@@ -258,7 +258,7 @@ fn a_state_database_of_the_previous_release_opens_read_only_then_migrates_forwar
         left: &[],
         tasks: &tasks,
         now: 700,
-        counts: Some(("2021-10-01", &crate::sink::partition::DayCounts::empty())),
+        counts: Some(("2021-10-01", &crate::state::counts::DayCounts::empty())),
         rejects: &[("2021-10-01".into(), "k".into(), 3)],
         give_up_after: i64::MAX,
         settled_before: i64::MAX,

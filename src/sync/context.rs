@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::error::SyncError;
-use super::walker::WalkLimits;
-use crate::api::client::Client;
 use crate::config::Config;
 use crate::sink::SinkError;
 use crate::sink::rejects::RejectLog;
-use crate::sink::writer::Sink;
+use crate::sink::store::Store;
+use crate::source::client::Client;
+use crate::source::walker::WalkLimits;
 use crate::state::{State, StateError};
 use crate::time::Clock;
 
@@ -24,7 +24,7 @@ pub struct Context {
     /// The API client (rate limit and in-flight bound are shared by all windows).
     pub client: Arc<Client>,
     /// The output directory.
-    pub sink: Arc<Sink>,
+    pub sink: Arc<Store>,
     /// The checkpoint database; a std mutex since every use is a short blocking call.
     pub state: Arc<Mutex<State>>,
     /// Where undecodable records go.
@@ -56,7 +56,7 @@ pub struct PartitionHold {
     /// Keeps this process's other windows of the partition waiting.
     _local: tokio::sync::OwnedMutexGuard<()>,
     /// Keeps other processes' writers of the partition waiting.
-    _file: crate::lock::Held,
+    _file: crate::sink::store::lock::Held,
 }
 
 impl Context {
@@ -65,8 +65,8 @@ impl Context {
     pub fn open(cfg: Config, clock: Clock) -> Result<Context, SyncError> {
         let state = State::open(&cfg.storage.state_db)?;
         pin_settings(&state, &cfg, clock())?;
-        let remote = cfg.storage.s3.as_ref().map(crate::sink::remote::Remote::open).transpose()?;
-        let sink = Sink::open_with(&cfg.storage.output_dir, remote.clone())?.with_history(cfg.storage.history)?;
+        let remote = cfg.storage.s3.as_ref().map(crate::sink::store::remote::Remote::open).transpose()?;
+        let sink = Store::open_with(&cfg.storage.output_dir, remote.clone())?.with_history(cfg.storage.history)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let observer = Arc::new(super::observe::MetricsObserver(metrics.clone()));
         let client =
@@ -114,7 +114,7 @@ impl Context {
         // Waiting for another live writer (a backfill beside the service) is progress for
         // the watchdog; one that hangs holding the lock would keep us waiting, not dead.
         let stats = self.client.stats.clone();
-        let file = crate::lock::take_noting(&self.sink.partition_lock(date), || stats.touch()).await?;
+        let file = crate::sink::store::lock::take_noting(&self.sink.partition_lock(date), || stats.touch()).await?;
         Ok(PartitionHold { _local: local, _file: file })
     }
 
@@ -127,7 +127,7 @@ impl Context {
         let api_now = if probed && !self.client.clock_stepped(now) {
             self.client.api_now(now)
         } else {
-            self.client.probe_clock(now).await.map_err(super::walker::WalkError::from)?
+            self.client.probe_clock(now).await.map_err(crate::source::walker::WalkError::from)?
         };
         let api_now = api_now.unwrap_or(now);
         if api_now < now - 1 {

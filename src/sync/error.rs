@@ -1,8 +1,8 @@
 //! Why a pass stopped, and which failures belong to one window (left for the next pass)
 //! rather than to the pass.
 
-use super::walk_limits::WalkError;
 use crate::sink::SinkError;
+use crate::source::paging::WalkError;
 use crate::state::StateError;
 
 /// Why a pass stopped. Every message names the window, file or database involved.
@@ -15,7 +15,7 @@ pub enum SyncError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] crate::sink::store::lock::LockError),
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
@@ -24,7 +24,7 @@ pub enum SyncError {
     #[error(
         "`{key}` is {configured} in the config, but the state database {state} recorded {pinned} at first use: \
          tasks' create times and partitions would change under it. If the new value is right, re-sync deliberately: \
-         move the state database and output_dir aside and backfill again (README: \"Changing api.local_time_zone\")"
+         move the state database and output_dir aside and backfill again (docs/configuration.md, \"Changing api.local_time_zone\")"
     )]
     Pinned { key: &'static str, configured: String, pinned: String, state: std::path::PathBuf },
 }
@@ -36,7 +36,7 @@ impl SyncError {
     /// page it keeps breaking. Anything else (credentials refused, an API unreachable
     /// after retries, the disk, the state database, the lock) stops the pass.
     pub fn is_window_failure(&self) -> bool {
-        use crate::api::ApiError;
+        use crate::source::ApiError;
         match self {
             SyncError::Walk(
                 WalkError::Incomplete { .. } | WalkError::TooDense { .. } | WalkError::OutsideWindow { .. },

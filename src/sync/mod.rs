@@ -9,18 +9,14 @@
 //! the API's totals), [`summary`] (a pass's counters).
 
 pub mod backfill;
-pub mod commit;
 pub mod context;
 pub mod error;
 pub mod incremental;
 pub mod observe;
-mod paging;
 pub mod pass;
 pub mod reconcile;
 pub mod run;
 pub mod summary;
-pub mod walk_limits;
-pub mod walker;
 pub mod window;
 
 pub use backfill::backfill_job_id;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{RequestObserver, RequestOutcome};
 use crate::config::Config;
 use crate::metrics::serve::{Endpoint, ReadGauges};
 use crate::metrics::{Gauges, Metrics, RequestResult};
+use crate::source::{RequestObserver, RequestOutcome};
 use crate::state::{INCREMENTAL, State, StateError};
 use crate::time::Clock;
 

@@ -12,7 +12,7 @@
 //! like any other window. The requests stay within
 //! `days + 4 x log2(day_total / page_size) x differing_ranges + pages re-listed`.
 //!
-//! Equal counts can hide a deletion and a late listing in the same minute; README says
+//! Equal counts can hide a deletion and a late listing in the same minute; docs/exactness.md says
 //! what that costs and how the forward passes narrow it.
 
 use std::sync::Arc;
@@ -23,8 +23,8 @@ use futures::StreamExt;
 use super::error::SyncError;
 use super::pass::{Pass, PassEvent};
 use super::window::{Checkpoint, run_windows};
-use crate::api::PageQuery;
 use crate::plan::Window;
+use crate::source::PageQuery;
 use crate::state::{DayRecord, Reconciled};
 use crate::time::{DAY, utc_date};
 
@@ -213,7 +213,7 @@ async fn compare_day(pass: &Pass<'_>, day: Window, rotated: bool) -> Result<Comp
 /// inclusive, so it is asked up to the second before `w.end`).
 async fn count(pass: &Pass<'_>, w: Window) -> Result<u64, SyncError> {
     let q = PageQuery { start: w.start, end: w.end - 1, offset: 0, count: 1 };
-    let page = pass.ctx.client.list_page(q).await.map_err(super::walker::WalkError::from)?;
+    let page = pass.ctx.client.list_page(q).await.map_err(crate::source::walker::WalkError::from)?;
     Ok(page.total.unwrap_or(page.records.len() as u64))
 }
 
@@ -226,7 +226,7 @@ async fn day_record(pass: &Pass<'_>, day: Window) -> Result<(DayRecord, bool), S
     let d = date.clone();
     let recorded = ctx.with_state(move |s| s.day_record(&d)).await?;
     let (sink, d) = (ctx.sink.clone(), date.clone());
-    let version = ctx.blocking(move || crate::sink::partition::partition_version(&sink, &d)).await?;
+    let version = ctx.blocking(move || crate::commit::rewrite::partition_version(&sink, &d)).await?;
     if let Some(r) = &recorded
         && version.as_ref().is_none_or(|v| *v == r.counts.version)
     {
@@ -234,7 +234,7 @@ async fn day_record(pass: &Pass<'_>, day: Window) -> Result<(DayRecord, bool), S
     }
     tracing::info!(partition = %date, "Counting a partition's rows: the state database has no counts for this version of its file");
     let base = ctx.sink.base(&date).await.map_err(SyncError::Sink)?;
-    let counts = ctx.blocking(move || crate::sink::partition::count_partition(&base)).await?;
+    let counts = ctx.blocking(move || crate::commit::rewrite::count_partition(&base)).await?;
     let now = (ctx.clock)();
     let (d, c) = (date.clone(), counts.clone());
     ctx.with_state(move |s| s.store_day_counts(&d, &c, now)).await?;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use crate::api::ApiStats;
+use crate::source::ApiStats;
 
 /// Counters shared by every window of one pass.
 #[derive(Debug)]

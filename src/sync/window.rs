@@ -6,18 +6,18 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 
-pub use super::commit::Checkpoint;
-use super::commit::WindowCommit;
 use super::error::SyncError;
 use super::pass::{Pass, PassEvent};
 use super::summary::WindowCounts;
-use super::walker::{self, Step};
+use crate::commit::rewrite::PartitionMerge;
+pub use crate::commit::window::Checkpoint;
+use crate::commit::window::WindowCommit;
 use crate::plan::Window;
 use crate::row::TaskRow;
-use crate::sink::merge::Observed;
-use crate::sink::partition::PartitionMerge;
+use crate::source::walker::{self, Step};
 use crate::state::{OBSERVATIONS, TaskChanges};
 use crate::time::{micros_from_secs, utc_date};
+use crate::transform::merge::Observed;
 
 /// Windows walked at once. Each pages `api.concurrency` requests at a time, so two keep
 /// the client busy while one merges and writes; each holds a leaf, a write batch and a
@@ -224,7 +224,7 @@ struct Tally {
     /// Its tasks' states for the checkpoint.
     changes: TaskChanges,
     /// Its undecodable records, with the minute of the day of the leaf each was in.
-    rejects: Vec<(crate::api::decode::Reject, i64)>,
+    rejects: Vec<(crate::source::decode::Reject, i64)>,
     /// Its parts that did not settle, with their reasons.
     left: Vec<(Window, String)>,
     /// Tasks a newer observation (another process's) had already stored.

@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::row::StoredRow;
-use crate::sink::history::HistoryRow;
-use crate::sink::history_file::{HistoryRows, max_seq_of};
-use crate::sink::reader::StoredRows;
-use crate::sink::reader::version_of;
+use crate::sink::format::history_file::{HistoryRows, max_seq_of};
+use crate::sink::format::reader::StoredRows;
+use crate::sink::format::reader::version_of;
+use crate::transform::versions::HistoryRow;
 
 /// Problems of one kind in one file: the first one named, the rest counted.
 #[derive(Default)]

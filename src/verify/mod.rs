@@ -1,4 +1,4 @@
-//! `tasksync verify`: reads the whole data set and checks every promise the README makes
+//! `tasksync verify`: reads the whole data set and checks every promise docs/analysts.md makes
 //! to analysts, naming each problem (file, task_id). Read-only: it opens files for reading
 //! and nothing else.
 //!
@@ -15,8 +15,8 @@ use arrow_array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::sink::schema::schema;
-use crate::sink::writer::PART_FILE;
+use crate::sink::format::schema::schema;
+use crate::sink::store::PART_FILE;
 use crate::time::utc_date;
 
 /// Columns added after the first files were written: a file without them is noted, not
@@ -103,7 +103,7 @@ fn check_local_history(root: &Path, files: &[(String, PathBuf)], f: &mut Finding
 /// SIGINT and SIGTERM), so disk holds one day's copies at most.
 pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Result<Findings, crate::sink::SinkError> {
     use crate::sink::SinkError;
-    let remote = crate::sink::remote::Remote::open(s3)?;
+    let remote = crate::sink::store::remote::Remote::open(s3)?;
     let temp = std::env::temp_dir();
     let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
     let scratch = tempfile::Builder::new()
@@ -131,7 +131,7 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
             f.problems.push(format!("{}: {problem}", copy.display()));
         }
         if let Some(h) = history.as_mut() {
-            let rel = crate::sink::writer::history_object_key(date);
+            let rel = crate::sink::store::history_object_key(date);
             let fetched = remote.fetch(&rel, &history_copy).await?.map(|_| history_copy.as_path());
             let mut said = history::Said { problems: &mut f.problems, notes: &mut f.notes };
             tokio::task::block_in_place(|| h.day(date, &copy, fetched, &remote.show(&rel), &mut said));
@@ -166,7 +166,7 @@ pub async fn verify_remote(s3: &crate::config::S3Config, work_dir: &Path) -> Res
 /// key under `tasks/` is a problem, as a stray entry is locally.
 fn remote_partition_files(
     keys: Vec<(String, u64)>,
-    remote: &crate::sink::remote::Remote,
+    remote: &crate::sink::store::remote::Remote,
     f: &mut Findings,
 ) -> Vec<(String, String)> {
     let mut files = Vec::new();
@@ -351,7 +351,7 @@ fn seen_twice(mut hashes: Vec<(u64, u32)>) -> HashSet<u64> {
 /// Adds the file `shown` (read at `path`) to the places of each of its task_ids whose
 /// hash is in `twice`.
 fn place_ids(path: &Path, shown: &str, twice: &HashSet<u64>, places: &mut HashMap<String, Vec<String>>) {
-    let ids = crate::sink::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
+    let ids = crate::sink::format::reader::read_file(path).map(|rows| rows.into_iter().map(|r| r.task.task_id));
     for id in ids.into_iter().flatten().filter(|id| twice.contains(&hash(id))) {
         places.entry(id.to_string()).or_default().push(shown.to_string());
     }
@@ -368,11 +368,11 @@ fn name_places(places: HashMap<String, Vec<String>>, f: &mut Findings) {
 
 /// `_staging/` holds nothing but the areas of writers that run.
 fn check_staging(output_dir: &Path, f: &mut Findings) {
-    let writers = crate::sink::staging::writers_running(output_dir);
+    let writers = crate::sink::store::staging::writers_running(output_dir);
     if writers > 0 {
         f.notes.push(format!("{writers} writer(s) running; their staging areas are theirs"));
     }
-    let orphans = crate::sink::staging::orphans(output_dir);
+    let orphans = crate::sink::store::staging::orphans(output_dir);
     if !orphans.is_empty() {
         let names: Vec<String> = orphans.iter().map(|p| p.display().to_string()).collect();
         f.problems.push(format!("{}: left in _staging by a writer that is gone", names.join(", ")));

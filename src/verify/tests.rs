@@ -1,6 +1,6 @@
 use super::*;
 use crate::row::{StoredRow, TaskRow};
-use crate::sink::writer::Sink;
+use crate::sink::store::Store;
 
 const D0: i64 = 1_633_046_400; // 2021-10-01
 
@@ -9,9 +9,9 @@ fn row(id: &str, t: i64) -> StoredRow {
 }
 
 /// Two good partitions.
-fn good() -> (tempfile::TempDir, Sink) {
+fn good() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::open(dir.path()).unwrap();
+    let sink = Store::open(dir.path()).unwrap();
     sink.replace_partition("2021-10-01", &[row("a", D0 + 1), row("b", D0 + 2)]).unwrap();
     sink.replace_partition("2021-10-02", &[row("c", D0 + 86_400)]).unwrap();
     (dir, sink)
@@ -99,9 +99,9 @@ fn rows_marked_deleted_upstream_are_counted_not_failed() {
 
 mod history {
     use super::*;
-    use crate::sink::history::HistoryRow;
-    use crate::sink::history_file::write_history;
-    use crate::sink::reader::version_of;
+    use crate::sink::format::history_file::write_history;
+    use crate::sink::format::reader::version_of;
+    use crate::transform::versions::HistoryRow;
 
     fn v(row: StoredRow, from: i64, to: Option<i64>) -> HistoryRow {
         HistoryRow { row, valid_from: from, valid_to: to }
@@ -111,7 +111,7 @@ mod history {
     /// the history before it is written.
     fn day_with_history(edit: impl FnOnce(&mut Vec<HistoryRow>)) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let sink = Sink::open(dir.path()).unwrap();
+        let sink = Store::open(dir.path()).unwrap();
         let done = StoredRow { changed_at: 2000, observed_seq: 2, ..row("a", D0 + 1) };
         let mut running = row("a", D0 + 1);
         running.task.status = Some("running".into());
@@ -168,7 +168,7 @@ mod history {
     #[test]
     fn a_history_behind_its_tasks_file_is_a_note_and_one_ahead_of_it_a_problem() {
         let dir = day_with_history(|_| {});
-        let sink = Sink::open(dir.path()).unwrap();
+        let sink = Store::open(dir.path()).unwrap();
         let newer = StoredRow { changed_at: 3000, observed_seq: 3, ..row("a", D0 + 1) };
         sink.replace_partition("2021-10-01", &[newer, row("b", D0 + 2)]).unwrap();
         let f = verify(dir.path());
@@ -185,7 +185,7 @@ mod history {
     #[test]
     fn a_day_without_history_is_a_note_not_a_problem() {
         let dir = day_with_history(|_| {});
-        let sink = Sink::open(dir.path()).unwrap();
+        let sink = Store::open(dir.path()).unwrap();
         sink.replace_partition("2021-10-02", &[row("c", D0 + 86_400)]).unwrap();
         let f = verify(dir.path());
         assert!(f.problems.is_empty(), "{:?}", f.problems);
@@ -199,14 +199,14 @@ mod history {
 
 mod moved_history {
     use super::*;
-    use crate::sink::history::HistoryRow;
-    use crate::sink::history_file::write_history;
-    use crate::sink::reader::version_of;
+    use crate::sink::format::history_file::write_history;
+    use crate::sink::format::reader::version_of;
+    use crate::transform::versions::HistoryRow;
 
     /// Task `a` moved from D0+1 to D0+5 and back: its versions are at two places.
     fn moved_there_and_back(current_at_home: bool) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let sink = Sink::open(dir.path()).unwrap();
+        let sink = Store::open(dir.path()).unwrap();
         let v = |t: i64, seq: i64| StoredRow { observed_seq: seq, changed_at: seq, ..row("a", t) };
         sink.replace_partition("2021-10-01", &[v(D0 + 1, 3)]).unwrap();
         let mut h = vec![

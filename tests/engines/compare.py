@@ -1,5 +1,5 @@
 """Reads a tasksync data set with DuckDB, Polars and Spark and prints, per engine, what
-tests/scale_out_readers.rs compares: rows, distinct task_ids, the create_time range (unix
+tests/it/scale_out_readers.rs compares: rows, distinct task_ids, the create_time range (unix
 seconds), the partitions, and each column's type, normalized across the engines.
 
 Usage: python3 tests/engines/compare.py OUTPUT_DIR   (prints one JSON object)

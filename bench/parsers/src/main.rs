@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use tasksync::api::decode::{DecodeOptions, Record, decode_page};
-use tasksync::api::field::Field;
+use tasksync::source::decode::{DecodeOptions, Record, decode_page};
+use tasksync::source::field::Field;
 use tasksync::row::{StoredRow, strip_query};
 use tasksync::simulator::dataset::{DatasetSpec, generate};
 use tasksync::simulator::render::{render, service_zone};
@@ -147,11 +147,11 @@ fn main() {
     println!("parser=simd-json mb_per_s={:.0} us_per_page={:.1}", mb / best, best * 1e6 / bodies.len() as f64);
     let opts = DecodeOptions { zone: service_zone(), keep_url_query: false };
     time("tasksync decode_page (serde_json + rows)", &bodies, 5, |b| match decode_page(b, &opts).unwrap() {
-        tasksync::api::decode::Envelope::Page(p) => p.records.len(),
+        tasksync::source::decode::Envelope::Page(p) => p.records.len(),
         _ => 0,
     });
     let today = |b: &[u8]| {
-        let tasksync::api::decode::Envelope::Page(p) = decode_page(b, &opts).unwrap() else { return 0 };
+        let tasksync::source::decode::Envelope::Page(p) = decode_page(b, &opts).unwrap() else { return 0 };
         let rows: Vec<StoredRow> = p
             .records
             .into_iter()
@@ -160,7 +160,7 @@ fn main() {
                 Record::Reject(_) => None,
             })
             .collect();
-        tasksync::sink::schema::to_batch(&rows).unwrap().num_rows()
+        tasksync::sink::format::schema::to_batch(&rows).unwrap().num_rows()
     };
     time("today: decode_page + TaskRows + to_batch", &bodies, 5, today);
     time("prototype: serde_json Fields straight to builders", &bodies, 5, |b| columnar(b).num_rows());
