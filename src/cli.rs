@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
+use crate::plan::LeftBehind;
 use crate::time::{parse_instant, system_clock};
 
 /// The version `--version` prints: the package's and the git commit it was built from.
@@ -86,7 +87,7 @@ pub fn run() -> ExitCode {
                 if refused(&e) || e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
                 {
                     2
-                } else if e.downcast_ref::<LeftBehind>().is_some() {
+                } else if e.downcast_ref::<RangesLeft>().is_some() {
                     3
                 } else {
                     1
@@ -105,29 +106,28 @@ pub fn run() -> ExitCode {
     summarize(.ranges), if .ranges.len() > 1 { "lists them all" } else { "shows why" },
     n = .ranges.len()
 )]
-pub struct LeftBehind {
+pub struct RangesLeft {
     /// "the backfill" or "the sync".
     what: &'static str,
     /// Each range with its reason.
-    ranges: Vec<String>,
+    ranges: Vec<LeftBehind>,
 }
 
-/// The first range whole; for more, how many share its reason (the text in its brackets).
-fn summarize(ranges: &[String]) -> String {
-    let reason = |r: &str| r.split_once(" (").map(|(_, why)| why.to_string()).unwrap_or_default();
+/// The first range whole; for more, how many share its reason.
+fn summarize(ranges: &[LeftBehind]) -> String {
     match ranges {
         [] => String::new(),
-        [one] => one.clone(),
+        [one] => one.to_string(),
         [first, rest @ ..] => {
-            let same = rest.iter().filter(|r| reason(r) == reason(first)).count();
+            let same = rest.iter().filter(|r| r.reason == first.reason).count();
             format!("the first {first}, and {} more ({same} of them for the same reason)", rest.len())
         }
     }
 }
 
 /// `Ok` when nothing was left behind; else the exit-3 error naming what was.
-fn all_done(what: &'static str, totals: &crate::sync::summary::Totals) -> Result<(), LeftBehind> {
-    if totals.left_behind.is_empty() { Ok(()) } else { Err(LeftBehind { what, ranges: totals.left_behind.clone() }) }
+fn all_done(what: &'static str, totals: &crate::sync::summary::Totals) -> Result<(), RangesLeft> {
+    if totals.left_behind.is_empty() { Ok(()) } else { Err(RangesLeft { what, ranges: totals.left_behind.clone() }) }
 }
 
 /// Whether the failure is a setting that contradicts what the state database recorded, or
@@ -360,20 +360,23 @@ mod tests {
 
     #[test]
     fn many_ranges_left_behind_make_one_short_line_naming_the_first_and_what_they_share() {
-        let ranges: Vec<String> = (0..11)
-            .map(|i| {
-                format!(
-                    "[2021-10-{:02}T00:00:00Z, 2021-10-{:02}T00:00:00Z) (the API answered with code 1001)",
-                    i + 1,
-                    i + 2
-                )
+        let day = 1_633_046_400;
+        let ranges: Vec<LeftBehind> = (0..11)
+            .map(|i| LeftBehind {
+                window: crate::plan::Window::new(day + i * 86_400, day + (i + 1) * 86_400),
+                reason: "the API answered with code 1001".into(),
             })
             .collect();
-        let line = LeftBehind { what: "the backfill", ranges }.to_string();
+        let line = RangesLeft { what: "the backfill", ranges }.to_string();
         assert!(line.len() < 300, "{} characters: {line}", line.len());
         assert!(line.contains("left 11 range(s)") && line.contains("the first [2021-10-01T00:00:00Z"), "{line}");
         assert!(line.contains("10 more (10 of them for the same reason)") && line.contains("lists them all"), "{line}");
-        let one = LeftBehind { what: "the sync", ranges: vec!["[a, b) (why)".into()] }.to_string();
-        assert!(one.contains("for the next run: [a, b) (why); run") && one.contains("shows why"), "{one}");
+        let left = LeftBehind { window: crate::plan::Window::new(day, day + 60), reason: "why".into() };
+        let one = RangesLeft { what: "the sync", ranges: vec![left] }.to_string();
+        assert!(
+            one.contains("for the next run: [2021-10-01T00:00:00Z, 2021-10-01T00:01:00Z) (why); run")
+                && one.contains("shows why"),
+            "{one}"
+        );
     }
 }

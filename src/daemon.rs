@@ -170,7 +170,8 @@ where
 fn report(result: Result<crate::sync::summary::Totals, crate::sync::SyncError>) {
     match result {
         Ok(totals) if !totals.left_behind.is_empty() => {
-            tracing::warn!(ranges = %totals.left_behind.join("; "), "Pass left ranges for the next pass");
+            let ranges: Vec<String> = totals.left_behind.iter().map(ToString::to_string).collect();
+            tracing::warn!(ranges = %ranges.join("; "), "Pass left ranges for the next pass");
             notify(&[NotifyState::Status(&format!("last pass partial: {totals}"))]);
         }
         Ok(totals) => notify(&[NotifyState::Status(&format!("last pass ok: {totals}"))]),

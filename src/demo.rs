@@ -202,11 +202,15 @@ async fn converge(
     // The service would run these over the next two days; here they run back to back.
     cfg.sync.reconcile_every = std::time::Duration::ZERO;
     let mut rest = first.clone();
-    (rest.new, rest.changed, rest.deleted, rest.requests) = (0, 0, 0, 0);
+    (rest.counts.new, rest.counts.changed, rest.counts.deleted, rest.requests) = (0, 0, 0, 0);
     for _ in 1..crate::sync::reconcile::ROTATION {
         let t = crate::sync::run_incremental(cfg.clone(), later.clone(), range.start).await?;
-        (rest.new, rest.changed, rest.deleted, rest.requests) =
-            (rest.new + t.new, rest.changed + t.changed, rest.deleted + t.deleted, rest.requests + t.requests);
+        (rest.counts.new, rest.counts.changed, rest.counts.deleted, rest.requests) = (
+            rest.counts.new + t.counts.new,
+            rest.counts.changed + t.counts.changed,
+            rest.counts.deleted + t.counts.deleted,
+            rest.requests + t.requests,
+        );
     }
     Ok(Some((first, rest)))
 }
@@ -219,7 +223,7 @@ fn print_converged(reconciled: &crate::sync::summary::Totals, rest: &crate::sync
     );
     println!(
         "The rest of one rotation (7 more reconciliations, each re-listing one day in eight whole; two days at the defaults) found what equal counts hid:\n  new={} changed={} deleted={} requests={}",
-        rest.new, rest.changed, rest.deleted, rest.requests
+        rest.counts.new, rest.counts.changed, rest.counts.deleted, rest.requests
     );
 }
 
@@ -271,7 +275,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         findings.deleted,
         if live == truth { "exact" } else { "MISMATCH" }
     );
-    println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), totals.rejects);
+    println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), totals.counts.rejects);
     println!("\n`tasksync verify` on it:\n  {}", findings.to_string().trim_end().replace('\n', "\n  "));
     println!(
         "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"",

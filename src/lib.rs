@@ -15,7 +15,6 @@
 //! - [`row`]: the typed task row that flows from the decoder to the Parquet sink.
 //! - [`presigned`]: removing presigned credentials from any text the API sends.
 //! - [`crash`]: named crash points on the write path (only with the `crash-points` feature).
-//! - [`metrics`]: Prometheus families and `/metrics`; a leaf, fed in its own vocabulary.
 //! - [`plan`]: pure window planning: day-aligned windows, splitting, completed-interval subtraction.
 //!
 //! The pipeline, in the order data flows:
@@ -31,6 +30,8 @@
 //!   table and crash points, and the partition rewrite that stages a window's files.
 //!
 //! Passes and the commands around them:
+//! - [`metrics`]: Prometheus families and `/metrics`, fed in their own vocabulary and the
+//!   commit's window figures.
 //! - [`progress`]: the progress bar of long passes on a terminal, a line every 30 s elsewhere.
 //! - [`sync`]: one pass (backfill or incremental): plan windows, walk each through the
 //!   pipeline, reconcile the recent past with the API's totals, feed the metrics.

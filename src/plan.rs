@@ -48,6 +48,30 @@ impl std::fmt::Display for Window {
     }
 }
 
+/// A range that could not be committed exactly, with the reason: left for the next pass.
+/// The walker hands it over, the commit records it, the pass summary and the exit-3
+/// sentence name it; printed `[start, end) (reason)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftBehind {
+    /// The range not committed.
+    pub window: Window,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+impl std::fmt::Display for LeftBehind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.window, self.reason)
+    }
+}
+
+/// As the runs table has always stored it: one string per range.
+impl serde::Serialize for LeftBehind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Sorts and merges overlapping or touching intervals.
 pub fn coalesce(mut intervals: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     intervals.retain(|(s, e)| s < e);

@@ -88,8 +88,8 @@ pub enum DayHistory {
 
 /// One day being written: where its history is derived.
 pub struct Day<'a> {
-    /// The output, which stages files.
-    pub sink: &'a Store,
+    /// The store, which stages files.
+    pub store: &'a Store,
     /// The day, as in `create_date=`.
     pub date: &'a str,
     /// Its stored `tasks` file (the base the window merged with).
@@ -147,7 +147,7 @@ impl Day<'_> {
 
     /// One derivation into a fresh staged file: it and the versions it opened.
     fn step(&self, history: &Path, tasks: &Path, version: &str) -> Result<(Staged, u64), SinkError> {
-        let (staged, spare) = (self.sink.stage(self.date), self.sink.stage(self.date));
+        let (staged, spare) = (self.store.stage(self.date), self.store.stage(self.date));
         let d = derive_file(history, tasks, &staged.file, &spare.file, version)?;
         Ok((staged, d.opened))
     }

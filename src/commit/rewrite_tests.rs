@@ -1,4 +1,5 @@
 use super::*;
+use crate::commit::publish::StagedDay;
 use crate::transform::merge::{key, merge_listing};
 use proptest::prelude::*;
 
@@ -21,11 +22,18 @@ fn sink() -> (tempfile::TempDir, Arc<Store>) {
 
 /// Streams `obs` into the partition through `leaves` (each leaf gets the rows inside it).
 fn stream(sink: &Arc<Store>, leaves: &[Window], obs: &[TaskRow], seen_at: i64) -> Outcome {
-    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
+    let mut m = Opening::local(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
     for leaf in leaves {
         m.add(*leaf, obs.iter().filter(|t| leaf.contains(t.create_time)).cloned().collect()).unwrap();
     }
-    m.finish(None).unwrap().0
+    published(sink, m.end(true).finish(None).unwrap())
+}
+
+/// The staged files published, as the commit does after the stage step.
+fn published(sink: &Arc<Store>, (outcome, day): (Outcome, StagedDay)) -> Outcome {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(crate::commit::publish::publish_files(sink, day)).unwrap();
+    outcome
 }
 
 fn leaves_of(window: Window, cuts: &[i64]) -> Vec<Window> {
@@ -55,7 +63,7 @@ proptest! {
         let (expected, deleted) = merge_listing(stored.clone(), inside.clone(), window, 20);
         let outcome = stream(&sink, &leaves_of(window, &cuts), &inside, 20);
         let changed = expected.is_changed() || deleted > 0;
-        prop_assert_eq!((outcome.new, outcome.changed, outcome.deleted, outcome.written), (expected.new, expected.changed, deleted, changed));
+        prop_assert_eq!(((outcome.counts.new as usize), (outcome.counts.changed as usize), (outcome.counts.deleted as usize), (outcome.counts.files_written == 1)), (expected.new, expected.changed, deleted, changed));
         prop_assert_eq!(sink.read_partition("2021-10-01").unwrap(), if changed { expected.rows } else { stored });
     }
 }
@@ -65,7 +73,7 @@ fn a_window_that_changes_nothing_writes_no_file() {
     let (_dir, sink) = sink();
     let day = Window::new(DAY, DAY + 86_400);
     let obs: Vec<TaskRow> = (0..50).map(|i| task(i, DAY + i64::from(i) * 600, "success")).collect();
-    assert!(stream(&sink, &[day], &obs, 10).written);
+    assert!((stream(&sink, &[day], &obs, 10).counts.files_written == 1));
     let file = sink.partition_file("2021-10-01");
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     let again = stream(&sink, &leaves_of(day, &[3600, 7200]), &obs, 20);
@@ -82,7 +90,7 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
         (0..n).rev().map(|i| task(i, DAY + i64::from(i) * 86_400 / i64::from(n), "running")).collect();
     let day = Window::new(DAY, DAY + 86_400);
     let outcome = stream(&sink, &leaves_of(day, &[20_000, 40_000, 60_000]), &obs, 10);
-    assert_eq!((outcome.new, outcome.written), (n as usize, true));
+    assert_eq!(((outcome.counts.new as usize), (outcome.counts.files_written == 1)), (n as usize, true));
     // A later pass changes a few tasks in the middle of the day only.
     // The later pass lists the range completely; a few of its tasks changed.
     let changed: Vec<TaskRow> = obs
@@ -97,11 +105,15 @@ fn a_day_larger_than_a_write_batch_streams_through_in_order() {
         &changed.iter().filter(|t| (DAY + 30_000..DAY + 50_000).contains(&t.create_time)).cloned().collect::<Vec<_>>(),
         20,
     );
-    assert!(outcome.changed > 0 && outcome.new == 0 && outcome.deleted == 0);
+    assert!(
+        (outcome.counts.changed as usize) > 0
+            && (outcome.counts.new as usize) == 0
+            && (outcome.counts.deleted as usize) == 0
+    );
     let rows = sink.read_partition("2021-10-01").unwrap();
     assert_eq!(rows.len(), n as usize);
     assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "sorted, no duplicate");
-    assert_eq!(rows.iter().filter(|r| r.changed_at == 20).count(), outcome.changed);
+    assert_eq!(rows.iter().filter(|r| r.changed_at == 20).count(), (outcome.counts.changed as usize));
 }
 
 #[test]
@@ -118,10 +130,10 @@ fn an_unsorted_stored_file_is_an_error_naming_it_and_leaves_no_staging_file() {
         })
         .collect();
     sink.replace_partition("2021-10-01", &rows).unwrap();
-    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", 10.into()).unwrap();
+    let mut m = Opening::local(sink.clone(), "2021-10-01", 10.into()).unwrap();
     let err = m
         .add(Window::new(DAY, DAY + 10), vec![task(5, DAY + 5, "success")])
-        .and_then(|_stale| m.finish(None).map(|_| ()))
+        .and_then(|_stale| m.end(true).finish(None).map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("part-0.parquet") && err.contains("not sorted"), "{err}");
@@ -136,15 +148,23 @@ fn a_task_missing_from_a_complete_listing_is_marked_deleted_and_cleared_when_lis
     stream(&sink, &[day], &obs, 10);
     let without: Vec<TaskRow> = obs.iter().filter(|t| t.task_id != "t000007").cloned().collect();
     let outcome = stream(&sink, &leaves_of(day, &[3000, 9000]), &without, 20);
-    assert_eq!((outcome.deleted, outcome.moved, outcome.new, outcome.written), (1, 0, 0, true));
+    assert_eq!(
+        (
+            (outcome.counts.deleted as usize),
+            (outcome.counts.moved as usize),
+            (outcome.counts.new as usize),
+            (outcome.counts.files_written == 1)
+        ),
+        (1, 0, 0, true)
+    );
     let rows = sink.read_partition("2021-10-01").unwrap();
     assert_eq!(rows.len(), 20, "the row stays, so what ran is still reported");
     let gone = rows.iter().find(|r| r.task.task_id == "t000007").unwrap();
     assert_eq!((gone.deleted_at, gone.changed_at), (Some(20), 20));
-    assert_eq!(outcome.counts.as_ref().map(|c| (c.live_between(0, 86_400), c.deleted)), Some((19, 1)));
+    assert_eq!(outcome.day.as_ref().map(|c| (c.live_between(0, 86_400), c.deleted)), Some((19, 1)));
     assert_eq!(stream(&sink, &[day], &without, 30), Outcome::default(), "a deletion is recorded once");
     let again = stream(&sink, &[day], &obs, 40);
-    assert_eq!((again.changed, again.deleted), (1, 0));
+    assert_eq!((again.counts.changed, again.counts.deleted), (1, 0));
     let back = sink.read_partition("2021-10-01").unwrap();
     assert!(back.iter().all(|r| r.deleted_at.is_none()), "a task listed again is no longer deleted");
 }
@@ -160,7 +180,11 @@ fn a_task_listed_under_a_corrected_create_time_keeps_one_row_whichever_leaf_come
         obs.retain(|t| t.task_id != "t000099");
         obs.push(task(99, DAY + to, "success"));
         let outcome = stream(&sink, &leaves_of(day, &[40_000]), &obs, 20);
-        assert_eq!((outcome.moved, outcome.deleted, outcome.new), (1, 0, 0), "moved from {from} to {to}");
+        assert_eq!(
+            ((outcome.counts.moved as usize), (outcome.counts.deleted as usize), (outcome.counts.new as usize)),
+            (1, 0, 0),
+            "moved from {from} to {to}"
+        );
         let rows = sink.read_partition("2021-10-01").unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r.task.task_id.as_str()).filter(|id| *id == "t000099").collect();
         assert_eq!(ids.len(), 1, "one row per task_id");
@@ -177,23 +201,25 @@ fn a_listing_that_lost_most_of_a_day_marks_nothing_deleted() {
     stream(&sink, &[day], &obs, 10);
     // The API answers the day with two tasks: 38 of 40 missing is a fault, not deletions.
     let outcome = stream(&sink, &[day], &obs[..2], 20);
-    assert_eq!((outcome.deleted, outcome.written), (0, false));
+    assert_eq!(((outcome.counts.deleted as usize), (outcome.counts.files_written == 1)), (0, false));
     assert!(sink.read_partition("2021-10-01").unwrap().iter().all(|r| r.deleted_at.is_none()));
     // A handful missing is believed.
     let outcome = stream(&sink, &[day], &obs[5..], 30);
-    assert_eq!(outcome.deleted, 5);
+    assert_eq!((outcome.counts.deleted as usize), 5);
 }
 
 /// [`stream`] with the day's history kept, as a window's commit does it locally.
 fn stream_with_history(sink: &Arc<Store>, obs: &[TaskRow], seen_at: i64) -> Outcome {
-    let mut m = PartitionMerge::open(sink.clone(), "2021-10-01", seen_at.into()).unwrap();
     let base = || crate::sink::store::local_history_base(sink, "2021-10-01");
-    if !m.has_stored_file() {
-        m.write_history_alongside(base().unwrap()).unwrap();
+    let mut opening = Opening::open(sink.clone(), "2021-10-01", sink.local_base("2021-10-01")).unwrap();
+    if !opening.has_stored_file() {
+        opening = opening.with_history_alongside(base().unwrap()).unwrap();
     }
+    let mut m = opening.observe_as(seen_at.into());
     m.add(Window::new(DAY, DAY + 86_400), obs.to_vec()).unwrap();
-    let history = if m.writes_history_alongside() { None } else { base() };
-    m.finish(history).unwrap().0
+    let ended = m.end(true);
+    let history = if ended.writes_history_alongside() { None } else { base() };
+    published(sink, ended.finish(history).unwrap())
 }
 
 fn history_sink() -> (tempfile::TempDir, Arc<Store>) {
@@ -239,11 +265,11 @@ fn a_quiet_window_writes_no_history_and_a_lagging_history_is_caught_up() {
     let (_dir, sink) = history_sink();
     let day = vec![task(1, DAY, "running"), task(2, DAY + 60, "running")];
     let first = stream_with_history(&sink, &day, 10);
-    assert_eq!(first.versions, 2);
+    assert_eq!(first.counts.versions, 2);
     let path = sink.history_file("2021-10-01").unwrap();
     let before = std::fs::metadata(&path).unwrap().modified().unwrap();
     let quiet = stream_with_history(&sink, &day, 20);
-    assert_eq!((quiet.written, quiet.versions), (false, 0));
+    assert_eq!(((quiet.counts.files_written == 1), quiet.counts.versions), (false, 0));
     assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before, "not rewritten");
     // A tasks file the history has not followed (a crash between the two renames).
     let mut rows = sink.read_partition("2021-10-01").unwrap();
@@ -251,7 +277,7 @@ fn a_quiet_window_writes_no_history_and_a_lagging_history_is_caught_up() {
     (rows[0].observed_seq, rows[0].changed_at) = (30, 30);
     sink.replace_partition("2021-10-01", &rows).unwrap();
     let caught_up = stream_with_history(&sink, &[task(1, DAY, "success"), task(2, DAY + 60, "running")], 40);
-    assert_eq!((caught_up.written, caught_up.versions), (false, 1));
+    assert_eq!(((caught_up.counts.files_written == 1), caught_up.counts.versions), (false, 1));
     let h = history(&sink);
     assert_eq!(h.len(), 3);
     assert_eq!((h[0].valid_to, h[1].valid_from, h[1].row.observed_seq), (Some(30), 30, 30));
@@ -267,7 +293,7 @@ fn a_history_newer_than_the_tasks_file_is_left_as_it_is_and_tasks_go_on() {
     // tasks/ restored from a backup, task_history/ not.
     sink.replace_partition("2021-10-01", &restored).unwrap();
     let quiet = stream_with_history(&sink, &[task(1, DAY, "running")], 30);
-    assert_eq!((quiet.written, quiet.versions), (false, 0));
+    assert_eq!(((quiet.counts.files_written == 1), quiet.counts.versions), (false, 0));
     assert_eq!(history(&sink), h, "not rolled back");
 }
 
@@ -278,7 +304,7 @@ fn an_unreadable_history_file_does_not_stop_the_days_tasks() {
     let path = sink.history_file("2021-10-01").unwrap();
     std::fs::write(&path, b"not parquet").unwrap();
     let next = stream_with_history(&sink, &[task(1, DAY, "success")], 20);
-    assert!(next.written);
+    assert!((next.counts.files_written == 1));
     assert_eq!(sink.read_partition("2021-10-01").unwrap()[0].task.status.as_deref(), Some("success"));
     assert_eq!(std::fs::read(&path).unwrap(), b"not parquet", "kept for the operator, named in the log");
 }

@@ -1,49 +1,24 @@
-//! The commit point of one window: its data made durable first, then one SQLite
-//! transaction that records it. Every window of every pass ends here, and nowhere else.
-//!
-//! # Order
-//!
-//! 1. The window's rejects are appended to this run's rejects file and fsynced.
-//! 2. The partition's staged file is finished (footer, fsync), renamed over the partition
-//!    file and its directory fsynced, by the protocol of `sink/writer.rs`; then the day's
-//!    history derived from it, the same way (on object storage: the `tasks` PUT, then the
-//!    history's). A window that changed nothing writes nothing here, unless the day's
-//!    history lags its `tasks` file (a crash or a failed PUT between the two): then only the
-//!    history, caught up.
-//! 3. **The commit point**: one SQLite transaction records the window (the backfill job's
-//!    interval, less any part left behind and the newest `sync.settle` before its pages
-//!    were fetched, which still changes), the parts left behind with their reasons, and
-//!    its tasks' states (unfinished ones to re-check, final ones to forget).
-//! 4. The partition's lock, held since before its stored file was read (by this process
-//!    and by the file lock across processes), is released: another writer of the
-//!    partition reads the new file and records its states after these.
-//! 5. For a forward window of an incremental pass committed whole, the cursor moves past
-//!    the unbroken run of such windows (a transaction of its own; losing it only means a
-//!    longer re-scan next time). A window with a part left behind moves it only once every
-//!    such part is given up (left behind longer than `sync.give_up_after`, recorded in
-//!    step 3): the frontier moves on, loudly, and never freezes the cursor for good.
-//!
-//! A crash before step 3 replays the window on the next run, and the merge makes that
-//! replay change nothing already written; a crash after it loses nothing. So the state
-//! database never records a window whose rows are not durable, and the cursor never
-//! passes a window that is not recorded.
+//! One window through the three stages (the protocol in `commit/mod.rs`): its rejects and
+//! files staged, its files published, then the checkpoint, the commit point. Every window of
+//! every pass ends here, and nowhere else; so does a window left behind whole.
 
 use std::sync::{Arc, Mutex};
 
-use crate::commit::rewrite::{Outcome, PartitionMerge};
-use crate::plan::{CursorTracker, Window};
+use super::hold::PartitionHold;
+use super::publish::{StagedDay, publish};
+use super::rewrite::{Ended, Outcome};
+use super::{CommitError, Outputs, blocking};
+use crate::plan::{CursorTracker, LeftBehind, Window};
 use crate::source::decode::Reject;
 use crate::state::{INCREMENTAL, RECHECK, RECONCILE, TaskChanges, WindowCheckpoint};
-use crate::sync::context::{Context, PartitionHold};
-use crate::sync::error::SyncError;
 
-/// What completing a window records besides its tasks' states.
+/// What completing a window records besides its tasks' states: which job it belongs to.
 #[derive(Clone)]
 pub enum Checkpoint {
     /// A completed interval of this backfill job.
     Backfill(Arc<str>),
-    /// A forward window of an incremental pass: may move the cursor.
-    Forward(Arc<Mutex<CursorTracker>>),
+    /// A window of an incremental pass past the cursor's lookback: may move the cursor.
+    Incremental(Arc<Mutex<CursorTracker>>),
     /// A re-check of unfinished tasks: nothing but their states.
     Recheck,
     /// The ranges of one day that a reconciliation found to differ from the API's totals,
@@ -56,7 +31,7 @@ impl Checkpoint {
     pub fn job_id(&self) -> &str {
         match self {
             Checkpoint::Backfill(job) => job,
-            Checkpoint::Forward(_) => INCREMENTAL,
+            Checkpoint::Incremental(_) => INCREMENTAL,
             Checkpoint::Recheck => RECHECK,
             Checkpoint::Reconcile(_) => RECONCILE,
         }
@@ -70,20 +45,18 @@ impl Checkpoint {
 
     /// The state database's record of this window with nothing committed: all of it left
     /// behind for `reason`, after a failure that belongs to the window alone.
-    pub async fn leave_behind(&self, ctx: &Context, window: Window, reason: String) -> Result<(), SyncError> {
-        let (job_id, keeps_intervals) = (self.job_id().to_string(), self.keeps_intervals());
-        let now = (ctx.clock)();
-        let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
-        let waiting = ctx
+    pub async fn leave_behind(&self, out: &Outputs, left: LeftBehind, now: i64) -> Result<(), CommitError> {
+        let (job_id, keeps_intervals, give_up_after) =
+            (self.job_id().to_string(), self.keeps_intervals(), out.give_up_after);
+        let window = left.window;
+        let waiting = out
             .with_state(move |s| {
-                let left = [(window, reason)];
-                let tasks = TaskChanges::default();
                 s.complete_window(&WindowCheckpoint {
                     job_id: &job_id,
                     keeps_intervals,
                     window,
-                    left: &left,
-                    tasks: &tasks,
+                    left: &[left],
+                    tasks: &TaskChanges::default(),
                     now,
                     counts: None,
                     rejects: &[],
@@ -92,20 +65,20 @@ impl Checkpoint {
                 })
             })
             .await?;
-        self.past(ctx, window, waiting).await
+        self.past(out, window, waiting).await
     }
 
-    /// Moves the cursor past a forward window once nothing of it holds the cursor back
-    /// (`waiting` parts left behind and not given up): the frontier of a range that does
-    /// not settle moves on after `sync.give_up_after`.
-    async fn past(&self, ctx: &Context, window: Window, waiting: usize) -> Result<(), SyncError> {
-        let Checkpoint::Forward(tracker) = self else { return Ok(()) };
+    /// Moves the cursor past an incremental window once nothing of it holds the cursor
+    /// back (`waiting` parts left behind and not given up): the frontier of a range that
+    /// does not settle moves on after `sync.give_up_after`.
+    async fn past(&self, out: &Outputs, window: Window, waiting: usize) -> Result<(), CommitError> {
+        let Checkpoint::Incremental(tracker) = self else { return Ok(()) };
         if waiting > 0 {
             return Ok(());
         }
         let cursor = tracker.lock().expect("never poisoned").done(window);
         if let Some(cursor) = cursor {
-            ctx.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
+            out.with_state(move |s| s.advance_cursor(INCREMENTAL, cursor)).await?;
         }
         Ok(())
     }
@@ -124,89 +97,93 @@ pub struct WindowCommit {
     pub rejects: Vec<(Reject, i64)>,
     /// When its pages were fetched (unix seconds).
     pub seen_at: i64,
-    /// Its parts that did not settle, each with its reason: recorded in the same
-    /// transaction, not committed; the cursor does not pass the window.
-    pub left: Vec<(Window, String)>,
+    /// Its parts that did not settle: recorded in the same transaction, not committed;
+    /// the cursor does not pass the window.
+    pub left: Vec<LeftBehind>,
 }
 
 impl WindowCommit {
-    /// Runs steps 1 to 5 above. `merge` is the partition's rewrite, `hold` its lock.
-    pub async fn commit(self, ctx: &Context, merge: PartitionMerge, hold: PartitionHold) -> Result<Outcome, SyncError> {
+    /// Stages, publishes and checkpoints the window (steps 2 to 6 of the protocol).
+    /// `rewrite` is its partition's rewrite, ended; `hold` its locks, released after the
+    /// checkpoint.
+    pub async fn commit(self, out: &Outputs, rewrite: Ended, hold: PartitionHold) -> Result<Outcome, CommitError> {
         let WindowCommit { window, checkpoint, changes, rejects, seen_at, left } = self;
         let date = crate::time::utc_date(window.start);
-        let keyed: Vec<(String, i64, Reject)> = rejects.into_iter().map(|(r, m)| (reject_key(&r), m, r)).collect();
-        let keys: Vec<String> = keyed.iter().map(|(k, _, _)| k.clone()).collect();
-        let d = date.clone();
-        let known = ctx.with_state(move |s| s.rejects_known(&d, &keys)).await?;
-        // A reject found again by a re-scan is neither appended nor counted twice.
-        let (fresh, rejects): (Vec<(String, String, i64)>, Vec<Reject>) =
-            keyed.into_iter().filter(|(k, _, _)| !known.contains(k)).map(|(k, m, r)| ((date.clone(), k, m), r)).unzip();
-        let fresh_rejects = rejects.len();
-        let (log, label) = (ctx.rejects.clone(), window.to_string());
-        let appended = ctx.blocking(move || log.append(&label, seen_at, &rejects)).await?;
-        if appended {
-            ctx.rejects.publish().await.map_err(SyncError::Sink)?;
+        let fresh = stage_rejects(out, &date, &window.to_string(), seen_at, rejects).await?;
+        let (outcome, staged) = stage_files(out, &date, rewrite).await?;
+        let (_published, hold) = publish(&out.store, staged, hold).await?;
+        if let (true, Some(version)) = (out.store.keeps_history(), outcome.history_of.clone()) {
+            out.store.saw_history_current(&date, version);
         }
-        // On object storage the day's history is not fetched by a window that writes
-        // nothing to a day whose tasks object this process saw the history derived from
-        // as it is now: a quiet pass costs no extra GET.
-        let (sink, stored) = (ctx.sink.clone(), merge.stored_version());
-        let alongside = merge.writes_history_alongside();
-        let skipped = !alongside && !merge.may_write() && sink.history_seen_current(&date, &stored);
-        let history =
-            if alongside || skipped { None } else { sink.history_base(&date).await.map_err(SyncError::Sink)? };
-        sink.forget_history_current(&date);
-        // The hold goes into the write: were this window cancelled now, the rename (or
-        // the PUT, on a task of its own) would still finish under the lock.
-        let (outcome, uploads, hold) =
-            ctx.blocking(move || merge.finish(history).map(|(outcome, uploads)| (outcome, uploads, hold))).await?;
-        let put = tokio::spawn(async move {
-            let put = async {
-                if let Some(upload) = uploads.tasks {
-                    upload.put().await?;
-                    crate::crash::point("between_tasks_and_history");
-                }
-                match uploads.history {
-                    Some(upload) => upload.put().await,
-                    None => Ok(()),
-                }
-            };
-            (put.await, hold)
-        });
-        let (put, hold) = put.await.map_err(|e| SyncError::Setup(format!("a PUT task failed: {e}")))?;
-        put.map_err(SyncError::Sink)?;
-        // A skipped history is still derived from the unchanged tasks object.
-        let history_of = outcome.history_of.clone().or_else(|| skipped.then_some(stored));
-        if let (true, Some(version)) = (ctx.sink.keeps_history(), history_of) {
-            ctx.sink.saw_history_current(&date, version);
-        }
-
         crate::crash::point("before_checkpoint");
-        let outcome_counts = outcome.counts.clone();
         let (job_id, keeps_intervals) = (checkpoint.job_id().to_string(), checkpoint.keeps_intervals());
-        let settled_before = seen_at - ctx.cfg.sync.settle.as_secs() as i64;
-        let give_up_after = ctx.cfg.sync.give_up_after.as_secs() as i64;
-        let waiting = ctx
+        let (settled_before, give_up_after) = (seen_at - out.settle, out.give_up_after);
+        let day = outcome.day.clone();
+        let keys: Vec<(String, String, i64)> = fresh.iter().map(|(k, m)| (date.clone(), k.clone(), *m)).collect();
+        let waiting = out
             .with_state(move |s| {
-                let c = WindowCheckpoint {
+                s.complete_window(&WindowCheckpoint {
                     job_id: &job_id,
                     keeps_intervals,
                     window,
                     left: &left,
                     tasks: &changes,
                     now: seen_at,
-                    counts: outcome_counts.as_ref().map(|c| (date.as_str(), c)),
-                    rejects: &fresh,
+                    counts: day.as_ref().map(|c| (date.as_str(), c)),
+                    rejects: &keys,
                     give_up_after,
                     settled_before,
-                };
-                s.complete_window(&c)
+                })
             })
             .await?;
         drop(hold);
-        checkpoint.past(ctx, window, waiting).await?;
-        Ok(Outcome { rejects: fresh_rejects, ..outcome })
+        checkpoint.past(out, window, waiting).await?;
+        let mut outcome = outcome;
+        outcome.counts.rejects = fresh.len() as u64;
+        Ok(outcome)
     }
+}
+
+/// Appends the rejects not seen before to this run's rejects file and fsyncs it (and
+/// publishes it on object storage); returns their keys and minutes, which the checkpoint
+/// records so that a re-scan neither appends nor counts them twice.
+async fn stage_rejects(
+    out: &Outputs,
+    date: &str,
+    window: &str,
+    seen_at: i64,
+    rejects: Vec<(Reject, i64)>,
+) -> Result<Vec<(String, i64)>, CommitError> {
+    let keyed: Vec<(String, i64, Reject)> = rejects.into_iter().map(|(r, m)| (reject_key(&r), m, r)).collect();
+    let (keys, d): (Vec<String>, String) = (keyed.iter().map(|(k, _, _)| k.clone()).collect(), date.to_string());
+    let known = out.with_state(move |s| s.rejects_known(&d, &keys)).await?;
+    let (fresh, rejects): (Vec<(String, i64)>, Vec<Reject>) =
+        keyed.into_iter().filter(|(k, _, _)| !known.contains(k)).map(|(k, m, r)| ((k, m), r)).unzip();
+    let (log, label) = (out.rejects.clone(), window.to_string());
+    let appended = blocking(move || log.append(&label, seen_at, &rejects)).await?;
+    if appended {
+        out.rejects.publish().await?;
+    }
+    Ok(fresh)
+}
+
+/// The stage step's end for the files: the day's history looked at (or not) and the
+/// rewrite finished into staged files.
+async fn stage_files(out: &Outputs, date: &str, rewrite: Ended) -> Result<(Outcome, StagedDay), CommitError> {
+    // On object storage the day's history is not fetched by a window that writes nothing
+    // to a day whose tasks object this process saw the history derived from as it is now:
+    // a quiet pass costs no extra GET.
+    let (store, stored) = (out.store.clone(), rewrite.stored_version());
+    let alongside = rewrite.writes_history_alongside();
+    let skipped = !alongside && !rewrite.may_write() && store.history_seen_current(date, &stored);
+    let history = if alongside || skipped { None } else { store.history_base(date).await? };
+    store.forget_history_current(date);
+    let (mut outcome, staged) = blocking(move || rewrite.finish(history)).await?;
+    // A skipped history is still derived from the unchanged tasks object.
+    if skipped && outcome.history_of.is_none() {
+        outcome.history_of = Some(stored);
+    }
+    Ok((outcome, staged))
 }
 
 /// A reject's identity for counting it once: a hash of its raw text.

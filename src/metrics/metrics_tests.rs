@@ -68,7 +68,7 @@ fn requests_windows_and_passes_are_counted_by_their_labels() {
         new: 5,
         changed: 2,
         rejects: 1,
-        file_written: true,
+        files_written: 1,
         versions: 7,
         ..Default::default()
     });

@@ -1,9 +1,10 @@
 //! Prometheus metrics: the families of docs/contract.md, counted as the pipeline works and
 //! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`.
 //!
-//! A leaf: it imports no other module of the crate. What it counts comes in its own
-//! vocabulary ([`WindowCounts`], [`Gauges`], [`RequestResult`], [`PassResult`]), handed
-//! over by `sync/observe.rs`, which knows both sides.
+//! It imports nothing of the pipeline but the one shape of a window's figures
+//! ([`WindowCounts`], which the commit owns); the rest it counts comes in its own vocabulary
+//! ([`Gauges`], [`RequestResult`], [`PassResult`]), handed over by `sync/observe.rs`,
+//! which knows both sides.
 //!
 //! Counters and histograms are updated where things happen (the client, a window's commit,
 //! a pass's end). Gauges that describe the data set (cursor lag, unfinished tasks, ranges
@@ -14,6 +15,7 @@
 pub mod serve;
 pub mod text;
 
+use crate::commit::WindowCounts;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::metrics::counter::Counter;
@@ -48,34 +50,6 @@ pub enum PassResult {
     Partial,
     /// The pass stopped (credentials, API unreachable, disk, state database).
     Failed,
-}
-
-/// What one committed window did: the shape the pass summary, the metrics and the progress
-/// bar all count in.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WindowCounts {
-    /// Leaves it was walked in.
-    pub leaves: u64,
-    /// Leaves that unstable paging made page again.
-    pub repaged: u64,
-    /// Ranges split because their `total` kept growing while paged.
-    pub unsettled: u64,
-    /// Tasks received (one per task_id and leaf).
-    pub tasks: u64,
-    /// Tasks not stored before.
-    pub new: u64,
-    /// Stored tasks whose content changed.
-    pub changed: u64,
-    /// Whether its partition file was rewritten.
-    pub file_written: bool,
-    /// Records kept in the rejects file (each once, however often it is re-listed).
-    pub rejects: u64,
-    /// Stored tasks a complete listing no longer had: marked `deleted_at`.
-    pub deleted: u64,
-    /// Stored tasks listed again under another create_time of their day: one row kept.
-    pub moved: u64,
-    /// Versions opened in `task_history/`.
-    pub versions: u64,
 }
 
 /// What a reconciliation compared, for `tasksync_reconcile_ranges_total{result}`.
@@ -297,7 +271,7 @@ impl Metrics {
         self.tasks_changed.inc_by(c.changed);
         self.tasks_deleted.inc_by(c.deleted);
         self.rejects.inc_by(c.rejects);
-        self.files_written.inc_by(u64::from(c.file_written));
+        self.files_written.inc_by(c.files_written);
         self.history_versions.inc_by(c.versions);
         self.windows.get_or_create(&[("result", "committed".into())]).inc();
     }

@@ -24,7 +24,7 @@ use chrono::FixedOffset;
 
 use super::paging::{Gathered, Paged, Paging};
 pub use super::paging::{LEAF_TASKS, WalkError, WalkLimits};
-use crate::plan::Window;
+use crate::plan::{LeftBehind, Window};
 use crate::row::TaskRow;
 use crate::source::client::Client;
 use crate::source::decode::{Record, Reject};
@@ -48,12 +48,7 @@ pub enum Step {
     /// A range paged completely.
     Leaf(Leaf),
     /// A range that did not settle at the smallest width: left for the next pass.
-    LeftBehind {
-        /// The range.
-        window: Window,
-        /// Why, in a sentence.
-        reason: String,
-    },
+    LeftBehind(LeftBehind),
 }
 
 /// A range narrower than this that still does not settle is left for the next pass
@@ -149,7 +144,7 @@ impl<'c> Walk<'c> {
                         tracing::debug!(window = %w, reason = %e, "Splitting a range that does not settle");
                         self.queue_first(parts);
                     }
-                    _ => return Ok(Some(Step::LeftBehind { window: w, reason: e.to_string() })),
+                    _ => return Ok(Some(Step::LeftBehind(LeftBehind { window: w, reason: e.to_string() }))),
                 },
             }
         }
@@ -163,7 +158,7 @@ impl<'c> Walk<'c> {
         let max = self.limits.max_offset;
         let Some(parts) = w.split_into(total.div_ceil(self.limits.leaf_tasks())) else {
             let reason = WalkError::TooDense { window: w, total, max }.to_string();
-            return Some(Step::LeftBehind { window: w, reason });
+            return Some(Step::LeftBehind(LeftBehind { window: w, reason }));
         };
         tracing::debug!(window = %w, total, parts = parts.len(), "Splitting a window into leaves");
         self.queue_first(parts);

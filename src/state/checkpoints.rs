@@ -69,7 +69,7 @@ pub struct WindowCheckpoint<'a> {
     /// The window walked.
     pub window: Window,
     /// Parts of it not committed, each with its reason: left for the next pass.
-    pub left: &'a [(Window, String)],
+    pub left: &'a [crate::plan::LeftBehind],
     /// The states of the tasks it committed.
     pub tasks: &'a TaskChanges,
     /// When its pages were fetched (unix seconds).
@@ -123,14 +123,14 @@ impl State {
         // Immediate: another process may write too, and a deferred transaction that reads
         // first would fail at once instead of waiting for the busy timeout.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let left: Vec<(i64, i64)> = c.left.iter().map(|(w, _)| (w.start, w.end)).collect();
+        let left: Vec<(i64, i64)> = c.left.iter().map(|l| (l.window.start, l.window.end)).collect();
         if c.keeps_intervals {
             record_intervals(&tx, c, &left)?;
         }
         record_left_behind(&tx, c, &left)?;
         record_tasks(&tx, c)?;
         counts::record(&tx, c.counts, c.rejects, c.now)?;
-        let parts: Vec<Window> = c.left.iter().map(|(w, _)| *w).collect();
+        let parts: Vec<Window> = c.left.iter().map(|l| l.window).collect();
         let waiting = counts::give_up(&tx, c.job_id, &parts, c.now, c.give_up_after)?;
         tx.commit()?;
         Ok(waiting)
@@ -245,7 +245,7 @@ fn record_left_behind(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>, left: &[(i
     // from pass to pass (a window ending at "now", leaves split by a moving total), and
     // `sync.give_up_after` counts from the first time any of it was left behind.
     let mut first_at: Vec<Option<i64>> = Vec::with_capacity(c.left.len());
-    for (w, _) in c.left {
+    for crate::plan::LeftBehind { window: w, .. } in c.left {
         first_at.push(tx.query_row(
             "SELECT min(first_at) FROM left_behind WHERE job_id = ?1 AND start_ts < ?3 AND end_ts > ?2",
             params![c.job_id, w.start, w.end],
@@ -267,7 +267,7 @@ fn record_left_behind(tx: &Transaction<'_>, c: &WindowCheckpoint<'_>, left: &[(i
             params![c.job_id, s, e],
         )?;
     }
-    for ((w, reason), first) in c.left.iter().zip(first_at) {
+    for (crate::plan::LeftBehind { window: w, reason }, first) in c.left.iter().zip(first_at) {
         tx.execute(
             "INSERT INTO left_behind (job_id, start_ts, end_ts, reason, first_at, last_at, attempts)
              VALUES (?1, ?2, ?3, ?4, ?6, ?5, 1)

@@ -138,7 +138,7 @@ fn parts_left_behind_are_recorded_counted_and_cleared_once_committed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = State::open(&dir.path().join("state.db")).unwrap();
     s.ensure_job("j", "backfill", Window::new(0, 300), 1).unwrap();
-    let left = [(Window::new(100, 150), "incomplete".to_string())];
+    let left = [crate::plan::LeftBehind { window: Window::new(100, 150), reason: "incomplete".into() }];
     let tasks = TaskChanges::default();
     let c = |now| WindowCheckpoint {
         job_id: "j",
@@ -194,7 +194,7 @@ fn a_range_left_behind_again_with_other_bounds_keeps_its_age_and_is_given_up_aft
     let tasks = TaskChanges::default();
     // A window ending at "now" fails whole, pass after pass: its end moves each time.
     let mut leave = |end: i64, now: i64| {
-        let left = [(Window::new(0, end), "incomplete".to_string())];
+        let left = [crate::plan::LeftBehind { window: Window::new(0, end), reason: "incomplete".into() }];
         let c = WindowCheckpoint {
             job_id: INCREMENTAL,
             keeps_intervals: false,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::error::SyncError;
 use super::pass::Pass;
-use super::window::{Checkpoint, run_windows};
+use super::window::run_windows;
+use crate::commit::window::Checkpoint;
 use crate::plan::{Window, pending_windows};
 
 /// A backfill whose windows all end this long before our "now" does not ask for the API's

@@ -1,16 +1,17 @@
 //! What a pass needs, opened once per process: config, client, sink, state, rejects, clock,
 //! and the locks that keep writers apart.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::error::SyncError;
+use crate::commit::Outputs;
+use crate::commit::hold::PartitionHold;
 use crate::config::Config;
 use crate::sink::SinkError;
 use crate::sink::rejects::RejectLog;
 use crate::sink::store::Store;
 use crate::source::client::Client;
-use crate::source::walker::WalkLimits;
+use crate::source::paging::WalkLimits;
 use crate::state::{State, StateError};
 use crate::time::Clock;
 
@@ -33,9 +34,8 @@ pub struct Context {
     pub clock: Clock,
     /// Prometheus counters, updated by the client, the windows and the pass.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// One window per partition at a time within this process (the file lock keeps other
-    /// processes out; this keeps our own windows from polling it).
-    partition_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The partitions this process's windows hold (step 0 of the commit protocol).
+    partition_locks: crate::commit::hold::PartitionLocks,
     /// Whether the API's clock was asked for already (it may send no `Date` at all).
     probed: std::sync::atomic::AtomicBool,
 }
@@ -48,15 +48,6 @@ fn pin_settings(state: &State, cfg: &Config, now: i64) -> Result<(), SyncError> 
         Ok(()) => Ok(()),
         Err(pinned) => Err(SyncError::Pinned { key, configured, pinned, state: cfg.storage.state_db.clone() }),
     }
-}
-
-/// A partition held for one window: this process's lock and the cross-process file lock.
-#[derive(Debug)]
-pub struct PartitionHold {
-    /// Keeps this process's other windows of the partition waiting.
-    _local: tokio::sync::OwnedMutexGuard<()>,
-    /// Keeps other processes' writers of the partition waiting.
-    _file: crate::sink::store::lock::Held,
 }
 
 impl Context {
@@ -81,7 +72,7 @@ impl Context {
             clock,
             metrics,
             cfg,
-            partition_locks: Mutex::new(HashMap::new()),
+            partition_locks: Default::default(),
             probed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -104,18 +95,23 @@ impl Context {
     }
 
     /// Partition `date` for this window alone, across processes: held from before the
-    /// stored file is read until after the window's checkpoint (see `sync/commit.rs`).
+    /// stored file is read until after the window's checkpoint (see `commit/mod.rs`).
     pub async fn lock_partition(&self, date: &str) -> Result<PartitionHold, SyncError> {
-        let local = {
-            let mut locks = self.partition_locks.lock().expect("never poisoned");
-            locks.entry(date.to_string()).or_default().clone()
-        };
-        let local = local.lock_owned().await;
         // Waiting for another live writer (a backfill beside the service) is progress for
         // the watchdog; one that hangs holding the lock would keep us waiting, not dead.
         let stats = self.client.stats.clone();
-        let file = crate::sink::store::lock::take_noting(&self.sink.partition_lock(date), || stats.touch()).await?;
-        Ok(PartitionHold { _local: local, _file: file })
+        Ok(self.partition_locks.hold(&self.sink, date, || stats.touch()).await?)
+    }
+
+    /// Where a window's commit writes, and the settings its checkpoint records by.
+    pub fn outputs(&self) -> Outputs {
+        Outputs {
+            store: self.sink.clone(),
+            rejects: self.rejects.clone(),
+            state: self.state.clone(),
+            settle: self.cfg.sync.settle.as_secs() as i64,
+            give_up_after: self.cfg.sync.give_up_after.as_secs() as i64,
+        }
     }
 
     /// "Now" for planning: our clock, or the API's own when it is behind ours (from the
@@ -141,24 +137,14 @@ impl Context {
         &self,
         f: impl FnOnce(&mut State) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, SyncError> {
-        let state = self.state.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut state = state.lock().expect("never poisoned: a panic ends the process (cli::end_on_panic)");
-            crate::crash::point("in_state");
-            f(&mut state)
-        })
-        .await;
-        joined.map_err(|e| SyncError::Setup(format!("a state database task failed: {e}")))?.map_err(SyncError::State)
+        Ok(crate::commit::with_state(&self.state, f).await?)
     }
 
-    /// Runs a file operation off the async threads. A write that must not outlive its
-    /// partition's lock takes the [`PartitionHold`] into `f`, so that a cancelled window's
-    /// write still finishes before the lock is released.
+    /// Runs a file operation off the async threads (see [`crate::commit::blocking`]).
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
     ) -> Result<T, SyncError> {
-        let joined = tokio::task::spawn_blocking(f).await;
-        joined.map_err(|e| SyncError::Setup(format!("a background write task failed: {e}")))?.map_err(SyncError::Sink)
+        Ok(crate::commit::blocking(f).await?)
     }
 }

@@ -20,6 +20,9 @@ pub enum SyncError {
     Setup(String),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::serve::MetricsError),
+    /// A background task of the commit failed.
+    #[error("{0}")]
+    Task(String),
     /// The config contradicts a setting the state database recorded at first use.
     #[error(
         "`{key}` is {configured} in the config, but the state database {state} recorded {pinned} at first use: \
@@ -27,6 +30,18 @@ pub enum SyncError {
          move the state database and output_dir aside and backfill again (docs/configuration.md, \"Changing api.local_time_zone\")"
     )]
     Pinned { key: &'static str, configured: String, pinned: String, state: std::path::PathBuf },
+}
+
+/// The commit's failures keep their kind: a conflict or an unreadable file is still the
+/// window's own (see [`SyncError::is_window_failure`]).
+impl From<crate::commit::CommitError> for SyncError {
+    fn from(e: crate::commit::CommitError) -> SyncError {
+        match e {
+            crate::commit::CommitError::Sink(e) => SyncError::Sink(e),
+            crate::commit::CommitError::State(e) => SyncError::State(e),
+            crate::commit::CommitError::Task(message) => SyncError::Task(message),
+        }
+    }
 }
 
 impl SyncError {

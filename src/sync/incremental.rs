@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use super::error::SyncError;
 use super::pass::Pass;
-use super::window::{Checkpoint, run_windows};
+use super::window::run_windows;
+use crate::commit::window::Checkpoint;
 use crate::plan::{CursorTracker, Window, pending_windows, recheck_windows};
 use crate::state::{INCREMENTAL, RECHECK};
 
@@ -89,7 +90,7 @@ pub async fn incremental(pass: &Pass<'_>, start: i64) -> Result<(), SyncError> {
     let retried =
         left.iter().filter(|l| l.job_id == RECHECK).map(|l| (Window::new(l.start, l.end), Checkpoint::Recheck));
     let mut windows: Vec<(Window, Checkpoint)> = retried.collect();
-    windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Forward(tracker.clone()))));
+    windows.extend(forward.into_iter().map(|w| (w, Checkpoint::Incremental(tracker.clone()))));
     windows.extend(p.recheck.into_iter().map(|w| (w, Checkpoint::Recheck)));
     if long {
         pass.progress.begin("catching up", windows.len());

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::context::Context;
-use super::summary::{Summary, WindowCounts};
+use super::summary::Summary;
+use crate::commit::WindowCounts;
 use crate::metrics::ReconcileCounts;
-use crate::plan::Window;
+use crate::plan::LeftBehind;
 use crate::state::Reconciled;
 
 /// What happened in a pass, as [`Pass::record`] hears it.
@@ -17,19 +18,9 @@ pub enum PassEvent<'e> {
     Committed(&'e WindowCounts),
     /// A whole window failed and was left for the next pass (after its checkpoint
     /// recorded it).
-    WindowFailed {
-        /// The window.
-        window: Window,
-        /// Why, in a sentence.
-        reason: &'e str,
-    },
+    WindowFailed(&'e LeftBehind),
     /// A part of a committed window was left for the next pass.
-    LeftBehind {
-        /// The range.
-        window: Window,
-        /// Why, in a sentence.
-        reason: &'e str,
-    },
+    LeftBehind(&'e LeftBehind),
     /// A window is walked again because another writer replaced its partition's object.
     Conflict,
     /// The pass's reconciliation ended (already recorded in the state database).
@@ -64,13 +55,13 @@ impl<'a> Pass<'a> {
                 self.ctx.metrics.window_done(counts);
                 self.progress.window_done(counts.tasks);
             }
-            PassEvent::WindowFailed { window, reason } => {
-                self.summary.left_behind(window, reason);
+            PassEvent::WindowFailed(left) => {
+                self.summary.left_behind(left);
                 self.ctx.metrics.window_left_behind();
                 self.progress.window_done(0);
             }
-            PassEvent::LeftBehind { window, reason } => {
-                self.summary.left_behind(window, reason);
+            PassEvent::LeftBehind(left) => {
+                self.summary.left_behind(left);
                 self.ctx.metrics.window_left_behind();
             }
             PassEvent::Conflict => self.summary.conflict(),

@@ -22,7 +22,8 @@ use futures::StreamExt;
 
 use super::error::SyncError;
 use super::pass::{Pass, PassEvent};
-use super::window::{Checkpoint, run_windows};
+use super::window::run_windows;
+use crate::commit::window::Checkpoint;
 use crate::plan::Window;
 use crate::source::PageQuery;
 use crate::state::{DayRecord, Reconciled};
@@ -126,8 +127,11 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
     run_windows(pass, windows).await?;
     let after = pass.summary.totals();
     found.pages = stats.pages.load(Relaxed) - pages_before;
-    (found.new, found.changed, found.deleted) =
-        (after.new - before.new, after.changed - before.changed, after.deleted - before.deleted);
+    (found.new, found.changed, found.deleted) = (
+        after.counts.new - before.counts.new,
+        after.counts.changed - before.counts.changed,
+        after.counts.deleted - before.counts.deleted,
+    );
     found.failed += (after.left_behind.len() - before.left_behind.len()) as u64;
     found.requests = stats.requests.load(Relaxed) - requests_before;
     found.budget = budget(found.days, &totals, ctx.client.page_size(), found.pages);
@@ -226,7 +230,7 @@ async fn day_record(pass: &Pass<'_>, day: Window) -> Result<(DayRecord, bool), S
     let d = date.clone();
     let recorded = ctx.with_state(move |s| s.day_record(&d)).await?;
     let (sink, d) = (ctx.sink.clone(), date.clone());
-    let version = ctx.blocking(move || crate::commit::rewrite::partition_version(&sink, &d)).await?;
+    let version = ctx.blocking(move || crate::commit::patch::partition_version(&sink, &d)).await?;
     if let Some(r) = &recorded
         && version.as_ref().is_none_or(|v| *v == r.counts.version)
     {
@@ -234,7 +238,7 @@ async fn day_record(pass: &Pass<'_>, day: Window) -> Result<(DayRecord, bool), S
     }
     tracing::info!(partition = %date, "Counting a partition's rows: the state database has no counts for this version of its file");
     let base = ctx.sink.base(&date).await.map_err(SyncError::Sink)?;
-    let counts = ctx.blocking(move || crate::commit::rewrite::count_partition(&base)).await?;
+    let counts = ctx.blocking(move || crate::commit::patch::count_partition(&base)).await?;
     let now = (ctx.clock)();
     let (d, c) = (date.clone(), counts.clone());
     ctx.with_state(move |s| s.store_day_counts(&d, &c, now)).await?;

@@ -1,10 +1,13 @@
 //! The run summary: what a pass did, counted as it goes, printed and stored at the end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 
 use serde::Serialize;
 
+use crate::commit::WindowCounts;
+use crate::plan::LeftBehind;
 use crate::source::ApiStats;
 
 /// Counters shared by every window of one pass.
@@ -14,87 +17,48 @@ pub struct Summary {
     api: Arc<ApiStats>,
     /// The client's counters when the pass began: the pass's figures are the difference.
     api_base: [u64; 4],
-    /// Windows committed.
-    windows: AtomicU64,
-    /// Leaves the windows were walked in.
-    leaves: AtomicU64,
-    /// Leaves that unstable paging made page again.
-    repaged: AtomicU64,
-    /// Ranges split because their `total` kept growing while paged.
-    unsettled: AtomicU64,
-    /// Tasks received (one per task_id and leaf).
-    tasks: AtomicU64,
-    /// Tasks not stored before.
-    new: AtomicU64,
-    /// Stored tasks whose content changed.
-    changed: AtomicU64,
-    /// Partition files rewritten.
-    files_written: AtomicU64,
-    /// Records kept in the rejects file.
-    rejects: AtomicU64,
-    /// Stored tasks marked deleted upstream (a complete listing no longer had them).
-    deleted: AtomicU64,
-    /// Stored tasks listed again under another create_time of their day.
-    moved: AtomicU64,
-    /// Versions opened in `task_history/`.
-    versions: AtomicU64,
-    /// The reconciliation the pass ran, if one was due.
-    reconciled: std::sync::Mutex<Option<crate::state::Reconciled>>,
-    /// Windows walked again because another writer replaced their partition's object.
-    conflicts: AtomicU64,
-    /// The ranges left for the next pass, each with its reason.
-    left_behind: std::sync::Mutex<Vec<String>>,
+    /// What the pass counts beside the requests, added to as windows end.
+    counted: Mutex<Counted>,
     /// When the run started, for the `seconds` figure.
     started: std::time::Instant,
 }
 
-/// What one committed window did: one shape for the summary, the metrics and the progress.
-pub use crate::metrics::WindowCounts;
-
-/// One range left for the next pass, as the pass summary names it.
-pub fn left_behind_label(window: crate::plan::Window, reason: &str) -> String {
-    format!("{window} ({reason})")
+/// The part of [`Totals`] that windows add to.
+#[derive(Debug, Default)]
+struct Counted {
+    /// Windows committed.
+    windows: u64,
+    /// The committed windows' figures, summed.
+    counts: WindowCounts,
+    /// Windows walked again because another writer replaced their partition's object.
+    conflicts: u64,
+    /// The ranges left for the next pass.
+    left_behind: Vec<LeftBehind>,
+    /// The reconciliation the pass ran, if one was due.
+    reconciled: Option<crate::state::Reconciled>,
 }
 
-/// A snapshot of [`Summary`], as printed and stored in the `runs` table.
+/// A snapshot of [`Summary`], as printed and stored in the `runs` table (as JSON, the
+/// window figures flattened in beside the pass's own).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Totals {
     /// Windows committed.
     pub windows: u64,
-    /// Leaves the windows were walked in.
-    pub leaves: u64,
-    /// Leaves that unstable paging made page again.
-    pub repaged: u64,
-    /// Ranges split because their `total` kept growing while paged.
-    pub unsettled: u64,
+    /// The committed windows' figures, summed: tasks, new, changed, files written, ...
+    #[serde(flatten)]
+    pub counts: WindowCounts,
     /// Pages decoded during the pass.
     pub pages: u64,
     /// HTTP requests sent during the pass, retries included.
     pub requests: u64,
     /// Requests repeated after a transient failure.
     pub retries: u64,
-    /// Tasks received (one per task_id and leaf).
-    pub tasks: u64,
-    /// Tasks not stored before.
-    pub new: u64,
-    /// Stored tasks whose content changed.
-    pub changed: u64,
-    /// Partition files rewritten.
-    pub files_written: u64,
-    /// Records kept in the rejects file (each once, however often it is re-listed).
-    pub rejects: u64,
-    /// Stored tasks marked deleted upstream.
-    pub deleted: u64,
-    /// Stored tasks whose create_time the API corrected within their day.
-    pub moved: u64,
-    /// Versions opened in `task_history/`.
-    pub versions: u64,
     /// Windows walked again because another writer replaced their partition's object.
     pub conflicts: u64,
     /// Fields stored as null because their value had an unusable type.
     pub nulled_fields: u64,
     /// The ranges left for the next pass, each with its reason (see `status`).
-    pub left_behind: Vec<String>,
+    pub left_behind: Vec<LeftBehind>,
     /// How long the pass took, in seconds (to the millisecond).
     pub seconds: f64,
     /// The reconciliation this pass ran, if one was due.
@@ -104,85 +68,47 @@ pub struct Totals {
 
 impl Summary {
     pub fn new(api: Arc<ApiStats>) -> Summary {
-        let z = || AtomicU64::new(0);
         let api_base = api_counters(&api);
-        Summary {
-            api,
-            api_base,
-            windows: z(),
-            leaves: z(),
-            repaged: z(),
-            unsettled: z(),
-            tasks: z(),
-            new: z(),
-            changed: z(),
-            files_written: z(),
-            rejects: z(),
-            deleted: z(),
-            moved: z(),
-            versions: z(),
-            reconciled: std::sync::Mutex::new(None),
-            conflicts: z(),
-            left_behind: std::sync::Mutex::new(Vec::new()),
-            started: std::time::Instant::now(),
-        }
+        Summary { api, api_base, counted: Mutex::default(), started: std::time::Instant::now() }
     }
 
     /// Adds one committed window's figures.
     pub fn window_done(&self, c: &WindowCounts) {
-        self.windows.fetch_add(1, Relaxed);
-        self.leaves.fetch_add(c.leaves, Relaxed);
-        self.repaged.fetch_add(c.repaged, Relaxed);
-        self.unsettled.fetch_add(c.unsettled, Relaxed);
-        self.tasks.fetch_add(c.tasks, Relaxed);
-        self.new.fetch_add(c.new, Relaxed);
-        self.changed.fetch_add(c.changed, Relaxed);
-        self.files_written.fetch_add(u64::from(c.file_written), Relaxed);
-        self.rejects.fetch_add(c.rejects, Relaxed);
-        self.deleted.fetch_add(c.deleted, Relaxed);
-        self.moved.fetch_add(c.moved, Relaxed);
-        self.versions.fetch_add(c.versions, Relaxed);
+        let mut counted = self.counted.lock().expect("never poisoned");
+        counted.windows += 1;
+        counted.counts.add(c);
     }
 
     /// Records the reconciliation the pass ran.
     pub fn reconciled(&self, r: crate::state::Reconciled) {
-        *self.reconciled.lock().expect("never poisoned") = Some(r);
+        self.counted.lock().expect("never poisoned").reconciled = Some(r);
     }
 
     /// Counts a window walked again after a conflicting write.
     pub fn conflict(&self) {
-        self.conflicts.fetch_add(1, Relaxed);
+        self.counted.lock().expect("never poisoned").conflicts += 1;
     }
 
     /// Records a range left for the next pass.
-    pub fn left_behind(&self, window: crate::plan::Window, reason: &str) {
-        self.left_behind.lock().expect("never poisoned").push(left_behind_label(window, reason));
+    pub fn left_behind(&self, left: &LeftBehind) {
+        self.counted.lock().expect("never poisoned").left_behind.push(left.clone());
     }
 
     pub fn totals(&self) -> Totals {
         let api = api_counters(&self.api);
         let [pages, requests, retries, nulled_fields] = std::array::from_fn(|i| api[i] - self.api_base[i]);
+        let counted = self.counted.lock().expect("never poisoned");
         Totals {
-            windows: self.windows.load(Relaxed),
-            leaves: self.leaves.load(Relaxed),
-            repaged: self.repaged.load(Relaxed),
-            unsettled: self.unsettled.load(Relaxed),
+            windows: counted.windows,
+            counts: counted.counts.clone(),
             pages,
             requests,
             retries,
-            tasks: self.tasks.load(Relaxed),
-            new: self.new.load(Relaxed),
-            changed: self.changed.load(Relaxed),
-            files_written: self.files_written.load(Relaxed),
-            rejects: self.rejects.load(Relaxed),
-            deleted: self.deleted.load(Relaxed),
-            moved: self.moved.load(Relaxed),
-            versions: self.versions.load(Relaxed),
-            conflicts: self.conflicts.load(Relaxed),
+            conflicts: counted.conflicts,
             nulled_fields,
-            left_behind: self.left_behind.lock().expect("never poisoned").clone(),
+            left_behind: counted.left_behind.clone(),
             seconds: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            reconciled: self.reconciled.lock().expect("never poisoned").clone(),
+            reconciled: counted.reconciled.clone(),
         }
     }
 }
@@ -200,14 +126,14 @@ impl std::fmt::Display for Totals {
             self.pages,
             self.requests,
             self.retries,
-            self.tasks,
-            self.new,
-            self.changed,
-            self.deleted,
-            self.moved,
-            self.files_written,
-            self.versions,
-            self.rejects,
+            self.counts.tasks,
+            self.counts.new,
+            self.counts.changed,
+            self.counts.deleted,
+            self.counts.moved,
+            self.counts.files_written,
+            self.counts.versions,
+            self.counts.rejects,
             self.left_behind.len(),
             self.seconds
         )?;

@@ -8,11 +8,10 @@ use futures::StreamExt;
 
 use super::error::SyncError;
 use super::pass::{Pass, PassEvent};
-use super::summary::WindowCounts;
-use crate::commit::rewrite::PartitionMerge;
-pub use crate::commit::window::Checkpoint;
-use crate::commit::window::WindowCommit;
-use crate::plan::Window;
+use crate::commit::WindowCounts;
+use crate::commit::rewrite::Opening;
+use crate::commit::window::{Checkpoint, WindowCommit};
+use crate::plan::{LeftBehind, Window};
 use crate::row::TaskRow;
 use crate::source::walker::{self, Step};
 use crate::state::{OBSERVATIONS, TaskChanges};
@@ -111,10 +110,10 @@ async fn run_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint) -> 
     match result {
         Ok(whole) => Ok(whole),
         Err(e) if e.is_window_failure() => {
-            let reason = e.to_string();
-            tracing::warn!(window = %window, reason = %reason, "Leaving a window for the next pass");
-            checkpoint.leave_behind(pass.ctx, window, reason.clone()).await?;
-            pass.record(PassEvent::WindowFailed { window, reason: &reason });
+            let left = LeftBehind { window, reason: e.to_string() };
+            tracing::warn!(window = %window, reason = %left.reason, "Leaving a window for the next pass");
+            checkpoint.leave_behind(&pass.ctx.outputs(), left.clone(), (pass.ctx.clock)()).await?;
+            pass.record(PassEvent::WindowFailed(&left));
             Ok(Done { whole: false, leaves: 0 })
         }
         Err(e) => Err(e),
@@ -132,18 +131,21 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let seen_at = (ctx.clock)();
     let (sink, d) = (ctx.sink.clone(), date.clone());
     let base = sink.base(&d).await.map_err(SyncError::Sink)?;
-    let mut merge = ctx.blocking(move || PartitionMerge::open_stored(sink, &d, base)).await?;
+    let mut opening = ctx.blocking(move || Opening::open(sink, &d, base)).await?;
     // A day new to the data set gets its first history written beside its tasks file.
-    if ctx.sink.keeps_history() && !merge.has_stored_file() {
+    if ctx.sink.keeps_history() && !opening.has_stored_file() {
         let history = ctx.sink.history_base(&date).await.map_err(SyncError::Sink)?.expect("history is kept");
-        merge.write_history_alongside(history).map_err(SyncError::Sink)?;
+        opening = opening.with_history_alongside(history).map_err(SyncError::Sink)?;
+    }
+    if matches!(checkpoint, Checkpoint::Reconcile(_)) {
+        opening = opening.recount_if_unchanged();
     }
     // Numbered above what the stored file holds, so that newer always wins even when the
     // state database is older than the data set (restored, lost, or another host's).
-    let floor = merge.stored_max_seq();
+    let floor = opening.stored_max_seq();
     let (tracked, seq) =
         ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?))).await?;
-    merge.observe_as(Observed { at: micros_from_secs(seen_at), seq });
+    let mut merge = opening.observe_as(Observed { at: micros_from_secs(seen_at), seq });
     let mut walk = match &checkpoint {
         Checkpoint::Reconcile(ranges) => walker::Walk::over(&ctx.client, ranges, ctx.limits()),
         _ => walker::Walk::new(&ctx.client, window, ctx.limits()),
@@ -152,12 +154,12 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     while let Some(step) = walk.next_step().await? {
         let leaf = match step {
             Step::Leaf(leaf) => leaf,
-            Step::LeftBehind { window: part, reason } => {
-                tracing::warn!(window = %part, reason = %reason, "Leaving a range that does not settle for the next pass");
+            Step::LeftBehind(part) => {
+                tracing::warn!(window = %part.window, reason = %part.reason, "Leaving a range that does not settle for the next pass");
                 match tally.left.last_mut() {
                     // Neighbours are one range to retry, under the first one's reason.
-                    Some((last, _)) if last.end == part.start => last.end = part.end,
-                    _ => tally.left.push((part, reason)),
+                    Some(last) if last.window.end == part.window.start => last.window.end = part.window.end,
+                    _ => tally.left.push(part),
                 }
                 continue;
             }
@@ -173,34 +175,27 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         merge = next;
         tally.stale.extend(stale);
     }
-    let Tally { mut counts, mut changes, rejects, left, stale } = tally;
-    if !may_mark_deleted(window, &checkpoint, &left) {
-        merge.keep_missing();
-    }
-    if matches!(checkpoint, Checkpoint::Reconcile(_)) {
-        merge.recount_if_unchanged();
-    }
+    let Tally { counts: walked, mut changes, rejects, left, stale } = tally;
+    let ended = merge.end(may_mark_deleted(window, &checkpoint, &left));
     // The state database records only what the merge applied.
     if !stale.is_empty() {
         changes.unfinished.retain(|(id, _, _)| !stale.contains(id.as_str()));
         changes.finished.retain(|id| !stale.contains(id.as_str()));
     }
-    counts.unsettled = walk.unsettled_splits();
-    let parts: Vec<(Window, String)> = left.clone();
-
+    let parts = left.clone();
     let whole = left.is_empty();
     let commit = WindowCommit { window, checkpoint, changes, rejects, seen_at, left };
-    let outcome = commit.commit(ctx, merge, hold).await?;
-    (counts.new, counts.changed, counts.file_written) = (outcome.new as u64, outcome.changed as u64, outcome.written);
-    (counts.deleted, counts.moved, counts.rejects, counts.versions) =
-        (outcome.deleted as u64, outcome.moved as u64, outcome.rejects as u64, outcome.versions);
-    for (part, reason) in &parts {
-        pass.record(PassEvent::LeftBehind { window: *part, reason });
+    let mut counts = commit.commit(&ctx.outputs(), ended, hold).await?.counts;
+    // The walk's own figures; the rest are the commit's.
+    (counts.leaves, counts.repaged, counts.tasks) = (walked.leaves, walked.repaged, walked.tasks);
+    counts.unsettled = walk.unsettled_splits();
+    for part in &parts {
+        pass.record(PassEvent::LeftBehind(part));
     }
     pass.record(PassEvent::Committed(&counts));
     tracing::info!(
         window = %window, partition = %date, tasks = counts.tasks, new = counts.new, changed = counts.changed,
-        file_written = counts.file_written, rejects = counts.rejects, leaves = counts.leaves, whole,
+        file_written = counts.files_written > 0, rejects = counts.rejects, leaves = counts.leaves, whole,
         ms = started.elapsed().as_millis() as u64, "Window done"
     );
     Ok(Done { whole, leaves: counts.leaves })
@@ -211,7 +206,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
 /// (its counts show the rest matches), and left nothing behind. A task missing from part of
 /// a day may have moved to another part (a corrected create_time): it is left for the
 /// reconciliation to tell.
-fn may_mark_deleted(window: Window, checkpoint: &Checkpoint, left: &[(Window, String)]) -> bool {
+fn may_mark_deleted(window: Window, checkpoint: &Checkpoint, left: &[LeftBehind]) -> bool {
     let whole_day = window.start.rem_euclid(crate::time::DAY) == 0 && window.width() == crate::time::DAY;
     left.is_empty() && (whole_day || matches!(checkpoint, Checkpoint::Reconcile(_)))
 }
@@ -226,7 +221,7 @@ struct Tally {
     /// Its undecodable records, with the minute of the day of the leaf each was in.
     rejects: Vec<(crate::source::decode::Reject, i64)>,
     /// Its parts that did not settle, with their reasons.
-    left: Vec<(Window, String)>,
+    left: Vec<LeftBehind>,
     /// Tasks a newer observation (another process's) had already stored.
     stale: HashSet<crate::row::Text>,
 }

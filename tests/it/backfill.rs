@@ -28,19 +28,19 @@ async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_chang
     let truth = sim.sim.truth(range.start, range.end, false);
     assert_eq!(truth.len(), 115_000);
     assert_exact(&dir.path().join("out"), &truth);
-    assert_eq!(first.tasks, 115_000);
+    assert_eq!(first.counts.tasks, 115_000);
     assert_eq!(first.windows, 30, "one window per day");
-    assert!(first.leaves > 30, "the spike day was split ({} leaves)", first.leaves);
+    assert!(first.counts.leaves > 30, "the spike day was split ({} leaves)", first.counts.leaves);
     assert_eq!(sim.sim.stats.deep_refused.load(Ordering::SeqCst), 0, "deep windows are split before paging");
     assert!(sim.sim.stats.faults.load(Ordering::SeqCst) > 50, "faults were injected");
     assert!(first.retries > 0);
-    assert_eq!(first.files_written, 30);
+    assert_eq!(first.counts.files_written, 30);
 
     // The same backfill again: already done, nothing is requested or written.
     let stamps = file_stamps(&dir.path().join("out"));
     let requests = sim.sim.stats.requests.load(Ordering::SeqCst);
     let again = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.unwrap();
-    assert_eq!((again.windows, again.files_written), (0, 0));
+    assert_eq!((again.windows, again.counts.files_written), (0, 0));
     assert_eq!(sim.sim.stats.requests.load(Ordering::SeqCst), requests);
     assert_eq!(file_stamps(&dir.path().join("out")), stamps);
 }
@@ -55,8 +55,8 @@ async fn a_new_backfill_over_unchanged_data_rewrites_no_file() {
     let stamps = file_stamps(&dir.path().join("out"));
     // A different range is a different job: it re-reads both days and finds nothing new.
     let totals = run_backfill(plain(dir.path()), fixed(now + 60), Window::new(D0 - DAY, D0 + 2 * DAY)).await.unwrap();
-    assert_eq!(totals.tasks, 3_000);
-    assert_eq!((totals.new, totals.changed, totals.files_written), (0, 0, 0));
+    assert_eq!(totals.counts.tasks, 3_000);
+    assert_eq!((totals.counts.new, totals.counts.changed, totals.counts.files_written), (0, 0, 0));
     assert_eq!(file_stamps(&dir.path().join("out")), stamps);
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0 - DAY, D0 + 2 * DAY, false));
 }
@@ -84,8 +84,8 @@ async fn tasks_that_progressed_are_updated_and_keep_their_first_seen_time() {
         .filter(|(_, r)| before.iter().any(|(_, b)| b.task.task_id == r.task.task_id && b.task != r.task))
         .count();
     assert!(differs > 0, "six hours later some of the {unfinished} unfinished tasks have moved on");
-    assert_eq!(totals.changed as usize, differs, "changed counts exactly the rows whose content differs");
-    assert_eq!(totals.new, 0);
+    assert_eq!(totals.counts.changed as usize, differs, "changed counts exactly the rows whose content differs");
+    assert_eq!(totals.counts.new, 0);
     let first_seen: std::collections::HashMap<_, _> =
         before.iter().map(|(_, r)| (r.task.task_id.clone(), r.first_seen_at)).collect();
     for (_, r) in after {
@@ -106,10 +106,11 @@ async fn a_day_larger_than_a_leaf_is_streamed_leaf_by_leaf_and_a_window_inside_i
     // be carried over into the new file untouched.
     let totals = run_backfill(cfg(), fixed(noon), Window::new(D0, D0 + DAY)).await.unwrap();
     assert!(
-        totals.leaves >= totals.tasks.div_ceil(tasksync::source::walker::LEAF_TASKS) && totals.leaves > 1,
+        totals.counts.leaves >= totals.counts.tasks.div_ceil(tasksync::source::walker::LEAF_TASKS)
+            && totals.counts.leaves > 1,
         "{} tasks in {} leaves",
-        totals.tasks,
-        totals.leaves
+        totals.counts.tasks,
+        totals.counts.leaves
     );
     let later = D0 + DAY + 600;
     sim.sim.set_now(later);
@@ -118,7 +119,7 @@ async fn a_day_larger_than_a_leaf_is_streamed_leaf_by_leaf_and_a_window_inside_i
     let middle = Window::new(D0 + 12 * 3600, D0 + 13 * 3600);
     let totals = run_backfill(cfg(), fixed(later + 60), middle).await.unwrap();
     let after = stored(&out);
-    assert!(totals.new > 0 && totals.changed > 0 && totals.files_written == 1, "{totals}");
+    assert!(totals.counts.new > 0 && totals.counts.changed > 0 && totals.counts.files_written == 1, "{totals}");
     assert!(
         after
             .windows(2)
@@ -181,7 +182,7 @@ async fn a_server_that_refuses_deep_offsets_makes_the_window_split() {
             .await
             .unwrap();
     assert!(sim.sim.stats.deep_refused.load(Ordering::SeqCst) > 0);
-    assert!(totals.leaves >= 5, "split into windows of at most 1000 ({} leaves)", totals.leaves);
+    assert!(totals.counts.leaves >= 5, "split into windows of at most 1000 ({} leaves)", totals.counts.leaves);
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
 }
 
@@ -211,7 +212,7 @@ async fn undecodable_records_go_to_the_rejects_file_and_the_rest_is_stored() {
         run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
     let bad = sim.sim.bad_records(D0, D0 + DAY);
     assert!(bad > 5, "the data set has bad records ({bad})");
-    assert_eq!(totals.rejects as usize, bad);
+    assert_eq!(totals.counts.rejects as usize, bad);
     let rejects_dir = dir.path().join("out/_rejects");
     let lines: Vec<serde_json::Value> = std::fs::read_dir(&rejects_dir)
         .unwrap()
@@ -285,7 +286,7 @@ async fn a_backfill_while_the_simulators_clock_runs_ends_with_every_task_once_in
     clock.abort();
     let end_now = sim.sim.now();
     assert!(end_now > start_now + 60, "the clock ran during the backfill");
-    assert!(totals.repaged > 0 || totals.retries > 0);
+    assert!(totals.counts.repaged > 0 || totals.retries > 0);
 
     // The range reaches a day past "now": the backfill stops at now (a window reaching
     // the future keeps growing), and every task created before it is there once, in a
@@ -338,7 +339,7 @@ async fn a_far_server_has_its_next_ranges_paged_ahead_and_the_data_stays_exact()
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
-    assert!(totals.leaves >= 4 && totals.retries > 0, "{totals}");
+    assert!(totals.counts.leaves >= 4 && totals.retries > 0, "{totals}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
 }
 
@@ -353,6 +354,6 @@ async fn small_windows_of_a_far_server_run_more_at_once_and_the_data_stays_exact
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 12 * DAY)).await.expect("the backfill");
-    assert_eq!((totals.windows, totals.leaves), (12, 12), "{totals}");
+    assert_eq!((totals.windows, totals.counts.leaves), (12, 12), "{totals}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 12 * DAY, false));
 }

@@ -103,7 +103,7 @@ async fn case(name: &str, respond: Responder, extra_api: &str, expect: Expect) {
         }
         Expect::LeftBehind(phrase) => {
             let totals = result.unwrap_or_else(|e| panic!("{name}: the run failed instead of leaving the window: {e}"));
-            let e = totals.left_behind.join("; ");
+            let e = totals.left_behind.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             assert!(e.contains(phrase) && e.contains("[2021-10-01T00:00:00Z"), "{name}: {e}");
             assert!(!e.contains('\n'), "{name}: one line: {e}");
             let left = state.left_behind(None).unwrap();

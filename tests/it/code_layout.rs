@@ -275,5 +275,5 @@ fn a_name_a_directory_module_re_exports_resolves_to_the_file_that_defines_it() {
     let path = |s: &str| s.split("::").map(String::from).collect::<Vec<_>>();
     assert_eq!(resolve(&mods, &again, &path("sync::SyncError")), Some(path("sync::error")));
     assert_eq!(resolve(&mods, &again, &path("state::LeftBehind")), Some(path("state::checkpoints")));
-    assert_eq!(resolve(&mods, &again, &path("sync::walker::Walk")), Some(path("sync::walker")));
+    assert_eq!(resolve(&mods, &again, &path("source::walker::Walk")), Some(path("source::walker")));
 }

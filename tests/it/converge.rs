@@ -92,7 +92,7 @@ async fn deletions_while_a_window_is_paged_lose_no_live_task() {
         stored(&dir.path().join("out")).into_iter().map(|(_, r)| r.task.task_id).collect();
     let lost: Vec<_> = truth.iter().filter(|t| !ids.contains(&t.task_id)).map(|t| t.task_id.clone()).collect();
     assert!(lost.is_empty(), "{} live tasks lost, e.g. {:?}", lost.len(), lost.first());
-    assert!(totals.repaged > 0, "deletions moved totals while pages were fetched: {totals}");
+    assert!(totals.counts.repaged > 0, "deletions moved totals while pages were fetched: {totals}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +109,7 @@ async fn a_task_deleted_after_it_was_stored_is_marked_deleted_not_removed() {
     let again = Window::new(D0 - DAY, D0 + 3 * DAY);
     let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(later), again).await.unwrap();
     let deleted = assert_converged(&out, &sim.sim.truth(D0, D0 + 3 * DAY, false));
-    assert!(deleted > 0 && totals.deleted as usize == deleted, "{deleted} marked, {totals}");
+    assert!(deleted > 0 && totals.counts.deleted as usize == deleted, "{deleted} marked, {totals}");
     assert!(stored(&out).len() >= before, "no row is removed");
     let state = State::open(&state_db(dir.path())).unwrap();
     assert_eq!(state.deleted_tasks().unwrap() as usize, deleted, "status counts them");
@@ -138,7 +138,7 @@ async fn a_corrected_create_time_leaves_one_row() {
     let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(later), Window::new(D0, D0 + 3 * DAY - 1))
         .await
         .unwrap();
-    assert!(totals.moved > 0, "{totals}");
+    assert!(totals.counts.moved > 0, "{totals}");
     assert_eq!(assert_converged(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 3 * DAY - 1, false)), 0);
 }
 

@@ -32,7 +32,7 @@ async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_
     let now2 = now1 + 6 * 3600;
     sim.sim.set_now(now2);
     let totals = run_incremental(cfg(), fixed(now2), D0).await.unwrap();
-    assert!(totals.changed > 0 && totals.new > 0);
+    assert!(totals.counts.changed > 0 && totals.counts.new > 0);
     let truth = sim.sim.truth(D0, now2 - 120, false);
     assert_exact(&out, &truth);
     let now_final =
@@ -78,7 +78,7 @@ async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_need
     let before = sim.sim.stats.requests.load(Ordering::SeqCst);
     let quiet = run_incremental(cfg(), fixed(later), D0).await.unwrap();
     let requests = sim.sim.stats.requests.load(Ordering::SeqCst) - before;
-    assert_eq!((quiet.new, quiet.changed, quiet.files_written), (0, 0, 0));
+    assert_eq!((quiet.counts.new, quiet.counts.changed, quiet.counts.files_written), (0, 0, 0));
     assert_eq!(file_stamps(&dir.path().join("out")), stamps, "no file was touched");
     assert!(requests <= budget, "{requests} requests for a budget of {budget}");
     eprintln!("quiet pass: {requests} requests (budget {budget}), {} windows, 0 files written", quiet.windows);

@@ -89,7 +89,7 @@ async fn every_change_a_pass_sees_is_one_version_a_quiet_pass_adds_none_and_the_
     cfg.sync.settle = std::time::Duration::from_secs(SETTLE as u64);
     cfg.sync.lookback = std::time::Duration::from_secs(2 * DAY as u64);
     let quiet = run_incremental(cfg, fixed(to), D0).await.unwrap();
-    assert_eq!((quiet.versions, quiet.files_written), (0, 0), "{quiet:?}");
+    assert_eq!((quiet.counts.versions, quiet.counts.files_written), (0, 0), "{quiet:?}");
     assert_eq!((stamps("tasks"), stamps("task_history")), before);
     let f = tasksync::verify::verify(&out);
     assert!(f.problems.is_empty(), "{:?}", f.problems);
@@ -140,7 +140,7 @@ async fn with_history_off_nothing_is_written_under_task_history_and_verify_says_
     cfg.storage.history = false;
     let totals = run_backfill(cfg, fixed(now), tasksync::plan::Window::new(D0, D0 + 2 * DAY)).await.unwrap();
     let out = dir.path().join("out");
-    assert_eq!(totals.versions, 0);
+    assert_eq!(totals.counts.versions, 0);
     assert!(!out.join("task_history").exists(), "no task_history/ at all");
     assert_exact(&out, &sim.sim.truth(D0, D0 + 2 * DAY, false));
     let f = tasksync::verify::verify(&out);
@@ -161,7 +161,7 @@ async fn turning_history_on_seeds_each_day_from_its_tasks_file_the_next_time_it_
     // A new job over the same days: nothing changed, yet each day's history is seeded.
     let again = tasksync::plan::Window::new(D0 - DAY, D0 + 2 * DAY);
     let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), again).await.unwrap();
-    assert_eq!(totals.files_written, 0, "{totals:?}");
-    assert_eq!(totals.versions as usize, stored(&out).len(), "one version per task");
+    assert_eq!(totals.counts.files_written, 0, "{totals:?}");
+    assert_eq!(totals.counts.versions as usize, stored(&out).len(), "one version per task");
     assert_exact(&out, &sim.sim.truth(D0, D0 + 2 * DAY, false));
 }

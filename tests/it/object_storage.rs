@@ -57,7 +57,7 @@ async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
     let dir = tempfile::tempdir().unwrap();
     let range = Window::new(D0, D0 + 4 * DAY);
     let totals = run_backfill(s3_config(&sim.url, dir.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
-    assert_eq!((totals.windows, totals.files_written), (4, 4));
+    assert_eq!((totals.windows, totals.counts.files_written), (4, 4));
 
     let keys = keys(&moto.endpoint()).await;
     assert_eq!(keys.len(), 8, "a tasks and a task_history object per day: {keys:?}");
@@ -373,7 +373,7 @@ fn a_backfill_to_an_endpoint_given_by_name_finishes_with_one_blocking_thread() {
         let by_name = format!("http://localhost:{}", moto.port);
         let backfill = run_backfill(s3_config(&sim.url, dir.path(), &by_name), fixed(now), range);
         let totals = tokio::time::timeout(Duration::from_secs(120), backfill).await.expect("no stall").unwrap();
-        assert_eq!(totals.files_written, 3);
+        assert_eq!(totals.counts.files_written, 3);
         let mirror = mirror(&moto.endpoint(), &dir.path().join("mirror")).await;
         assert_exact(&mirror, &sim.sim.truth(range.start, range.end, false));
     });

@@ -3,7 +3,7 @@
 //! writers in several processes apart ([`lock`]), and the object-store client
 //! ([`remote`]). It stages files, fetches a partition's stored version ([`Base`]), and
 //! replaces a file: a rename and directory fsync locally, one conditional PUT on object
-//! storage ([`Upload`]). When each of these happens is the commit's to say (`commit/`).
+//! storage ([`Store::replace`]). When each of these happens is the commit's to say (`commit/`).
 
 pub mod lock;
 pub mod remote;
@@ -39,9 +39,27 @@ pub struct Store {
     staging: StagingArea,
     /// Makes staging names unique within the process.
     counter: AtomicU64,
-    /// The object store, for an `s3://` output: partitions are fetched from it and
-    /// replaced by one conditional PUT (`remote.rs`) instead of a rename under `tasks/`.
-    remote: Option<Remote>,
+    /// Where the files live: here, or in an object store.
+    backend: Backend,
+}
+
+/// Where a [`Store`]'s files live.
+enum Backend {
+    /// Under the output directory: a file is replaced by a rename and a directory fsync.
+    Local,
+    /// In an S3-compatible bucket (`s3://` output): a partition is fetched whole and
+    /// replaced by one conditional PUT (`remote.rs`); the output directory is then only the
+    /// local work directory (staging, locks).
+    S3(Remote),
+}
+
+/// Which of a day's two files a staged file replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `tasks/create_date=D/part-0.parquet`, what analysts read.
+    Tasks,
+    /// `task_history/create_date=D/part-0.parquet`, every version of each task.
+    History,
 }
 
 /// The stored version of a partition that a window merges with.
@@ -101,7 +119,7 @@ impl Store {
             locks,
             staging,
             counter: AtomicU64::new(0),
-            remote,
+            backend: remote.map_or(Backend::Local, Backend::S3),
         })
     }
 
@@ -111,7 +129,7 @@ impl Store {
             return Ok(self);
         }
         let dir = self.tasks.with_file_name("task_history");
-        if self.remote.is_none() {
+        if !self.is_remote() {
             std::fs::create_dir_all(&dir).map_err(SinkError::io("create directory", &dir))?;
         }
         self.history = Some(dir);
@@ -123,8 +141,7 @@ impl Store {
     /// there). Keyed by that version, so that a `tasks` object another process replaced
     /// since (a backfill beside the service, stopped between its two PUTs) is looked at.
     pub fn history_seen_current(&self, date: &str, tasks: &str) -> bool {
-        self.remote.is_some()
-            && self.history_current.lock().expect("never poisoned").get(date).is_some_and(|v| v == tasks)
+        self.is_remote() && self.history_current.lock().expect("never poisoned").get(date).is_some_and(|v| v == tasks)
     }
 
     /// Records that day `date`'s history is derived from version `tasks` of its `tasks`
@@ -152,7 +169,7 @@ impl Store {
     /// history off.
     pub async fn history_base(&self, date: &str) -> Result<Option<Base>, SinkError> {
         let Some(local) = self.history_file(date) else { return Ok(None) };
-        let Some(remote) = &self.remote else {
+        let Backend::S3(remote) = &self.backend else {
             return Ok(Some(Base { path: local, etag: None, fetched: false }));
         };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -165,7 +182,7 @@ impl Store {
     /// Where the partition `date` stands now, to merge with: the local file, or the
     /// object fetched into staging with its ETag (step 1 of `remote.rs`).
     pub async fn base(&self, date: &str) -> Result<Base, SinkError> {
-        let Some(remote) = &self.remote else {
+        let Backend::S3(remote) = &self.backend else {
             return Ok(self.local_base(date));
         };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -183,12 +200,15 @@ impl Store {
 
     /// Whether the output is on object storage.
     pub fn is_remote(&self) -> bool {
-        self.remote.is_some()
+        matches!(self.backend, Backend::S3(_))
     }
 
     /// The object store, for an `s3://` output.
     pub fn remote(&self) -> Option<&Remote> {
-        self.remote.as_ref()
+        match &self.backend {
+            Backend::S3(remote) => Some(remote),
+            Backend::Local => None,
+        }
     }
 
     /// This process's staging area (tests check that nothing is left in it).
@@ -220,8 +240,10 @@ impl Store {
         let mut writer = crate::sink::format::writer::FileWriter::create(&staged.file)?;
         writer.write(rows)?;
         writer.finish()?;
-        let base = self.local_base(date);
-        self.commit(date, staged, &base).map(drop)
+        rename_in(&self.tasks, &self.partition_file(date), &staged.file.clone(), &staged.dir.clone(), "after_rename")?;
+        let mut staged = staged;
+        staged.committed = true;
+        Ok(())
     }
 
     /// Fresh staging names for one partition; nothing is created yet. Dropping the
@@ -235,81 +257,61 @@ impl Store {
         }
     }
 
-    /// Steps 3 and 4 of the commit protocol for a staged file already written and fsynced
-    /// (steps 1 and 2): after this returns the partition holds the new file, durably. On
-    /// object storage the PUT is async: the staged file comes back as an [`Upload`] for
-    /// [`Upload::put`], which is where the partition is replaced there.
-    pub fn commit(&self, date: &str, mut staged: Staged, base: &Base) -> Result<Option<Upload>, SinkError> {
-        crate::crash::point("after_staging_write");
-        if let Some(remote) = &self.remote {
-            let (remote, key, etag) = (remote.clone(), partition_key(date), base.etag.clone());
-            return Ok(Some(Upload { remote, key, staged, etag, point: "after_rename" }));
-        }
-        self.rename_in(&self.tasks, &self.partition_file(date), &staged.file, &staged.dir, "after_rename")?;
-        staged.committed = true;
-        Ok(None)
-    }
-
-    /// [`Store::commit`] for the history of day `date`, which follows its `tasks` file.
-    pub fn commit_history(&self, date: &str, mut staged: Staged, base: &Base) -> Result<Option<Upload>, SinkError> {
-        let Some(root) = &self.history else { return Ok(None) };
-        if let Some(remote) = &self.remote {
-            let (remote, key, etag) = (remote.clone(), history_object_key(date), base.etag.clone());
-            return Ok(Some(Upload { remote, key, staged, etag, point: "after_history_rename" }));
-        }
-        let target = self.history_file(date).expect("history is on");
-        self.rename_in(root, &target, &staged.file, &staged.dir, "after_history_rename")?;
-        staged.committed = true;
-        Ok(None)
-    }
-
-    fn rename_in(
-        &self,
-        root: &Path,
-        target: &Path,
-        staged: &Path,
-        staged_dir: &Path,
-        point: &str,
-    ) -> Result<(), SinkError> {
-        let dir = target.parent().expect("a partition file has a directory");
-        if dir.exists() {
-            std::fs::rename(staged, target).map_err(SinkError::io("rename the staged file over", target))?;
+    /// Makes a staged file, written and fsynced, the day's `target` file (step 4 of the
+    /// protocol in `commit/`): locally a rename over it and an fsync of its directory (a new
+    /// partition is built in staging and renamed in whole, so it never appears empty); on
+    /// object storage one PUT, conditional on `base`'s ETag. Reaches the crash point
+    /// `after_rename` (`tasks`) or `after_history_rename` (history) once it is durable.
+    pub async fn replace(&self, date: &str, target: Target, mut staged: Staged, base: &Base) -> Result<(), SinkError> {
+        let point = match target {
+            Target::Tasks => "after_rename",
+            Target::History => "after_history_rename",
+        };
+        if let Backend::S3(remote) = &self.backend {
+            let key = match target {
+                Target::Tasks => partition_key(date),
+                Target::History => history_object_key(date),
+            };
+            remote.upload(&key, &staged.file, base.etag.as_deref()).await?;
             crate::crash::point(point);
-            return fsync_dir(dir);
+            return Ok(());
         }
-        // A new partition: build its directory in staging, then move it in whole. Callers
-        // hold the partition's lock, so nobody creates `dir` meanwhile.
-        std::fs::create_dir(staged_dir).map_err(SinkError::io("create staging directory", staged_dir))?;
-        let inner = staged_dir.join(PART_FILE);
-        std::fs::rename(staged, &inner).map_err(SinkError::io("move the staged file into", staged_dir))?;
-        fsync_dir(staged_dir)?;
-        std::fs::rename(staged_dir, dir).map_err(SinkError::io("rename the staged partition to", dir))?;
-        crate::crash::point(point);
-        fsync_dir(root)
-    }
-}
-
-/// A staged partition file waiting for its PUT (step 3 on object storage).
-pub struct Upload {
-    /// Where it goes.
-    remote: Remote,
-    /// Its key relative to the output (`tasks/...` or `task_history/...`).
-    key: String,
-    /// The file; removed when this drops, put or not.
-    staged: Staged,
-    /// The ETag of the object merged (`None`: there was none), the PUT's condition.
-    etag: Option<String>,
-    /// The crash point reached once it is put.
-    point: &'static str,
-}
-
-impl Upload {
-    /// One (conditional) PUT replaces the object.
-    pub async fn put(self) -> Result<(), SinkError> {
-        self.remote.upload(&self.key, &self.staged.file, self.etag.as_deref()).await?;
-        crate::crash::point(self.point);
+        let (root, file) = match target {
+            Target::Tasks => (self.tasks.clone(), self.partition_file(date)),
+            Target::History => {
+                let root = self.history.clone().expect("a history is replaced only while history is on");
+                (root, self.history_file(date).expect("history is on"))
+            }
+        };
+        let (from, dir) = (staged.file.clone(), staged.dir.clone());
+        let renamed = tokio::task::spawn_blocking(move || rename_in(&root, &file, &from, &dir, point)).await;
+        renamed.map_err(|e| SinkError::Io {
+            action: "rename in",
+            path: staged.file.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        staged.committed = true;
         Ok(())
     }
+}
+
+/// A staged file renamed over `target` under `root` (see [`Store::replace`]).
+fn rename_in(root: &Path, target: &Path, staged: &Path, staged_dir: &Path, point: &str) -> Result<(), SinkError> {
+    let dir = target.parent().expect("a partition file has a directory");
+    if dir.exists() {
+        std::fs::rename(staged, target).map_err(SinkError::io("rename the staged file over", target))?;
+        crate::crash::point(point);
+        return fsync_dir(dir);
+    }
+    // A new partition: build its directory in staging, then move it in whole. Callers
+    // hold the partition's lock, so nobody creates `dir` meanwhile.
+    std::fs::create_dir(staged_dir).map_err(SinkError::io("create staging directory", staged_dir))?;
+    let inner = staged_dir.join(PART_FILE);
+    std::fs::rename(staged, &inner).map_err(SinkError::io("move the staged file into", staged_dir))?;
+    fsync_dir(staged_dir)?;
+    std::fs::rename(staged_dir, dir).map_err(SinkError::io("rename the staged partition to", dir))?;
+    crate::crash::point(point);
+    fsync_dir(root)
 }
 
 /// The staging names of one partition being rewritten.

@@ -244,7 +244,7 @@ pub fn fixed(now: i64) -> tasksync::time::Clock {
     Arc::new(move || now)
 }
 
-/// Writes `rows` as partition `date` under `out` through the sink's own commit protocol,
+/// Writes `rows` as partition `date` under `out` through the store's own stage and replace,
 /// as an earlier run would have left it.
 pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     let sink = tasksync::sink::store::Store::open(out).unwrap();
@@ -253,7 +253,16 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     writer.write(rows).unwrap();
     writer.finish().unwrap();
     let base = sink.local_base(date);
-    sink.commit(date, staged, &base).unwrap();
+    let target = tasksync::sink::store::Target::Tasks;
+    // A runtime of its own on a thread of its own: callers may be inside one already.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(sink.replace(date, target, staged, &base)).unwrap();
+        })
+        .join()
+        .unwrap();
+    });
 }
 
 /// A finished task with only its identity, times and status set.
