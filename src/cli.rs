@@ -253,19 +253,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Box::pin(dispatch(cli)).await
         }
         Command::Sync { from: Some(from), to: Some(to), metrics_listen, .. } => {
-            let (from, to) = (instant("--from", &from)?, instant("--to", &to)?);
-            if from >= to {
-                return Err(UsageError(format!(
-                    "--from ({}) must be before --to ({})",
-                    crate::time::show(from),
-                    crate::time::show(to)
-                ))
-                .into());
-            }
-            let cfg = one_off(load_config(cli.config)?, metrics_listen);
-            let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
-            println!("Backfill done: {totals}");
-            Ok(all_done("the backfill", &totals)?)
+            backfill(cli.config, &from, &to, metrics_listen).await
         }
         Command::Sync { metrics_listen, .. } => {
             let (cfg, start) = load_with_start(cli.config, "`sync` without --from/--to")?;
@@ -296,21 +284,43 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&path)?;
             crate::check::check(&cfg, &path.display().to_string(), system_clock()).await
         }
-        Command::Verify => {
-            let cfg = Config::load_without_secret(&config_path(cli.config))?;
-            let out = &cfg.storage.output_dir;
-            let (findings, shown) = match &cfg.storage.s3 {
-                Some(s3) => (until_signal(crate::verify::verify_remote(s3, out)).await??, s3.url()),
-                None => (crate::verify::verify(out), out.display().to_string()),
-            };
-            print!("{findings}");
-            match findings.problems.len() {
-                0 => Ok(()),
-                n => Err(anyhow::anyhow!("verify found {n} problem(s) in {shown} (listed above)")),
-            }
-        }
+        Command::Verify => verify(cli.config).await,
         Command::Simulate(args) => crate::demo::simulate(args).await,
         Command::Demo => crate::demo::demo(std::path::Path::new("demo-data")).await,
+    }
+}
+
+/// `sync --from --to`: one backfill of the range.
+async fn backfill(
+    config: Option<PathBuf>,
+    from: &str,
+    to: &str,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let (from, to) = (instant("--from", from)?, instant("--to", to)?);
+    if from >= to {
+        let (from, to) = (crate::time::show(from), crate::time::show(to));
+        return Err(UsageError(format!("--from ({from}) must be before --to ({to})")).into());
+    }
+    let cfg = one_off(load_config(config)?, metrics_listen);
+    let totals = crate::sync::run_backfill(cfg, system_clock(), crate::plan::Window::new(from, to)).await?;
+    println!("Backfill done: {totals}");
+    Ok(all_done("the backfill", &totals)?)
+}
+
+/// `verify`: every promise of the data set checked, read-only, with no secret but the
+/// store's when the data set is on object storage.
+async fn verify(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = Config::load_without_secret(&config_path(config))?;
+    let out = &cfg.storage.output_dir;
+    let (findings, shown) = match &cfg.storage.s3 {
+        Some(s3) => (until_signal(crate::verify::verify_remote(s3, out)).await??, s3.url()),
+        None => (crate::verify::verify(out), out.display().to_string()),
+    };
+    print!("{findings}");
+    match findings.problems.len() {
+        0 => Ok(()),
+        n => Err(anyhow::anyhow!("verify found {n} problem(s) in {shown} (listed above)")),
     }
 }
 

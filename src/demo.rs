@@ -73,44 +73,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         Some(t) => crate::time::parse_instant(t).map_err(|m| anyhow::anyhow!("--end: {m}"))?,
         None => wall - wall.rem_euclid(3600),
     };
-    let keys = match (args.access_key_id, args.secret_key_env) {
-        (Some(ak), Some(env)) => Some((
-            ak,
-            std::env::var(&env).map_err(|_| anyhow::anyhow!("--secret-key-env names {env}, which is not set"))?,
-        )),
-        _ => None,
-    };
-    let spec = DatasetSpec {
-        seed: args.seed,
-        tasks: args.tasks,
-        start: anchor - args.days as i64 * DAY,
-        end: anchor + 3600,
-        hot_hour: None,
-        bad_per_million: 0,
-    };
-    let faults = if args.faults {
-        FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() }
-    } else {
-        FaultSpec::none()
-    };
-    let sim = Simulator::new(
-        &spec,
-        SimOptions {
-            keys,
-            faults,
-            unstable_order: args.faults,
-            latency_ms: args.latency,
-            rate_limit: args.rate_limit,
-            past: PastSpec {
-                late_per_100k: args.late_listing,
-                deleted_per_100k: args.deletions,
-                corrected_per_100k: args.corrections,
-                since: 0,
-            },
-            ..SimOptions::default()
-        },
-        anchor,
-    );
+    let sim = simulator_of(&args, anchor)?;
     let started = std::time::Instant::now();
     let prerender = sim.clone();
     tokio::task::spawn_blocking(move || prerender.prerender()).await?;
@@ -139,6 +102,48 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     }
     ticker.abort();
     Ok(())
+}
+
+/// The simulator `simulate`'s flags describe, its clock at `anchor`.
+fn simulator_of(args: &SimulateArgs, anchor: i64) -> anyhow::Result<Arc<Simulator>> {
+    let keys = match (args.access_key_id.clone(), args.secret_key_env.clone()) {
+        (Some(ak), Some(env)) => Some((
+            ak,
+            std::env::var(&env).map_err(|_| anyhow::anyhow!("--secret-key-env names {env}, which is not set"))?,
+        )),
+        _ => None,
+    };
+    let spec = DatasetSpec {
+        seed: args.seed,
+        tasks: args.tasks,
+        start: anchor - args.days as i64 * DAY,
+        end: anchor + 3600,
+        hot_hour: None,
+        bad_per_million: 0,
+    };
+    let faults = if args.faults {
+        FaultSpec { per_mille: args.fault_rate * 10, ..FaultSpec::none() }
+    } else {
+        FaultSpec::none()
+    };
+    Ok(Simulator::new(
+        &spec,
+        SimOptions {
+            keys,
+            faults,
+            unstable_order: args.faults,
+            latency_ms: args.latency,
+            rate_limit: args.rate_limit,
+            past: PastSpec {
+                late_per_100k: args.late_listing,
+                deleted_per_100k: args.deletions,
+                corrected_per_100k: args.corrections,
+                since: 0,
+            },
+            ..SimOptions::default()
+        },
+        anchor,
+    ))
 }
 
 /// The demo's fixed "now": the data is the same on every machine and every day.

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::state::{INCREMENTAL, JobProgress, LeftBehind, RunRecord, State, StateError};
+use crate::state::{INCREMENTAL, JobProgress, LeftBehindRecord, RunRecord, State, StateError};
 use crate::time::show;
 
 /// Everything `status` reports.
@@ -131,8 +131,8 @@ pub fn report(cfg: &Config, now: i64) -> Result<Option<Report>, StateError> {
     }))
 }
 
-impl From<LeftBehind> for LeftBehindReport {
-    fn from(l: LeftBehind) -> Self {
+impl From<LeftBehindRecord> for LeftBehindReport {
+    fn from(l: LeftBehindRecord) -> Self {
         LeftBehindReport {
             job_id: l.job_id,
             from: show(l.start),
@@ -202,6 +202,31 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(f, "rejects:    {}", self.rejects)?;
         writeln!(f, "deleted:    {} (rows kept, deleted_at set: deleted upstream)", self.deleted)?;
+        self.fmt_reconciled(f)?;
+        writeln!(
+            f,
+            "success:    {}",
+            self.last_success.as_deref().unwrap_or("none yet (no pass has finished without failing)")
+        )?;
+        if self.left_behind.is_empty() {
+            writeln!(f, "left:       none (every window planned so far was committed)")?;
+        }
+        for l in &self.left_behind {
+            let given_up =
+                l.given_up_at.as_ref().map(|g| format!(" GIVEN UP at {g} (the cursor moved on)")).unwrap_or_default();
+            writeln!(
+                f,
+                "left:       {} [{}, {}) tried {}x since {}, last {}{given_up}: {}",
+                l.job_id, l.from, l.to, l.attempts, l.first_at, l.last_at, l.reason
+            )?;
+        }
+        self.fmt_jobs_and_passes(f)
+    }
+}
+
+impl Report {
+    /// The `reconciled:` line.
+    fn fmt_reconciled(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.last_reconcile {
             Some(r) => writeln!(
                 f,
@@ -220,23 +245,11 @@ impl std::fmt::Display for Report {
             )?,
             None => writeln!(f, "reconciled: never (it runs every sync.reconcile_every)")?,
         }
-        writeln!(
-            f,
-            "success:    {}",
-            self.last_success.as_deref().unwrap_or("none yet (no pass has finished without failing)")
-        )?;
-        if self.left_behind.is_empty() {
-            writeln!(f, "left:       none (every window planned so far was committed)")?;
-        }
-        for l in &self.left_behind {
-            let given_up =
-                l.given_up_at.as_ref().map(|g| format!(" GIVEN UP at {g} (the cursor moved on)")).unwrap_or_default();
-            writeln!(
-                f,
-                "left:       {} [{}, {}) tried {}x since {}, last {}{given_up}: {}",
-                l.job_id, l.from, l.to, l.attempts, l.first_at, l.last_at, l.reason
-            )?;
-        }
+        Ok(())
+    }
+
+    /// The `job:` and `pass:` lines.
+    fn fmt_jobs_and_passes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for j in &self.jobs {
             writeln!(
                 f,

@@ -59,8 +59,8 @@ fn boot(root: &Path, log: &Path) {
     let status = Command::new("timeout")
         .args(["900", "systemd-nspawn", "-q", "-b", "--register=no", "--keep-unit", "-D"])
         .arg(root)
-        // The CI machines have no system bus and cgroups v1 (docs/internals.md, "The machines
-        // the tests run on"): systemd 252 boots in the container only on the legacy hierarchy.
+        // The CI machines have no system bus and cgroups v1, where systemd 252 boots in the
+        // container only on the legacy hierarchy (docs/internals.md, "The machines the tests run on").
         .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "0")
         .stdin(std::process::Stdio::null())
         .stdout(std::fs::File::create(log).unwrap())

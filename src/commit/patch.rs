@@ -12,7 +12,7 @@ use crate::sink::SinkError;
 use crate::sink::format::reader::{BATCH_ROWS, StoredRows, file_version};
 use crate::sink::format::writer::FileWriter;
 use crate::sink::store::{Base, Staged, Store};
-use crate::state::counts::DayCounts;
+use crate::state::DayCounts;
 use crate::transform::merge::{Observed, believable_deletions, mark_deleted};
 
 /// A stored row's key: (create_time, task_id).

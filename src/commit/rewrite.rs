@@ -25,7 +25,7 @@ use crate::sink::SinkError;
 use crate::sink::format::reader::{BATCH_ROWS, StoredRows};
 use crate::sink::format::writer::FileWriter;
 use crate::sink::store::{Base, Staged, Store};
-use crate::state::counts::DayCounts;
+use crate::state::DayCounts;
 use crate::transform::merge::{Observed, delta, overlay};
 
 /// What rewriting a partition did.

@@ -3,6 +3,10 @@
 //! Every error is one sentence naming the file, the key and what is wrong. The secret key
 //! is read here (from a file or an environment variable) into a [`Secret`], whose `Debug`
 //! never shows it.
+//!
+//! Rooms: `raw` (the file as written, every key optional), `s3` (an `s3://` output_dir and
+//! `[storage.s3]`), `error` (one sentence per mistake, naming file, line and key),
+//! `secret` (a value that never prints).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -116,7 +120,7 @@ pub struct StorageConfig {
     /// Keep presigned query strings in `input_url` / `output_url` (off: they grant access).
     pub keep_url_query: bool,
     /// Also keep every observed version of each task in `{output_dir}/task_history/`
-    /// (SCD type 2, `sink/history.rs`); off writes nothing there.
+    /// (SCD type 2, `transform/versions.rs`); off writes nothing there.
     pub history: bool,
     /// The object store when `output_dir` was `s3://bucket/prefix`; `output_dir` is then
     /// the local work directory (staging and locks) beside the state database.

@@ -1,5 +1,6 @@
 //! Prometheus metrics: the families of docs/contract.md, counted as the pipeline works and
-//! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`.
+//! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`
+//! in the format the scraper asks for ([`text`]).
 //!
 //! It imports nothing of the pipeline but the one shape of a window's figures
 //! ([`WindowCounts`], which the commit owns); the rest it counts comes in its own vocabulary

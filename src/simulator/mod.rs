@@ -1,6 +1,10 @@
 //! The built-in simulator of the upstream `list_task` API: a seeded data set whose tasks
 //! change status over the simulator's own clock, served with the quirks of
 //! `docs/api/list_task.md` and, on request, faults. Tests read its ground truth directly.
+//!
+//! Rooms: [`dataset`] (the seeded tasks and their timelines), [`past`] (tasks listed late,
+//! deleted, their create_time corrected), [`faults`] (errors and malformed pages on
+//! request), [`render`] (a task as the API spells it), `server` (the HTTP endpoint).
 
 pub mod dataset;
 pub mod faults;

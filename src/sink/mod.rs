@@ -1,13 +1,10 @@
-//! The Parquet sink: the Arrow schema of docs/contract.md ([`schema`]), the pure merge
-//! ([`merge`]), reading stored files ([`reader`]), writing and atomically replacing them
-//! (the durable write path, [`writer`]), the streaming rewrite of one partition that ties
-//! those together ([`partition`]), every version of each task derived from it ([`history`],
-//! pure, and [`history_file`], its files), the rejects file ([`rejects`]), and the same
-//! layout on S3-compatible object storage ([`remote`]).
+//! The data set on disk or in a bucket: its file format ([`format`]: the Arrow schema of
+//! docs/contract.md, reading and writing files), where its bytes go ([`store`]: local or
+//! S3, staging areas, partition locks), and the rejects file ([`rejects`]). When anything
+//! here becomes visible to readers is the commit's to say (`commit/`).
 //!
-//! Arrows run one way: `partition -> {merge, reader, writer, history_file}`,
-//! `history_file -> {history, reader, writer, schema}`, `reader -> {merge, schema}`,
-//! `writer -> {schema, remote}`.
+//! Arrows run one way: `store -> format` only for its unit tests' helpers, `rejects ->
+//! store`; `format` imports neither.
 
 pub mod format;
 pub mod rejects;

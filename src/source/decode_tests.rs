@@ -1,4 +1,5 @@
 use super::*;
+use crate::source::raw_task::KNOWN_FIELDS;
 use serde_json::json;
 
 fn opts() -> DecodeOptions {

@@ -1,13 +1,21 @@
-//! The upstream `list_task` API: the HTTP client, its signature, and the tolerant decoder.
+//! The source: the upstream `list_task` API (docs/api/list_task.md), and walking a window of
+//! it until every record it holds has been seen.
 //!
-//! [`client::Client`] is the only place that does network I/O to the API; retries, the
-//! rate limit and the bound on requests in flight live there and nowhere else.
+//! Rooms: [`client`] (HTTP, retries, rate limit: the only network I/O to the API;
+//! `classify` tells it how an exchange failed),
+//! [`sign`] (the vendor's signature), [`pace`] (pacing under a gateway's limit), [`decode`]
+//! and [`field`] (the tolerant decoder, pure; [`raw_task`], a body as its fast path borrows
+//! it), [`walker`] (one window leaf by leaf, in time
+//! order, split where it is too full or does not settle) and [`paging`] (one range's pages,
+//! on a task of its own, and the limits and errors of a walk).
 
+mod classify;
 pub mod client;
 pub mod decode;
 pub mod field;
 pub mod pace;
 pub mod paging;
+pub mod raw_task;
 pub mod sign;
 pub mod walker;
 

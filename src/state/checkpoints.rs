@@ -7,9 +7,10 @@ use super::migrations::{COUNTS_SINCE, LEFT_BEHIND_SINCE};
 use super::{State, StateError, counts};
 use crate::plan::{Window, coalesce};
 
-/// A window (or part of one) that could not be committed exactly, kept for the next pass.
+/// A range left behind as the state database keeps it: the [`crate::plan::LeftBehind`] of
+/// its last attempt, with its job, its age and how often it was tried.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LeftBehind {
+pub struct LeftBehindRecord {
     /// The backfill job, [`INCREMENTAL`] or [`RECHECK`].
     pub job_id: String,
     /// The range not committed.
@@ -110,7 +111,7 @@ impl State {
 
     /// The commit point: records what of `c.window` was committed and what was left
     /// behind, and its tasks' states, in one transaction. Call only once the window's
-    /// partition file and rejects are durable (see `sync/commit.rs`). The incremental
+    /// partition file and rejects are durable (see `commit/mod.rs`). The incremental
     /// cursor moves separately, through [`State::advance_cursor`].
     #[inline(never)] // a stage of bench/profile.sh
     /// Returns how many of its parts left behind still hold the cursor back (those not
@@ -137,18 +138,18 @@ impl State {
     }
 
     /// The windows left behind, of one job or of all, oldest range first.
-    pub fn left_behind(&self, job_id: Option<&str>) -> Result<Vec<LeftBehind>, StateError> {
+    pub fn left_behind(&self, job_id: Option<&str>) -> Result<Vec<LeftBehindRecord>, StateError> {
         if self.version < LEFT_BEHIND_SINCE {
             return Ok(Vec::new());
         }
-        let query = || -> rusqlite::Result<Vec<LeftBehind>> {
+        let query = || -> rusqlite::Result<Vec<LeftBehindRecord>> {
             let given_up = if self.version >= COUNTS_SINCE { "given_up_at" } else { "NULL" };
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT job_id, start_ts, end_ts, reason, first_at, last_at, attempts, {given_up} FROM left_behind
                  WHERE ?1 IS NULL OR job_id = ?1 ORDER BY start_ts, job_id"
             ))?;
             let rows = stmt.query_map([job_id], |r| {
-                Ok(LeftBehind {
+                Ok(LeftBehindRecord {
                     job_id: r.get(0)?,
                     start: r.get(1)?,
                     end: r.get(2)?,

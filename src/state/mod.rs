@@ -2,10 +2,11 @@
 //! migrating live here; each concern has its room: [`checkpoints`] (jobs, intervals,
 //! ranges left behind, cursors), [`unfinished`] (tasks re-checked), [`runs`] (runs,
 //! pinned settings, sequences), [`counts`] (what each partition holds, reconciliations),
-//! [`schema`] (the migrations). Schema versions live in `PRAGMA user_version`.
+//! [`migrations`] (the schema, version by version). Schema versions live in
+//! `PRAGMA user_version`.
 //!
 //! [`State::complete_window`] is the commit point of the whole pipeline: it runs only
-//! after every file the window touched is durable (see `sink/writer.rs`), and records the
+//! after every file the window touched is durable (see `commit/mod.rs`), and records the
 //! window as done in one transaction. WAL with `synchronous = FULL`: a committed
 //! checkpoint survives power loss.
 
@@ -14,14 +15,14 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub mod checkpoints;
-pub mod counts;
+mod checkpoints;
+mod counts;
 pub mod migrations;
-pub mod runs;
-pub mod unfinished;
+mod runs;
+mod unfinished;
 
-pub use checkpoints::{JobProgress, LeftBehind, TaskChanges, WindowCheckpoint};
-pub use counts::{DayRecord, Reconciled};
+pub use checkpoints::{JobProgress, LeftBehindRecord, TaskChanges, WindowCheckpoint};
+pub use counts::{DayCounts, DayRecord, Reconciled};
 pub use runs::RunRecord;
 
 use migrations::MIGRATIONS;

@@ -43,7 +43,7 @@ pub async fn backfill(pass: &Pass<'_>, range: Window) -> Result<(), SyncError> {
         reach = reach.min(pass.ctx.planning_now().await?);
         windows = pending(reach);
     }
-    // The newest `sync.settle` is fetched but not recorded done (see `commit.rs`): tasks
+    // The newest `sync.settle` is fetched but not recorded done (see `commit/window.rs`): tasks
     // listed late there are fetched by the rerun that does the rest.
     let settled = reach <= now - pass.ctx.cfg.sync.settle.as_secs() as i64;
     // What an earlier run left behind is retried first.

@@ -1,21 +1,21 @@
-//! One sync pass: plan windows -> walk them leaf by leaf -> stream each leaf through the
-//! merge into its partition's staged file -> replace files -> checkpoint. The order per
-//! window is always data durable first, checkpoint second ([`commit`]).
+//! One sync pass: plan windows -> walk each leaf by leaf (`source/`) -> merge each leaf into
+//! its partition's rewrite -> commit the window (`commit/`: stage, publish, checkpoint).
 //!
-//! Rooms: [`context`] (what a pass needs, opened once), [`backfill`] and [`incremental`]
-//! (the two kinds of pass and their plans), [`window`] (walking a window into its
-//! partition), [`walker`] (one window leaf by leaf, in time order), `paging` (one range's
-//! pages), [`commit`] (the commit point), [`reconcile`] (the recent past re-counted against
-//! the API's totals), [`summary`] (a pass's counters).
+//! Rooms: [`context`] (what a pass needs, opened once), [`run`] (a pass from open to its
+//! record), [`pass`] (a pass and the one place its events are counted), [`backfill`] and
+//! [`incremental`] (the two kinds of pass and their plans), [`window`] (walking windows into
+//! their partitions, several at once), [`reconcile`] (the recent past re-counted against the
+//! API's totals), [`summary`] (a pass's totals), [`observe`] (requests and gauges into the
+//! metrics), [`error`] (why a pass stopped, and which failures are one window's).
 
-pub mod backfill;
-pub mod context;
-pub mod error;
+mod backfill;
+mod context;
+mod error;
 pub mod incremental;
 pub mod observe;
-pub mod pass;
+mod pass;
 pub mod reconcile;
-pub mod run;
+mod run;
 pub mod summary;
 pub mod window;
 

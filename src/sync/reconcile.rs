@@ -94,35 +94,7 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
         .buffer_unordered(ctx.cfg.api.concurrency.max(1))
         .collect()
         .await;
-    let mut windows = Vec::new();
-    let mut totals = Vec::new();
-    for c in compared {
-        let c = match c {
-            Ok(c) => c,
-            // A day the API will not count (or whose file cannot be read) waits for the
-            // next reconciliation; the other days go on.
-            Err(e) if e.is_window_failure() || matches!(e, SyncError::Sink(_)) => {
-                tracing::warn!(reason = %e, "A day could not be reconciled; the next reconciliation tries it again");
-                found.failed += 1;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        found.rebuilt += u64::from(c.rebuilt);
-        found.relisted += u64::from(c.rotated);
-        if c.ranges.is_empty() {
-            found.matched += 1;
-            continue;
-        }
-        if c.rotated {
-            windows.push((c.day, Checkpoint::Reconcile(Arc::from(c.ranges))));
-            continue;
-        }
-        found.differing += c.ranges.len() as u64;
-        totals.extend(std::iter::repeat_n(c.api_total, c.ranges.len()));
-        tracing::info!(day = %utc_date(c.day.start), api_total = c.api_total, ours = c.ours, ranges = c.ranges.len(), "A day differs from the API's total; re-listing what differs");
-        windows.push((c.day, Checkpoint::Reconcile(Arc::from(c.ranges))));
-    }
+    let (windows, totals) = plan_relisting(compared, &mut found)?;
     let (pages_before, before) = (stats.pages.load(Relaxed), pass.summary.totals());
     run_windows(pass, windows).await?;
     let after = pass.summary.totals();
@@ -160,6 +132,49 @@ pub async fn reconcile(pass: &Pass<'_>, upto: i64, start: i64) -> Result<Reconci
         "Reconciliation finished"
     );
     Ok(found)
+}
+
+/// The API's total of each differing range's day, in order: what the budget is made of.
+type Totals = Vec<u64>;
+
+/// The windows that re-list what the days compared found to differ (and the days rotated
+/// in whole), with the API's total of each differing range's day for the budget; the days'
+/// findings counted in `found`. A day that could not be compared waits for the next
+/// reconciliation; the other days go on.
+fn plan_relisting(
+    compared: Vec<Result<Compared, SyncError>>,
+    found: &mut Reconciled,
+) -> Result<(Vec<(Window, Checkpoint)>, Totals), SyncError> {
+    let mut windows = Vec::new();
+    let mut totals = Vec::new();
+    for c in compared {
+        let c = match c {
+            Ok(c) => c,
+            // A day the API will not count (or whose file cannot be read) waits for the
+            // next reconciliation; the other days go on.
+            Err(e) if e.is_window_failure() || matches!(e, SyncError::Sink(_)) => {
+                tracing::warn!(reason = %e, "A day could not be reconciled; the next reconciliation tries it again");
+                found.failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        found.rebuilt += u64::from(c.rebuilt);
+        found.relisted += u64::from(c.rotated);
+        if c.ranges.is_empty() {
+            found.matched += 1;
+            continue;
+        }
+        if c.rotated {
+            windows.push((c.day, Checkpoint::Reconcile(Arc::from(c.ranges))));
+            continue;
+        }
+        found.differing += c.ranges.len() as u64;
+        totals.extend(std::iter::repeat_n(c.api_total, c.ranges.len()));
+        tracing::info!(day = %utc_date(c.day.start), api_total = c.api_total, ours = c.ours, ranges = c.ranges.len(), "A day differs from the API's total; re-listing what differs");
+        windows.push((c.day, Checkpoint::Reconcile(Arc::from(c.ranges))));
+    }
+    Ok((windows, totals))
 }
 
 /// One day compared with the API.

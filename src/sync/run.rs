@@ -23,12 +23,19 @@ pub enum PassKind {
     Incremental { start: i64 },
 }
 
+impl PassKind {
+    /// Its name in the `runs` table, `status` and the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            PassKind::Backfill(_) => "backfill",
+            PassKind::Incremental { .. } => "incremental",
+        }
+    }
+}
+
 /// Runs one pass, recording it in the `runs` table, and returns its totals.
 pub async fn run_pass(ctx: &Context, kind: PassKind, stop: Arc<AtomicBool>) -> Result<Totals, SyncError> {
-    let name = match kind {
-        PassKind::Backfill(_) => "backfill",
-        PassKind::Incremental { .. } => "incremental",
-    };
+    let name = kind.name();
     if let Some(remote) = ctx.sink.remote() {
         remote.claim(&ctx.cfg.storage.output_dir).await.map_err(SyncError::Sink)?;
     }

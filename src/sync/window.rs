@@ -9,7 +9,7 @@ use futures::StreamExt;
 use super::error::SyncError;
 use super::pass::{Pass, PassEvent};
 use crate::commit::WindowCounts;
-use crate::commit::rewrite::Opening;
+use crate::commit::rewrite::{Opening, Rewrite};
 use crate::commit::window::{Checkpoint, WindowCommit};
 use crate::plan::{LeftBehind, Window};
 use crate::row::TaskRow;
@@ -129,23 +129,7 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
     let date = utc_date(window.start);
     let hold = ctx.lock_partition(&date).await?;
     let seen_at = (ctx.clock)();
-    let (sink, d) = (ctx.sink.clone(), date.clone());
-    let base = sink.base(&d).await.map_err(SyncError::Sink)?;
-    let mut opening = ctx.blocking(move || Opening::open(sink, &d, base)).await?;
-    // A day new to the data set gets its first history written beside its tasks file.
-    if ctx.sink.keeps_history() && !opening.has_stored_file() {
-        let history = ctx.sink.history_base(&date).await.map_err(SyncError::Sink)?.expect("history is kept");
-        opening = opening.with_history_alongside(history).map_err(SyncError::Sink)?;
-    }
-    if matches!(checkpoint, Checkpoint::Reconcile(_)) {
-        opening = opening.recount_if_unchanged();
-    }
-    // Numbered above what the stored file holds, so that newer always wins even when the
-    // state database is older than the data set (restored, lost, or another host's).
-    let floor = opening.stored_max_seq();
-    let (tracked, seq) =
-        ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?))).await?;
-    let mut merge = opening.observe_as(Observed { at: micros_from_secs(seen_at), seq });
+    let (mut merge, tracked) = open_rewrite(ctx, &date, window, &checkpoint, seen_at).await?;
     let mut walk = match &checkpoint {
         Checkpoint::Reconcile(ranges) => walker::Walk::over(&ctx.client, ranges, ctx.limits()),
         _ => walker::Walk::new(&ctx.client, window, ctx.limits()),
@@ -199,6 +183,35 @@ async fn process_window(pass: &Pass<'_>, window: Window, checkpoint: Checkpoint)
         ms = started.elapsed().as_millis() as u64, "Window done"
     );
     Ok(Done { whole, leaves: counts.leaves })
+}
+
+/// The partition of `date` opened for `window`, stamped with an observation numbered above
+/// what its stored file holds, and the window's tasks the state database tracks.
+async fn open_rewrite(
+    ctx: &crate::sync::Context,
+    date: &str,
+    window: Window,
+    checkpoint: &Checkpoint,
+    seen_at: i64,
+) -> Result<(Rewrite, HashSet<String>), SyncError> {
+    let (sink, d) = (ctx.sink.clone(), date.to_string());
+    let base = sink.base(&d).await.map_err(SyncError::Sink)?;
+    let mut opening = ctx.blocking(move || Opening::open(sink, &d, base)).await?;
+    // A day new to the data set gets its first history written beside its tasks file.
+    if ctx.sink.keeps_history() && !opening.has_stored_file() {
+        let history = ctx.sink.history_base(date).await.map_err(SyncError::Sink)?.expect("history is kept");
+        opening = opening.with_history_alongside(history).map_err(SyncError::Sink)?;
+    }
+    if matches!(checkpoint, Checkpoint::Reconcile(_)) {
+        opening = opening.recount_if_unchanged();
+    }
+    // Numbered above what the stored file holds, so that newer always wins even when the
+    // state database is older than the data set (restored, lost, or another host's).
+    let floor = opening.stored_max_seq();
+    let (tracked, seq) =
+        ctx.with_state(move |s| Ok((s.unfinished_ids(window)?, s.next_sequence_above(OBSERVATIONS, floor)?))).await?;
+    let merge = opening.observe_as(Observed { at: micros_from_secs(seen_at), seq });
+    Ok((merge, tracked))
 }
 
 /// Whether stored tasks that a window's listings no longer had may be marked deleted: when

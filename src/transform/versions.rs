@@ -99,24 +99,7 @@ pub fn derive<E>(
             (_, Some(nk)) => (nk, true),
             (Some(_), None) => unreachable!("matched above"),
         };
-        // The stored versions at this place: the closed ones go out as they are.
-        let mut current = None;
-        while h.peek().is_some_and(|r| (r.row.task.create_time, &r.row.task.task_id) == (key.0, &key.1)) {
-            let v = h.take()?.expect("peeked");
-            match (v.valid_to, current.take()) {
-                (Some(_), prior) => {
-                    current = prior;
-                    emit(v)?;
-                }
-                // Two current versions (a file not written by this code): the older ends
-                // where the newer begins.
-                (None, Some(older)) => {
-                    emit(HistoryRow { valid_to: Some(v.valid_from), ..older })?;
-                    current = Some(v);
-                }
-                (None, None) => current = Some(v),
-            }
-        }
+        let current = stored_at(&mut h, &key, &mut emit)?;
         if !listed {
             let Some(c) = current else { continue };
             match placed.get(&c.row.task.task_id) {
@@ -155,13 +138,38 @@ pub fn derive<E>(
     }
     for (create_time, id, seq) in deferred {
         match placed.get(&id) {
-            Some(&at) => {
-                out.late_closes.insert((create_time, id, seq), at);
-            }
+            Some(&at) => _ = out.late_closes.insert((create_time, id, seq), at),
             None => out.orphans += 1,
         }
     }
     Ok(out)
+}
+
+/// The stored versions of the task at `key` (create_time, task_id): the closed ones go out
+/// as they are; the current one, if any, is returned.
+fn stored_at<E, I: Iterator<Item = Result<HistoryRow, E>>>(
+    h: &mut Head<I, HistoryRow>,
+    key: &(i64, Text),
+    emit: &mut impl FnMut(HistoryRow) -> Result<(), E>,
+) -> Result<Option<HistoryRow>, E> {
+    let mut current = None;
+    while h.peek().is_some_and(|r| (r.row.task.create_time, &r.row.task.task_id) == (key.0, &key.1)) {
+        let v = h.take()?.expect("peeked");
+        match (v.valid_to, current.take()) {
+            (Some(_), prior) => {
+                current = prior;
+                emit(v)?;
+            }
+            // Two current versions (a file not written by this code): the older ends
+            // where the newer begins.
+            (None, Some(older)) => {
+                emit(HistoryRow { valid_to: Some(v.valid_from), ..older })?;
+                current = Some(v);
+            }
+            (None, None) => current = Some(v),
+        }
+    }
+    Ok(current)
 }
 
 /// Applies [`Derived::late_closes`] to one row of the derived history.

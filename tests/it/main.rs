@@ -10,6 +10,7 @@ mod backfill;
 mod bad_input;
 mod cli;
 mod code_layout;
+mod code_maps;
 mod converge;
 #[cfg(feature = "crash-points")]
 mod crash;

@@ -25,7 +25,7 @@ pub const PART_FILE: &str = "part-0.parquet";
 pub struct Store {
     /// `{output_dir}/tasks`, what analysts read.
     tasks: PathBuf,
-    /// `{output_dir}/task_history`, every version of each task (`history.rs`); `None`
+    /// `{output_dir}/task_history`, every version of each task (`transform/versions.rs`); `None`
     /// when `storage.history` is off.
     history: Option<PathBuf>,
     /// Days whose history this process last saw derived from their `tasks` file, with
@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Where the partition `date` stands now, to merge with: the local file, or the
-    /// object fetched into staging with its ETag (step 1 of `remote.rs`).
+    /// object fetched into staging with its ETag (step 1 of the protocol in `commit/mod.rs`).
     pub async fn base(&self, date: &str) -> Result<Base, SinkError> {
         let Backend::S3(remote) = &self.backend else {
             return Ok(self.local_base(date));

@@ -2,20 +2,15 @@
 //! through the Arrow project's `object_store`: the same keys as the local layout, each
 //! partition replaced by one conditional PUT.
 //!
-//! # Commit point on object storage (one partition)
+//! Where these requests fall in a window's commit is the protocol table of `commit/mod.rs`
+//! (its object-storage column): the stored object is fetched whole with one GET, whose
+//! ETag names exactly the bytes merged (ranged reads could mix two versions of a file
+//! another writer replaces meanwhile); the new file is staged locally; then one PUT to the
+//! final key, `If-None-Match: *` when there was no object and `If-Match: <that ETag>`
+//! otherwise, so that no temporary key ever appears under `tasks/`. A precondition failure
+//! is [`SinkError::Conflict`]: the window is walked again (bounded, see `sync/window.rs`).
 //!
-//! 1. The stored object is fetched whole with one GET into this process's local staging
-//!    area; the GET's ETag names exactly the bytes that are merged (ranged reads could mix
-//!    two versions of a file another writer replaces meanwhile).
-//! 2. The merged file is written and fsynced in local staging, as for a local output.
-//! 3. One PUT to the final key: `If-None-Match: *` when there was no object,
-//!    `If-Match: <the ETag of step 1>` otherwise. S3 makes the object visible whole or not
-//!    at all; no temporary key ever appears under `tasks/`. A precondition failure means
-//!    another writer replaced the object after step 1: [`SinkError::Conflict`], and the
-//!    window is walked again from step 1 (bounded, see `sync/window.rs`).
-//! 4. Only after every PUT of a window succeeded does the caller checkpoint.
-//!
-//! With `conditional_put = "none"` step 3 is a plain PUT: one writer per prefix is then
+//! With `conditional_put = "none"` the PUT is a plain one: one writer per prefix is then
 //! the rule (docs/configuration.md, "On object storage"). Only the partition locks of one work directory
 //! keep writers apart then (the service and a backfill beside it share it), so the first
 //! work directory to write a prefix claims it in `_writer.json`, and any other is refused
