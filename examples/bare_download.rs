@@ -5,7 +5,7 @@
 //! Usage: cargo run --release --example bare_download -- URL FROM TO [PAGE_SIZE] [CONCURRENCY]
 use futures::StreamExt;
 use tasksync::plan::Window;
-use tasksync::source::walker::LEAF_TASKS;
+use tasksync::source::paging::LEAF_TASKS;
 
 /// Only `data.total` of a first page is read; serde skips the rest of the body.
 #[derive(serde::Deserialize)]

@@ -7,8 +7,8 @@
 //! request), [`render`] (a task as the API spells it), `server` (the HTTP endpoint).
 
 pub mod dataset;
-pub mod faults;
-pub mod past;
+mod faults;
+mod past;
 pub mod render;
 mod server;
 

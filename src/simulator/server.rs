@@ -244,7 +244,7 @@ fn signature_ok(headers: &HeaderMap, pairs: &[(String, String)], ak: &str, sk: &
         path: "/api/list_task",
         query: &query,
     };
-    got_ak == ak && got_sig == sign::signature(sk, &sign::string_to_sign(sign::Variant::Standard, &request))
+    got_ak == ak && got_sig == sign::signature(sk, &sign::string_to_sign(crate::config::Variant::Standard, &request))
 }
 
 /// Binds `addr` (use `127.0.0.1:0` for a free port) and serves in a background task.

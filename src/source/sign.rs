@@ -7,7 +7,7 @@
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 
-pub use crate::config::Variant;
+use crate::config::Variant;
 
 /// What goes into a signature besides the secret.
 #[derive(Debug, Clone)]

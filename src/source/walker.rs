@@ -2,7 +2,7 @@
 //! handed over one leaf (a range within `max_offset`) at a time.
 //!
 //! A window whose `total` is beyond what one leaf may hold (`api.max_offset`, or
-//! [`LEAF_TASKS`] if lower) is split into equal parts, recursively, before it is paged;
+//! [`super::paging::LEAF_TASKS`] if lower) is split into equal parts, recursively, before it is paged;
 //! one whose deep pages the server refuses is split too. Pages advance by what was actually
 //! received (servers clamp `count`); after the first page the rest are fetched
 //! concurrently. The union of distinct records must reach `total`; paging is unstable, so a
@@ -22,8 +22,7 @@ use std::sync::Arc;
 
 use chrono::FixedOffset;
 
-use super::paging::{Gathered, Paged, Paging};
-pub use super::paging::{LEAF_TASKS, WalkError, WalkLimits};
+use super::paging::{Gathered, Paged, Paging, WalkError, WalkLimits};
 use crate::plan::{LeftBehind, Window};
 use crate::row::TaskRow;
 use crate::source::client::Client;
@@ -150,7 +149,7 @@ impl<'c> Walk<'c> {
         }
     }
 
-    /// Splits `w` into parts expected to hold about [`LEAF_TASKS`] each (at least two),
+    /// Splits `w` into parts expected to hold about [`super::paging::LEAF_TASKS`] each (at least two),
     /// handed over next. Splitting in one step wastes one probe page per window, where
     /// halving wasted one per level. A single second holding more than offset paging
     /// reaches cannot be split: it is left behind alone, and the rest of its window goes on.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::error::SyncError;
+use super::SyncError;
 use super::pass::Pass;
 use super::window::run_windows;
 use crate::commit::window::Checkpoint;

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::error::SyncError;
+use super::SyncError;
 use crate::commit::Outputs;
 use crate::commit::hold::PartitionHold;
 use crate::config::Config;
@@ -123,7 +123,7 @@ impl Context {
         let api_now = if probed && !self.client.clock_stepped(now) {
             self.client.api_now(now)
         } else {
-            self.client.probe_clock(now).await.map_err(crate::source::walker::WalkError::from)?
+            self.client.probe_clock(now).await.map_err(crate::source::paging::WalkError::from)?
         };
         let api_now = api_now.unwrap_or(now);
         if api_now < now - 1 {

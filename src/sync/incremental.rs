@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::error::SyncError;
+use super::SyncError;
 use super::pass::Pass;
 use super::window::run_windows;
 use crate::commit::window::Checkpoint;

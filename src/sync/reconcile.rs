@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use futures::StreamExt;
 
-use super::error::SyncError;
+use super::SyncError;
 use super::pass::{Pass, PassEvent};
 use super::window::run_windows;
 use crate::commit::window::Checkpoint;
@@ -232,7 +232,7 @@ async fn compare_day(pass: &Pass<'_>, day: Window, rotated: bool) -> Result<Comp
 /// inclusive, so it is asked up to the second before `w.end`).
 async fn count(pass: &Pass<'_>, w: Window) -> Result<u64, SyncError> {
     let q = PageQuery { start: w.start, end: w.end - 1, offset: 0, count: 1 };
-    let page = pass.ctx.client.list_page(q).await.map_err(crate::source::walker::WalkError::from)?;
+    let page = pass.ctx.client.list_page(q).await.map_err(crate::source::paging::WalkError::from)?;
     Ok(page.total.unwrap_or(page.records.len() as u64))
 }
 

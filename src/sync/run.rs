@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use super::SyncError;
 use super::context::Context;
-use super::error::SyncError;
 use super::pass::Pass;
 use super::summary::Totals;
 use super::{backfill, incremental};

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 
-use super::error::SyncError;
+use super::SyncError;
 use super::pass::{Pass, PassEvent};
 use crate::commit::WindowCounts;
 use crate::commit::rewrite::{Opening, Rewrite};

@@ -19,12 +19,11 @@ async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_chang
         ..SimOptions::default()
     };
     let now = D0 + 30 * DAY + 3600;
-    let sim = start_sim(spec, options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec, options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + 30 * DAY);
 
-    let first =
-        run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.expect("the backfill succeeds");
+    let first = world.backfill(now, range).await.expect("the backfill succeeds");
     let truth = sim.sim.truth(range.start, range.end, false);
     assert_eq!(truth.len(), 115_000);
     assert_exact(&dir.path().join("out"), &truth);
@@ -39,7 +38,7 @@ async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_chang
     // The same backfill again: already done, nothing is requested or written.
     let stamps = file_stamps(&dir.path().join("out"));
     let requests = sim.sim.stats.requests.load(Ordering::SeqCst);
-    let again = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.unwrap();
+    let again = world.backfill(now, range).await.unwrap();
     assert_eq!((again.windows, again.counts.files_written), (0, 0));
     assert_eq!(sim.sim.stats.requests.load(Ordering::SeqCst), requests);
     assert_eq!(file_stamps(&dir.path().join("out")), stamps);
@@ -48,8 +47,8 @@ async fn a_faulty_backfill_of_100k_tasks_over_30_days_is_exact_and_a_rerun_chang
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_backfill_over_unchanged_data_rewrites_no_file() {
     let now = D0 + 3 * DAY;
-    let sim = start_sim(spec(5, 3_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(5, 3_000, 2), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let plain = |d: &std::path::Path| config(&sim.url, d, SK, "");
     run_backfill(plain(dir.path()), fixed(now), Window::new(D0, D0 + 2 * DAY)).await.unwrap();
     let stamps = file_stamps(&dir.path().join("out"));
@@ -64,19 +63,16 @@ async fn a_new_backfill_over_unchanged_data_rewrites_no_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_that_progressed_are_updated_and_keep_their_first_seen_time() {
     let now = D0 + DAY + 600;
-    let sim = start_sim(spec(8, 2_000, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(8, 2_000, 1), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    world.backfill(now, Window::new(D0, D0 + DAY)).await.unwrap();
     let before = stored(&out);
     let unfinished = before.iter().filter(|(_, r)| !r.task.is_final()).count();
     assert!(unfinished > 10, "some tasks are still running at the end of the day ({unfinished})");
 
     sim.sim.set_now(now + 6 * 3600);
-    let totals =
-        run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now + 6 * 3600), Window::new(D0, D0 + DAY + 1))
-            .await
-            .unwrap();
+    let totals = world.backfill(now + 6 * 3600, Window::new(D0, D0 + DAY + 1)).await.unwrap();
     assert_exact(&out, &sim.sim.truth(D0, D0 + DAY, false));
     let after = stored(&out);
     let differs = after
@@ -98,15 +94,15 @@ async fn tasks_that_progressed_are_updated_and_keep_their_first_seen_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_larger_than_a_leaf_is_streamed_leaf_by_leaf_and_a_window_inside_it_rewrites_only_its_rows() {
     let noon = D0 + 12 * 3600 + 1800;
-    let sim = start_sim(spec(12, 12_000, 1), SimOptions::default(), noon).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (out, cfg) = (dir.path().join("out"), || config(&sim.url, dir.path(), SK, ""));
+    let world = Scenario::start(spec(12, 12_000, 1), SimOptions::default(), noon).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let (out, cfg) = (dir.path().join("out"), || world.config(""));
     // At 12:30 the morning is stored; later the evening is added; then 12:00-13:00 is read
     // again: its tasks moved on or are new, while the stored rows before and after it must
     // be carried over into the new file untouched.
     let totals = run_backfill(cfg(), fixed(noon), Window::new(D0, D0 + DAY)).await.unwrap();
     assert!(
-        totals.counts.leaves >= totals.counts.tasks.div_ceil(tasksync::source::walker::LEAF_TASKS)
+        totals.counts.leaves >= totals.counts.tasks.div_ceil(tasksync::source::paging::LEAF_TASKS)
             && totals.counts.leaves > 1,
         "{} tasks in {} leaves",
         totals.counts.tasks,
@@ -146,10 +142,10 @@ async fn an_interrupted_backfill_resumes_where_it_stopped_and_ends_exact() {
         faults: FaultSpec { per_mille: 0, retry_after_s: 0, slow: std::time::Duration::from_millis(5) },
         ..SimOptions::default()
     };
-    let sim = start_sim(spec(21, 40_000, 20), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(21, 40_000, 20), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + 20 * DAY);
-    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 2");
+    let cfg = world.config("concurrency = 2");
     let run = tokio::spawn(run_backfill(cfg, fixed(now), range));
     // Stop it once some partitions exist, as Ctrl-C or a crash would.
     let tasks_dir = dir.path().join("out/tasks");
@@ -164,8 +160,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped_and_ends_exact() {
     let partial = stored(&dir.path().join("out")).len();
     assert!(partial > 0 && partial < 40_000, "interrupted midway ({partial} rows)");
 
-    let resumed =
-        run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.expect("the resumed run succeeds");
+    let resumed = world.backfill(now, range).await.expect("the resumed run succeeds");
     assert!(resumed.windows < 20, "finished windows are skipped ({} redone)", resumed.windows);
     assert_exact(&dir.path().join("out"), &sim.sim.truth(range.start, range.end, false));
 }
@@ -174,13 +169,11 @@ async fn an_interrupted_backfill_resumes_where_it_stopped_and_ends_exact() {
 async fn a_server_that_refuses_deep_offsets_makes_the_window_split() {
     let now = D0 + DAY;
     let options = SimOptions { max_offset: 1_000, ..SimOptions::default() };
-    let sim = start_sim(spec(3, 5_000, 1), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(3, 5_000, 1), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     // The client believes the server pages deeper than it does.
     let totals =
-        run_backfill(config(&sim.url, dir.path(), SK, "max_offset = 100000"), fixed(now), Window::new(D0, D0 + DAY))
-            .await
-            .unwrap();
+        run_backfill(world.config("max_offset = 100000"), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
     assert!(sim.sim.stats.deep_refused.load(Ordering::SeqCst) > 0);
     assert!(totals.counts.leaves >= 5, "split into windows of at most 1000 ({} leaves)", totals.counts.leaves);
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
@@ -190,13 +183,10 @@ async fn a_server_that_refuses_deep_offsets_makes_the_window_split() {
 async fn a_clamped_page_size_is_followed_by_what_was_received() {
     let now = D0 + DAY;
     let options = SimOptions { max_count: 37, ..SimOptions::default() };
-    // Fewer tasks than a leaf holds (walker::LEAF_TASKS), so the day is paged unsplit.
-    let sim = start_sim(spec(4, 2_000, 1), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let totals =
-        run_backfill(config(&sim.url, dir.path(), SK, "page_size = 500"), fixed(now), Window::new(D0, D0 + DAY))
-            .await
-            .unwrap();
+    // Fewer tasks than a leaf holds (paging::LEAF_TASKS), so the day is paged unsplit.
+    let world = Scenario::start(spec(4, 2_000, 1), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let totals = run_backfill(world.config("page_size = 500"), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
     assert_eq!(totals.pages, 2_000u64.div_ceil(37));
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + DAY, false));
 }
@@ -206,10 +196,9 @@ async fn undecodable_records_go_to_the_rejects_file_and_the_rest_is_stored() {
     let now = D0 + DAY;
     let mut spec = spec(6, 4_000, 1);
     spec.bad_per_million = 5_000;
-    let sim = start_sim(spec, SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let totals =
-        run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
+    let world = Scenario::start(spec, SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let totals = world.backfill(now, Window::new(D0, D0 + DAY)).await.unwrap();
     let bad = sim.sim.bad_records(D0, D0 + DAY);
     assert!(bad > 5, "the data set has bad records ({bad})");
     assert_eq!(totals.counts.rejects as usize, bad);
@@ -335,9 +324,9 @@ async fn a_far_server_has_its_next_ranges_paged_ahead_and_the_data_stays_exact()
     let faults = FaultSpec::quick(50);
     let options = SimOptions { latency_ms: 30, unstable_order: true, faults, ..SimOptions::default() };
     let now = D0 + 2 * DAY + 3600;
-    let sim = start_sim(spec(46, 16_000, 2), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
+    let world = Scenario::start(spec(46, 16_000, 2), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = world.config("concurrency = 8");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
     assert!(totals.counts.leaves >= 4 && totals.retries > 0, "{totals}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
@@ -350,9 +339,9 @@ async fn small_windows_of_a_far_server_run_more_at_once_and_the_data_stays_exact
     let options =
         SimOptions { latency_ms: 30, unstable_order: true, faults: FaultSpec::quick(50), ..SimOptions::default() };
     let now = D0 + 12 * DAY + 3600;
-    let sim = start_sim(spec(47, 4_000, 12), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8");
+    let world = Scenario::start(spec(47, 4_000, 12), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = world.config("concurrency = 8");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 12 * DAY)).await.expect("the backfill");
     assert_eq!((totals.windows, totals.counts.leaves), (12, 12), "{totals}");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 12 * DAY, false));

@@ -103,8 +103,8 @@ async fn sync_from_to_backfills_exactly_and_logs_no_secret() {
     };
     let mut data = spec(9, 6_000, 2);
     data.bad_per_million = 3_000; // rejects, whose raw records carry presigned URLs
-    let sim = start_sim(data, options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(data, options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let path = config_file(dir.path(), &sim.url, "", "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
     let out = tasksync_async(args.clone(), path.clone()).await;
@@ -169,8 +169,8 @@ async fn an_unreachable_api_fails_with_one_line_naming_the_window() {
 async fn a_sync_that_leaves_a_window_behind_exits_3_with_one_line_naming_it() {
     let now = D0 + 3 * DAY;
     let options = SimOptions { broken: Some((D0 + DAY, D0 + 2 * DAY)), ..SimOptions::default() };
-    let sim = start_sim(spec(45, 3_000, 3), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(45, 3_000, 3), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let path = config_file(dir.path(), &sim.url, "", "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-04"].map(String::from).to_vec();
     let out = tasksync_async(args.clone(), path.clone()).await;
@@ -198,8 +198,8 @@ async fn a_sync_that_leaves_a_window_behind_exits_3_with_one_line_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_local_time_zone_is_refused_with_exit_2_naming_the_key() {
     let now = D0 + DAY;
-    let sim = start_sim(spec(46, 500, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(46, 500, 1), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec();
     let path = config_file(dir.path(), &sim.url, "local_time_zone = \"+08:00\"", "");
     assert_eq!(tasksync_async(args.clone(), path).await.status.code(), Some(0));
@@ -221,8 +221,8 @@ async fn a_changed_local_time_zone_is_refused_with_exit_2_naming_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_on_synced_data_and_names_a_duplicate_planted_on_purpose() {
     let now = D0 + 2 * DAY;
-    let sim = start_sim(spec(48, 2_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(48, 2_000, 2), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let path = config_file(dir.path(), &sim.url, "", "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-03"].map(String::from).to_vec();
     assert_eq!(tasksync_async(args, path.clone()).await.status.code(), Some(0));
@@ -260,8 +260,8 @@ async fn verify_passes_on_synced_data_and_names_a_duplicate_planted_on_purpose()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_verify_need_no_secret_take_no_lock_and_change_no_byte() {
     let now = D0 + DAY;
-    let sim = start_sim(spec(49, 500, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(49, 500, 1), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let path = config_file(dir.path(), &sim.url, "", "");
     let args = ["sync", "--from", "2021-10-01", "--to", "2021-10-02"].map(String::from).to_vec();
     assert_eq!(tasksync_async(args.clone(), path.clone()).await.status.code(), Some(0));

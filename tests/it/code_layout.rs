@@ -273,7 +273,7 @@ fn a_name_a_directory_module_re_exports_resolves_to_the_file_that_defines_it() {
     let mods = modules();
     let again = reexports(&mods);
     let path = |s: &str| s.split("::").map(String::from).collect::<Vec<_>>();
-    assert_eq!(resolve(&mods, &again, &path("sync::SyncError")), Some(path("sync::error")));
+    assert_eq!(resolve(&mods, &again, &path("sync::Context")), Some(path("sync::context")));
     assert_eq!(resolve(&mods, &again, &path("state::LeftBehindRecord")), Some(path("state::checkpoints")));
     assert_eq!(resolve(&mods, &again, &path("source::walker::Walk")), Some(path("source::walker")));
 }

@@ -40,8 +40,8 @@ async fn one_rotation(sim: &Sim, dir: &std::path::Path, end: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_listings_behind_the_lookback_are_found_by_the_reconciliation() {
     // 3 % of the tasks appear 1 hour to 3 days late: most of them behind the lookback.
-    let sim = start_sim(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let end = D0 + 10 * DAY;
     let all = passes(&sim, dir.path(), D0 + 6 * DAY, end, 8 * 3600).await;
     let truth = sim.sim.truth(D0, end - 3600, false);
@@ -60,13 +60,13 @@ async fn late_listings_behind_the_lookback_are_found_by_the_reconciliation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_reconciliation_late_listings_behind_the_lookback_are_lost() {
     // The same history with reconciliation off: what the test above proves is not free.
-    let sim = start_sim(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let end = D0 + 10 * DAY;
     let mut now = D0 + 6 * DAY;
     while now <= end {
         sim.sim.set_now(now);
-        let mut cfg = with_sync(config(&sim.url, dir.path(), SK, ""));
+        let mut cfg = with_sync(world.config(""));
         cfg.sync.reconcile_window = std::time::Duration::ZERO;
         run_incremental(cfg, fixed(now), D0).await.unwrap();
         now += 8 * 3600;
@@ -97,17 +97,17 @@ async fn deletions_while_a_window_is_paged_lose_no_live_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_deleted_after_it_was_stored_is_marked_deleted_not_removed() {
-    let sim = start_sim(spec(63, 8_000, 4), past(0, 5_000, 0), D0 + 4 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(63, 8_000, 4), past(0, 5_000, 0), D0 + 4 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
     let range = Window::new(D0, D0 + 3 * DAY);
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(D0 + 4 * DAY), range).await.unwrap();
+    world.backfill(D0 + 4 * DAY, range).await.unwrap();
     let before = stored(&out).len();
     let later = D0 + 9 * DAY;
     sim.sim.set_now(later);
     // The same backfill is done already: a new job (one more, empty, day) lists them again.
     let again = Window::new(D0 - DAY, D0 + 3 * DAY);
-    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(later), again).await.unwrap();
+    let totals = world.backfill(later, again).await.unwrap();
     let deleted = assert_converged(&out, &sim.sim.truth(D0, D0 + 3 * DAY, false));
     assert!(deleted > 0 && totals.counts.deleted as usize == deleted, "{deleted} marked, {totals}");
     assert!(stored(&out).len() >= before, "no row is removed");
@@ -117,8 +117,8 @@ async fn a_task_deleted_after_it_was_stored_is_marked_deleted_not_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletions_and_corrections_over_days_of_passes_converge_to_the_source() {
-    let sim = start_sim(spec(64, 10_000, 5), past(1_000, 2_000, 3_000), D0 + 5 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(64, 10_000, 5), past(1_000, 2_000, 3_000), D0 + 5 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let end = D0 + 8 * DAY;
     passes(&sim, dir.path(), D0 + 5 * DAY, end - 3600, 7 * 3600).await;
     one_rotation(&sim, dir.path(), end).await;
@@ -129,15 +129,13 @@ async fn deletions_and_corrections_over_days_of_passes_converge_to_the_source() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrected_create_time_leaves_one_row() {
     // 5 % of the tasks are listed under an earlier create_time of their day, later.
-    let sim = start_sim(spec(65, 6_000, 3), past(0, 0, 5_000), D0 + 3 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(65, 6_000, 3), past(0, 0, 5_000), D0 + 3 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + 3 * DAY);
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(D0 + 3 * DAY), range).await.unwrap();
+    world.backfill(D0 + 3 * DAY, range).await.unwrap();
     let later = D0 + 6 * DAY;
     sim.sim.set_now(later);
-    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(later), Window::new(D0, D0 + 3 * DAY - 1))
-        .await
-        .unwrap();
+    let totals = world.backfill(later, Window::new(D0, D0 + 3 * DAY - 1)).await.unwrap();
     assert!(totals.counts.moved > 0, "{totals}");
     assert_eq!(assert_converged(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 3 * DAY - 1, false)), 0);
 }
@@ -146,10 +144,10 @@ async fn a_corrected_create_time_leaves_one_row() {
 /// database; at `t3` (tasks moved on) a pass must still store the newest state of each.
 async fn newer_wins_after(seed: u64, between: impl FnOnce(&std::path::Path, &std::path::Path)) {
     let t1 = D0 + 2 * DAY + 3600;
-    let sim = start_sim(spec(seed, 6_000, 3), SimOptions::default(), t1).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(seed, 6_000, 3), SimOptions::default(), t1).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let backup = dir.path().join("backup.db");
-    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    let cfg = || with_sync(world.config(""));
     run_incremental(cfg(), fixed(t1), D0).await.unwrap();
     // An operator's backup, taken the way SQLite's own backup would be.
     State::open(&state_db(dir.path())).unwrap().integrity_check().unwrap();
@@ -161,7 +159,7 @@ async fn newer_wins_after(seed: u64, between: impl FnOnce(&std::path::Path, &std
     let t3 = t2 + 6 * 3600;
     sim.sim.set_now(t3);
     // A backfill over the whole range, as an operator would run after a restore.
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(t3), Window::new(D0, t3 - 120)).await.unwrap();
+    world.backfill(t3, Window::new(D0, t3 - 120)).await.unwrap();
     assert_converged(&dir.path().join("out"), &sim.sim.truth(D0, t3 - 120, false));
 }
 
@@ -189,10 +187,10 @@ async fn a_deleted_state_database_does_not_make_newer_observations_lose() {
 async fn a_day_the_api_will_not_count_fails_alone_and_the_pass_goes_on() {
     // The API answers every request starting in day two with a permanent error.
     let options = SimOptions { broken: Some((D0 + DAY, D0 + 2 * DAY)), ..SimOptions::default() };
-    let sim = start_sim(spec(68, 4_000, 4), options, D0 + 4 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(68, 4_000, 4), options, D0 + 4 * DAY).await;
+    let sim = &world.sim;
     let cfg = || {
-        let mut c = with_sync(config(&sim.url, dir.path(), SK, ""));
+        let mut c = with_sync(world.config(""));
         // The day is given up at once, so that the cursor (and the reconciliation) moves past it.
         c.sync.give_up_after = std::time::Duration::from_secs(1);
         c

@@ -74,8 +74,8 @@ async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
         unstable_order: true,
         ..SimOptions::default()
     };
-    let sim = start_sim(spec(77, 60_000, days + 2), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(77, 60_000, days + 2), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let config =
         config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
     let mut rng = Rng::new(2024);
@@ -135,8 +135,8 @@ async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
         "before_checkpoint",
     ] {
         let now = D0 + 6 * DAY;
-        let sim = start_sim(spec(78, 12_000, 6), SimOptions::default(), now).await;
-        let dir = tempfile::tempdir().unwrap();
+        let world = Scenario::start(spec(78, 12_000, 6), SimOptions::default(), now).await;
+        let (sim, dir) = (&world.sim, &world.dir);
         let config =
             config_file(dir.path(), &sim.url, "max_retries = 20\nrepage_attempts = 20\nretry_max_delay = \"10ms\"", "");
         let (from, to) = (D0 + DAY, D0 + 6 * DAY);
@@ -160,8 +160,8 @@ async fn a_panic_while_the_state_database_is_locked_ends_the_process_and_the_rer
     // pass would fail while the process lived on. The process must end instead (exit 1,
     // one line), and the next run finish exactly.
     let now = D0 + 3 * DAY;
-    let sim = start_sim(spec(79, 6_000, 3), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(79, 6_000, 3), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let config = config_file(dir.path(), &sim.url, "", "");
     let out =
         sync(&config, D0, now).env("TASKSYNC_CRASH_AT", "panic@in_state:4").stderr(Stdio::piped()).output().unwrap();

@@ -13,10 +13,10 @@ use tasksync::sync::run_incremental;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_cursor() {
     let now1 = D0 + 2 * DAY + 3 * 3600;
-    let sim = start_sim(spec(31, 20_000, 3), SimOptions::default(), now1).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(31, 20_000, 3), SimOptions::default(), now1).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
-    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    let cfg = || with_sync(world.config(""));
 
     run_incremental(cfg(), fixed(now1), D0).await.unwrap();
     assert_exact(&out, &sim.sim.truth(D0, now1 - 120, false));
@@ -45,9 +45,9 @@ async fn tasks_first_seen_running_are_final_six_hours_later_even_far_behind_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_needs() {
     let now = D0 + 2 * DAY + 3 * 3600;
-    let sim = start_sim(spec(32, 20_000, 3), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    let world = Scenario::start(spec(32, 20_000, 3), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = || with_sync(world.config(""));
     run_incremental(cfg(), fixed(now), D0).await.unwrap();
     // A pass past the simulator's "now" picks up the settle band; after it nothing is new.
     run_incremental(cfg(), fixed(now + 600), D0).await.unwrap();
@@ -87,11 +87,11 @@ async fn a_quiet_pass_writes_no_file_and_makes_only_the_requests_its_rescan_need
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_tasks_older_than_reopen_max_age_are_given_up_and_counted() {
     let now = D0 + 2 * DAY;
-    let sim = start_sim(spec(33, 5_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(33, 5_000, 2), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let pass = |t: i64| {
         sim.sim.set_now(t);
-        run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(t), D0)
+        run_incremental(with_sync(world.config("")), fixed(t), D0)
     };
     pass(now).await.unwrap();
     // A day later, within reopen_max_age: everything that could finish has, and is stored final.
@@ -106,7 +106,7 @@ async fn unfinished_tasks_older_than_reopen_max_age_are_given_up_and_counted() {
     let s = State::open(&dir.path().join("state/state.db")).unwrap();
     assert_eq!(s.given_up_count().unwrap(), stuck);
     assert_eq!(s.unfinished_count().unwrap(), 0);
-    let cfg = with_sync(config(&sim.url, dir.path(), SK, ""));
+    let cfg = with_sync(world.config(""));
     let report = tasksync::status::report(&cfg, now + 5 * DAY).unwrap().unwrap();
     assert_eq!(report.given_up, stuck);
 }

@@ -120,13 +120,11 @@ async fn a_range_left_behind_longer_than_give_up_after_lets_the_cursor_move_on()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_stepped_a_day_forward_and_back_between_passes_loses_nothing() {
     let t = D0 + DAY + 3600;
-    let sim = start_sim(spec(75, 6_000, 2), SimOptions::default(), t).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(75, 6_000, 2), SimOptions::default(), t).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let clock = Arc::new(AtomicI64::new(t));
     let c = clock.clone();
-    let ctx =
-        Context::open(with_sync(config(&sim.url, dir.path(), SK, "")), Arc::new(move || c.load(Ordering::SeqCst)))
-            .unwrap();
+    let ctx = Context::open(with_sync(world.config("")), Arc::new(move || c.load(Ordering::SeqCst))).unwrap();
     let pass = || run_pass(&ctx, PassKind::Incremental { start: D0 }, Arc::new(AtomicBool::new(false)));
     pass().await.unwrap();
     // Our clock jumps a day ahead; the API's moves on five minutes.
@@ -147,17 +145,17 @@ async fn a_clock_stepped_a_day_forward_and_back_between_passes_loses_nothing() {
 async fn a_backfill_up_to_now_leaves_the_newest_settle_for_its_rerun() {
     // Tasks are listed up to 90 seconds after their create_time.
     let now = D0 + 3600;
-    let sim = start_sim(spec(77, 2_000, 1), SimOptions { late_s: 90, ..SimOptions::default() }, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(77, 2_000, 1), SimOptions { late_s: 90, ..SimOptions::default() }, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + DAY);
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.unwrap();
+    world.backfill(now, range).await.unwrap();
     let job = tasksync::sync::backfill_job_id(range);
     let done = State::open(&state_db(dir.path())).unwrap().done_intervals(&job).unwrap();
     assert_eq!(done, vec![(D0, now - 120)], "the newest sync.settle is not marked done");
     // The rerun that README promises "does the rest" finds the tasks listed late (a
     // backfill does not re-check what it did: only which tasks are there is compared).
     sim.sim.set_now(now + 600);
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now + 600), range).await.unwrap();
+    world.backfill(now + 600, range).await.unwrap();
     let ids: std::collections::HashSet<_> =
         stored(&dir.path().join("out")).into_iter().map(|(_, r)| r.task.task_id).collect();
     let ids_of = |to: i64| -> std::collections::HashSet<_> {

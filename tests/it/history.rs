@@ -48,8 +48,8 @@ async fn passes(sim: &Sim, dir: &std::path::Path, from: i64, to: i64) -> (Vec<i6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_a_pass_sees_is_one_version_a_quiet_pass_adds_none_and_the_stage_report_matches_the_truth() {
     let (from, to) = (D0 + 20 * 3600, D0 + DAY + 1800);
-    let sim = start_sim(day_spec(), SimOptions::default(), from).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(day_spec(), SimOptions::default(), from).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
     let (times, rows) = passes(&sim, dir.path(), from, to).await;
 
@@ -85,7 +85,7 @@ async fn every_change_a_pass_sees_is_one_version_a_quiet_pass_adds_none_and_the_
         v
     };
     let before = (stamps("tasks"), stamps("task_history"));
-    let mut cfg = with_sync(config(&sim.url, dir.path(), SK, ""));
+    let mut cfg = with_sync(world.config(""));
     cfg.sync.settle = std::time::Duration::from_secs(SETTLE as u64);
     cfg.sync.lookback = std::time::Duration::from_secs(2 * DAY as u64);
     let quiet = run_incremental(cfg, fixed(to), D0).await.unwrap();
@@ -134,9 +134,9 @@ async fn every_change_a_pass_sees_is_one_version_a_quiet_pass_adds_none_and_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_history_off_nothing_is_written_under_task_history_and_verify_says_so() {
     let now = D0 + 2 * DAY + 3600;
-    let sim = start_sim(spec(92, 2_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(&sim.url, dir.path(), SK, "");
+    let world = Scenario::start(spec(92, 2_000, 2), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let mut cfg = world.config("");
     cfg.storage.history = false;
     let totals = run_backfill(cfg, fixed(now), tasksync::plan::Window::new(D0, D0 + 2 * DAY)).await.unwrap();
     let out = dir.path().join("out");
@@ -151,16 +151,16 @@ async fn with_history_off_nothing_is_written_under_task_history_and_verify_says_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turning_history_on_seeds_each_day_from_its_tasks_file_the_next_time_it_is_written() {
     let now = D0 + 2 * DAY + 3600;
-    let sim = start_sim(spec(93, 2_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(93, 2_000, 2), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = tasksync::plan::Window::new(D0, D0 + 2 * DAY);
-    let mut off = config(&sim.url, dir.path(), SK, "");
+    let mut off = world.config("");
     off.storage.history = false;
     run_backfill(off, fixed(now), range).await.unwrap();
     let out = dir.path().join("out");
     // A new job over the same days: nothing changed, yet each day's history is seeded.
     let again = tasksync::plan::Window::new(D0 - DAY, D0 + 2 * DAY);
-    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), again).await.unwrap();
+    let totals = world.backfill(now, again).await.unwrap();
     assert_eq!(totals.counts.files_written, 0, "{totals:?}");
     assert_eq!(totals.counts.versions as usize, stored(&out).len(), "one version per task");
     assert_exact(&out, &sim.sim.truth(D0, D0 + 2 * DAY, false));

@@ -25,9 +25,9 @@ fn assert_each_row_is_a_real_task_once(out: &std::path::Path, truth: &[tasksync:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_clock_hours_behind_ours_is_never_passed_and_the_next_pass_completes_the_data() {
     let ours = D0 + 2 * DAY + 12 * 3600;
-    let sim = start_sim(spec(41, 20_000, 3), SimOptions::default(), ours - 6 * 3600).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    let world = Scenario::start(spec(41, 20_000, 3), SimOptions::default(), ours - 6 * 3600).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = || with_sync(world.config(""));
     let first = run_incremental(cfg(), fixed(ours), D0).await.expect("the pass succeeds");
     assert!(first.left_behind.is_empty(), "{:?}", first.left_behind);
     let cursor = State::open(&state_db(dir.path())).unwrap().cursor(INCREMENTAL).unwrap().unwrap();
@@ -91,10 +91,10 @@ async fn records_listed_late_while_the_clock_runs_are_left_behind_then_completed
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_local_time_zone_is_a_clear_error_and_commits_nothing_for_the_bad_windows() {
     let now = D0 + 2 * DAY;
-    let sim = start_sim(spec(43, 2_000, 2), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(43, 2_000, 2), SimOptions::default(), now).await;
+    let dir = &world.dir;
     // The simulator writes its older-format times in +08:00.
-    let cfg = config(&sim.url, dir.path(), SK, "local_time_zone = \"+00:00\"");
+    let cfg = world.config("local_time_zone = \"+00:00\"");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + 2 * DAY)).await.expect("no failed run");
     assert_eq!(totals.left_behind.len(), 2, "both days are left behind: {:?}", totals.left_behind);
     let reason = &totals.left_behind[0];
@@ -111,9 +111,9 @@ async fn a_wrong_local_time_zone_is_a_clear_error_and_commits_nothing_for_the_ba
 async fn a_range_the_api_fails_on_for_good_is_left_behind_while_every_other_window_commits() {
     let now = D0 + 3 * DAY + 3600;
     let options = SimOptions { broken: Some((D0 + DAY, D0 + 2 * DAY)), ..SimOptions::default() };
-    let sim = start_sim(spec(44, 6_000, 4), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = || with_sync(config(&sim.url, dir.path(), SK, ""));
+    let world = Scenario::start(spec(44, 6_000, 4), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = || with_sync(world.config(""));
     for pass in 1..=2 {
         let totals = run_incremental(cfg(), fixed(now + pass * 600), D0).await.expect("the pass goes on");
         assert_eq!(totals.left_behind.len(), 1, "{:?}", totals.left_behind);
@@ -131,7 +131,7 @@ async fn a_range_the_api_fails_on_for_good_is_left_behind_while_every_other_wind
     let mut expected = sim.sim.truth(D0, D0 + DAY, false);
     expected.extend(sim.sim.truth(D0 + 2 * DAY, now + 1200 - 120, false));
     assert_exact(&dir.path().join("out"), &expected);
-    let report = tasksync::status::report(&with_sync(config(&sim.url, dir.path(), SK, "")), now).unwrap().unwrap();
+    let report = tasksync::status::report(&with_sync(world.config("")), now).unwrap().unwrap();
     assert_eq!(report.left_behind.len(), 1);
     assert!(report.to_string().contains("left:       incremental [2021-10-02"), "{report}");
 }
@@ -139,10 +139,10 @@ async fn a_range_the_api_fails_on_for_good_is_left_behind_while_every_other_wind
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_stepping_back_between_passes_never_drops_a_change() {
     let t = D0 + DAY + 3600;
-    let sim = start_sim(spec(47, 5_000, 2), SimOptions::default(), t).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(47, 5_000, 2), SimOptions::default(), t).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(t), Window::new(D0, D0 + DAY)).await.unwrap();
+    world.backfill(t, Window::new(D0, D0 + DAY)).await.unwrap();
     let running: Vec<tasksync::row::Text> =
         stored(&out).into_iter().filter(|(_, r)| !r.task.is_final()).map(|(_, r)| r.task.task_id).collect();
 
@@ -152,9 +152,7 @@ async fn a_clock_stepping_back_between_passes_never_drops_a_change() {
     let truth = sim.sim.truth(D0, D0 + DAY + 1, false);
     let finished = truth.iter().filter(|t| t.is_final() && running.contains(&t.task_id)).count();
     assert!(finished > 0, "some tasks stored unfinished have finished since");
-    let totals = run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(t - 300), Window::new(D0, D0 + DAY + 1))
-        .await
-        .unwrap();
+    let totals = world.backfill(t - 300, Window::new(D0, D0 + DAY + 1)).await.unwrap();
     assert!(totals.counts.changed as usize >= finished, "every finished task was applied: {totals}");
     assert_exact(&out, &sim.sim.truth(D0, D0 + DAY + 1, false));
     let state = State::open(&state_db(dir.path())).unwrap();
@@ -168,10 +166,10 @@ async fn a_gateway_rate_limit_below_ours_answers_429_with_retry_after_and_the_da
     // ~33 pages against a burst of 10 then 10/s: any build sending more than ~15
     // requests/s meets the limit (at 20/s, only 4 of 37 were refused here: too near).
     let options = SimOptions { rate_limit: Some(10), ..SimOptions::default() };
-    let sim = start_sim(spec(44, 3_000, 1), options, now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(44, 3_000, 1), options, now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     // Retry-After (whole seconds) is honoured up to retry_max_delay.
-    let cfg = config(&sim.url, dir.path(), SK, "retry_max_delay = \"2s\"\nrequests_per_second = 1000");
+    let cfg = world.config("retry_max_delay = \"2s\"\nrequests_per_second = 1000");
     let totals = run_backfill(cfg, fixed(now), Window::new(D0, D0 + DAY)).await.unwrap();
     let throttled = sim.sim.stats.throttled.load(std::sync::atomic::Ordering::SeqCst);
     eprintln!("requests={} throttled={throttled}", totals.requests);
@@ -203,9 +201,9 @@ async fn a_gateway_limit_below_our_rate_is_found_and_paced_under_without_a_storm
     // machine. ~160 requests: 8 s at the limit; about 16 are refused while the limit is
     // found (two per request in flight, `pace_model_tests.rs`), few after.
     let options = SimOptions { rate_limit: Some(20), ..SimOptions::default() };
-    let sim = start_sim(spec(45, 15_000, 2), options, D0 + 3 * DAY).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url, dir.path(), SK, "concurrency = 8\nmax_retries = 30");
+    let world = Scenario::start(spec(45, 15_000, 2), options, D0 + 3 * DAY).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = world.config("concurrency = 8\nmax_retries = 30");
     let totals = run_backfill(cfg, fixed(D0 + 3 * DAY), Window::new(D0, D0 + 2 * DAY)).await.expect("the backfill");
     assert_exact(&dir.path().join("out"), &sim.sim.truth(D0, D0 + 2 * DAY, false));
     let throttled = sim.sim.stats.throttled.load(std::sync::atomic::Ordering::SeqCst);

@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 use crate::common::*;
 use tasksync::plan::Window;
 use tasksync::simulator::SimOptions;
-use tasksync::sync::run_backfill;
 
 const RUN_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/run.py");
 
@@ -64,14 +63,14 @@ fn the_harness_sees_a_pages_console_errors() {
 async fn the_html_report_renders_every_chart_in_a_real_browser_without_a_console_message() {
     let days = 6;
     let now = D0 + days * DAY - 3 * 3600;
-    let sim = start_sim(spec(51, 9_000, days), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), Window::new(D0, D0 + days * DAY)).await.unwrap();
+    let world = Scenario::start(spec(51, 9_000, days), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    world.backfill(now, Window::new(D0, D0 + days * DAY)).await.unwrap();
     // Passes ten minutes apart see the last hours' tasks move through their stages.
     for pass in 1..=8 {
         let at = now + pass * 600;
         sim.sim.set_now(at);
-        tasksync::sync::run_incremental(with_sync(config(&sim.url, dir.path(), SK, "")), fixed(at), D0).await.unwrap();
+        tasksync::sync::run_incremental(with_sync(world.config("")), fixed(at), D0).await.unwrap();
     }
     let out = dir.path().join("out");
     let page = dir.path().join("report.html");

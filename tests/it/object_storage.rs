@@ -53,8 +53,8 @@ impl Proxied {
 async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
     let moto = Moto::start();
     let now = D0 + 4 * DAY + 3600;
-    let sim = start_sim(spec(71, 6_000, 4), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(71, 6_000, 4), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + 4 * DAY);
     let totals = run_backfill(s3_config(&sim.url, dir.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
     assert_eq!((totals.windows, totals.counts.files_written), (4, 4));
@@ -105,8 +105,8 @@ async fn a_backfill_to_s3_is_exact_verified_and_reads_with_pyarrow() {
 async fn an_incremental_pass_rewrites_exactly_the_objects_whose_rows_changed() {
     let moto = Moto::start();
     let now = D0 + 3 * DAY + 3 * 3600;
-    let sim = start_sim(spec(72, 6_000, 3), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(72, 6_000, 3), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let cfg = || with_sync(s3_config(&sim.url, dir.path(), &moto.endpoint()));
     run_incremental(cfg(), fixed(now), D0).await.unwrap();
     let before = keys(&moto.endpoint()).await;
@@ -367,8 +367,8 @@ fn a_backfill_to_an_endpoint_given_by_name_finishes_with_one_blocking_thread() {
     runtime.block_on(async {
         let moto = Moto::start();
         let now = D0 + 3 * DAY + 3600;
-        let sim = start_sim(spec(72, 3_000, 3), SimOptions::default(), now).await;
-        let dir = tempfile::tempdir().unwrap();
+        let world = Scenario::start(spec(72, 3_000, 3), SimOptions::default(), now).await;
+        let (sim, dir) = (&world.sim, &world.dir);
         let range = Window::new(D0, D0 + 3 * DAY);
         let by_name = format!("http://localhost:{}", moto.port);
         let backfill = run_backfill(s3_config(&sim.url, dir.path(), &by_name), fixed(now), range);
@@ -429,8 +429,8 @@ fn walk_files(dir: &Path) -> usize {
 async fn verify_on_a_bucket_copies_one_object_at_a_time_into_a_private_directory_it_removes_even_on_sigterm() {
     let moto = Moto::start();
     let now = D0 + 12 * DAY + 3600;
-    let sim = start_sim(spec(73, 3_000, 12), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(73, 3_000, 12), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + 12 * DAY);
     run_backfill(s3_config(&sim.url, dir.path(), &moto.endpoint()), fixed(now), range).await.unwrap();
     std::fs::write(dir.path().join("s3.toml"), s3_config_text(&sim.url, dir.path(), &moto.endpoint(), "", "")).unwrap();

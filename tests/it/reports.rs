@@ -7,17 +7,16 @@ use std::process::Command;
 use crate::common::*;
 use tasksync::plan::Window;
 use tasksync::simulator::SimOptions;
-use tasksync::sync::run_backfill;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_report_matches_the_simulators_truth() {
     // 16 days, so that the failure trend's two 7-day halves both hold data.
     let days = 16;
     let now = D0 + days * DAY + 2 * 3600;
-    let sim = start_sim(spec(50, 24_000, days), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(50, 24_000, days), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let range = Window::new(D0, D0 + days * DAY);
-    run_backfill(config(&sim.url, dir.path(), SK, ""), fixed(now), range).await.unwrap();
+    world.backfill(now, range).await.unwrap();
 
     let truth_path = dir.path().join("truth.jsonl");
     let mut truth_file = std::io::BufWriter::new(std::fs::File::create(&truth_path).unwrap());

@@ -9,9 +9,9 @@ use tasksync::simulator::SimOptions;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polars_and_spark_read_the_data_set_as_duckdb_does_and_duckdb_as_the_truth_says() {
     let now = D0 + 3 * DAY;
-    let sim = start_sim(spec(81, 3_000, 3), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url, dir.path(), SK, "");
+    let world = Scenario::start(spec(81, 3_000, 3), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
+    let cfg = world.config("");
     tasksync::sync::run_backfill(cfg, fixed(now), tasksync::plan::Window::new(D0, now)).await.unwrap();
     let out = dir.path().join("out");
     let truth = sim.sim.truth(D0, now, false);

@@ -113,9 +113,8 @@ async fn waiting_for_another_writers_partition_lock_counts_as_progress_for_the_w
     // The service's watchdog is fed while passes make progress; a window waiting minutes
     // for a backfill that holds its partition must not look like a hung service.
     let now = D0 + DAY + 600;
-    let sim = start_sim(spec(80, 1_000, 1), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctx = Arc::new(Context::open(config(&sim.url, dir.path(), SK, ""), fixed(now)).unwrap());
+    let world = Scenario::start(spec(80, 1_000, 1), SimOptions::default(), now).await;
+    let ctx = Arc::new(Context::open(world.config(""), fixed(now)).unwrap());
     let other_writer = tasksync::sink::store::lock::take(&ctx.sink.partition_lock("2021-10-01")).await.unwrap();
     let c = ctx.clone();
     let pass = tokio::spawn(async move {

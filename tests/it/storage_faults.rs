@@ -39,8 +39,8 @@ fn snapshot(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_recover() {
     let now = D0 + 7 * DAY;
-    let sim = start_sim(spec(90, 35_000, 7), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(90, 35_000, 7), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let config = config_file(dir.path(), &sim.url, "auth = \"none\"", "");
     let out = dir.path().join("out");
     let from = D0;
@@ -116,11 +116,11 @@ async fn read_only_output_read_only_state_and_a_full_disk_each_fail_cleanly_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_file_that_cannot_be_read_leaves_only_its_day_behind_and_is_repaired_by_moving_it_aside() {
     let now = D0 + 3 * DAY + 600;
-    let sim = start_sim(spec(91, 6_000, 3), SimOptions::default(), now).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Scenario::start(spec(91, 6_000, 3), SimOptions::default(), now).await;
+    let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
     let range = tasksync::plan::Window::new(D0, D0 + 3 * DAY);
-    let cfg = || config(&sim.url, dir.path(), SK, "");
+    let cfg = || world.config("");
     tasksync::sync::run_backfill(cfg(), fixed(now), range).await.unwrap();
     // Day two's file is cut to nothing (a full disk in an older build, a bad copy).
     let broken = out.join("tasks/create_date=2021-10-02/part-0.parquet");

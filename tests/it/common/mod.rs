@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 mod process;
+mod scenario;
 #[allow(unused_imports)]
 pub use process::*;
+pub use scenario::Scenario;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
