@@ -43,7 +43,7 @@ async fn late_listings_behind_the_lookback_are_found_by_the_reconciliation() {
     let world = Scenario::start(spec(61, 12_000, 6), past(3_000, 0, 0), D0 + 6 * DAY).await;
     let (sim, dir) = (&world.sim, &world.dir);
     let end = D0 + 10 * DAY;
-    let all = passes(&sim, dir.path(), D0 + 6 * DAY, end, 8 * 3600).await;
+    let all = passes(sim, dir.path(), D0 + 6 * DAY, end, 8 * 3600).await;
     let truth = sim.sim.truth(D0, end - 3600, false);
     assert_eq!(assert_converged(&dir.path().join("out"), &truth), 0);
     let reconciled: Vec<_> = all.iter().filter_map(|t| t.reconciled.clone()).collect();
@@ -120,8 +120,8 @@ async fn deletions_and_corrections_over_days_of_passes_converge_to_the_source() 
     let world = Scenario::start(spec(64, 10_000, 5), past(1_000, 2_000, 3_000), D0 + 5 * DAY).await;
     let (sim, dir) = (&world.sim, &world.dir);
     let end = D0 + 8 * DAY;
-    passes(&sim, dir.path(), D0 + 5 * DAY, end - 3600, 7 * 3600).await;
-    one_rotation(&sim, dir.path(), end).await;
+    passes(sim, dir.path(), D0 + 5 * DAY, end - 3600, 7 * 3600).await;
+    one_rotation(sim, dir.path(), end).await;
     let deleted = assert_converged(&dir.path().join("out"), &sim.sim.truth(D0, end - 3600, false));
     assert!(deleted > 0, "deletions were found");
 }

@@ -122,7 +122,7 @@ async fn twenty_kill_9s_at_random_moments_lose_nothing_and_duplicate_nothing() {
     }
     assert!(kills >= 20, "only {kills} kills landed in {tries} runs");
     eprintln!("{kills} kill -9s survived, {completed} runs completed between them, in {:?}", started.elapsed());
-    finish_and_check(&sim, dir.path(), &config, D0 + DAY, D0 + (days + 2) * DAY).await;
+    finish_and_check(sim, dir.path(), &config, D0 + DAY, D0 + (days + 2) * DAY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +150,7 @@ async fn an_abort_at_each_named_crash_point_is_recovered_exactly() {
             assert!(!crashed.success(), "{point}:{nth} aborted the run");
             assert_consistent(&dir.path().join("out"));
         }
-        finish_and_check(&sim, dir.path(), &config, from, to).await;
+        finish_and_check(sim, dir.path(), &config, from, to).await;
     }
 }
 

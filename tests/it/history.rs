@@ -51,7 +51,7 @@ async fn every_change_a_pass_sees_is_one_version_a_quiet_pass_adds_none_and_the_
     let world = Scenario::start(day_spec(), SimOptions::default(), from).await;
     let (sim, dir) = (&world.sim, &world.dir);
     let out = dir.path().join("out");
-    let (times, rows) = passes(&sim, dir.path(), from, to).await;
+    let (times, rows) = passes(sim, dir.path(), from, to).await;
 
     // Every row tasks/ held is one version, in order, and nothing else is.
     assert_history_follows(&out);
