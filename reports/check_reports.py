@@ -1,8 +1,10 @@
 """Checks every report against figures computed independently, in plain Python, from the
 simulator's ground truth. Exits non-zero naming the first report and figure that is off.
 
-Usage: python3 reports/check_reports.py DATA_DIR TRUTH.jsonl AS_OF_UNIX
+Usage: python3 reports/check_reports.py DATA_DIR TRUTH.jsonl AS_OF_UNIX [--dbt DATABASE]
 TRUTH.jsonl holds one task per line as the simulator defines it (tests/it/reports.rs writes it).
+With --dbt, the reports are read from the tables contrib/dbt built in DATABASE (a DuckDB file)
+instead of being run here: the same checks then hold the dbt models to the same truth.
 """
 import collections
 import datetime as dt
@@ -30,8 +32,16 @@ def close(a, b, tol):
     return a is None and b is None or (a is not None and b is not None and abs(float(a) - float(b)) <= tol)
 
 
+# Set by --dbt: the report tables are read as dbt built them, in the order they were written.
+FROM_TABLES = False
+
+
 def rows_of(con, name):
-    cols, rows = runner.run(con, name)
+    if FROM_TABLES:
+        cur = con.execute(f'SELECT * FROM "{name}"')
+        cols, rows = [d[0] for d in cur.description], cur.fetchall()
+    else:
+        cols, rows = runner.run(con, name)
     return [dict(zip(cols, r)) for r in rows]
 
 
@@ -140,10 +150,19 @@ def check_stuck(con, truth, as_of):
 
 
 def main():
+    global FROM_TABLES
     data_dir, truth_file, as_of = sys.argv[1], sys.argv[2], int(sys.argv[3])
     truth = [json.loads(line) for line in open(truth_file)]
     as_of_text = dt.datetime.fromtimestamp(as_of, UTC).isoformat()
-    con = runner.connect(data_dir, [("as_of", as_of_text), ("stuck_age", "6 hours")])
+    if sys.argv[4:5] == ["--dbt"]:
+        FROM_TABLES = True
+        con = runner.duckdb.connect(sys.argv[5], read_only=True)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        absent = set(runner.reports()) - tables
+        if absent:
+            sys.exit(f"reports the dbt project did not build: {sorted(absent)}")
+    else:
+        con = runner.connect(data_dir, [("as_of", as_of_text), ("stuck_age", "6 hours")])
     checked = {
         "success_rate_daily": check_success_rate(con, truth),
         "failures_top": check_failures(con, truth),
