@@ -14,7 +14,34 @@ fn gauges() -> Gauges {
         last_success_at: Some(1_700_000_000),
         last_reconcile_at: Some(1_700_000_100),
         backfills: vec![("backfill:1-2".into(), 0.25)],
+        oldest_unfinished_age_s: Some(3_600),
+        last_reconcile: Some(LastReconcile { requests: 40, budget: 90, found: [3, 2, 1] }),
     }
+}
+
+#[test]
+fn what_an_operators_dashboard_reads_is_set_by_requests_and_scrapes() {
+    let m = Metrics::new();
+    let before = text::to_prometheus(&m.openmetrics());
+    // Every retry reason and finding is there before the first one, as 0.
+    assert_eq!(sample(&before, "tasksync_request_retries_total{reason=\"throttled\"}"), Some(0.0));
+    assert_eq!(sample(&before, "tasksync_last_reconcile_found{change=\"deleted\"}"), Some(0.0));
+    m.retried(RetryReason::Throttled);
+    m.retried(RetryReason::Throttled);
+    m.retried(RetryReason::Undecodable);
+    m.pacing(7.5);
+    m.refresh(Some(420), Some(&gauges()));
+    let text = text::to_prometheus(&m.openmetrics());
+    assert_eq!(sample(&text, "tasksync_request_retries_total{reason=\"throttled\"}"), Some(2.0));
+    assert_eq!(sample(&text, "tasksync_request_retries_total{reason=\"undecodable\"}"), Some(1.0));
+    assert_eq!(sample(&text, "tasksync_request_retries_total{reason=\"transient\"}"), Some(0.0));
+    assert_eq!(sample(&text, "tasksync_pacing_requests_per_second"), Some(7.5));
+    assert_eq!(sample(&text, "tasksync_oldest_unfinished_age_seconds"), Some(3600.0));
+    assert_eq!(sample(&text, "tasksync_last_reconcile_requests"), Some(40.0));
+    assert_eq!(sample(&text, "tasksync_last_reconcile_budget"), Some(90.0));
+    assert_eq!(sample(&text, "tasksync_last_reconcile_found{change=\"new\"}"), Some(3.0));
+    let rss = sample(&text, "process_resident_memory_bytes").unwrap();
+    assert!(rss > 1e6, "a scrape reads the process's resident memory: {rss}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Prometheus metrics: the families of docs/contract.md, counted as the pipeline works and
 //! refreshed from the state database at each scrape; served by [`serve`] at `GET /metrics`
-//! in the format the scraper asks for ([`text`]).
+//! in the format the scraper asks for ([`text`]); what it is told comes in its own words
+//! (`vocabulary`).
 //!
 //! It imports nothing of the pipeline but the one shape of a window's figures
 //! ([`WindowCounts`], which the commit owns); the rest it counts comes in its own vocabulary
@@ -15,6 +16,9 @@
 
 pub mod serve;
 pub mod text;
+mod vocabulary;
+
+pub use vocabulary::{Gauges, LastReconcile, PassResult, ReconcileCounts, RequestResult, RetryReason};
 
 use crate::commit::WindowCounts;
 use std::sync::atomic::AtomicU64;
@@ -30,60 +34,6 @@ type Label = [(&'static str, String); 1];
 
 /// A gauge holding seconds or a ratio.
 type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// How one HTTP request to the API ended, for `tasksync_requests_total{outcome}`.
-#[derive(Debug, Clone, Copy)]
-pub enum RequestResult {
-    /// A page was decoded (or the clock probe answered).
-    Ok,
-    /// It failed transiently and the page is asked again.
-    Retried,
-    /// It failed and the page is given up (permanent, or the retry budget spent).
-    Failed,
-}
-
-/// How a pass ended, for `tasksync_passes_total{result}`.
-#[derive(Debug, Clone, Copy)]
-pub enum PassResult {
-    /// Every window committed.
-    Ok,
-    /// Some windows left for the next pass.
-    Partial,
-    /// The pass stopped (credentials, API unreachable, disk, state database).
-    Failed,
-}
-
-/// What a reconciliation compared, for `tasksync_reconcile_ranges_total{result}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ReconcileCounts {
-    /// Days whose counts matched the API's.
-    pub matched: u64,
-    /// Ranges whose counts differed (re-listed).
-    pub differing: u64,
-    /// Ranges that could not be re-listed.
-    pub failed: u64,
-    /// When it ended (unix seconds).
-    pub finished_at: i64,
-}
-
-/// The gauges that describe the data set, read from the state database at each scrape.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Gauges {
-    /// Tasks still re-checked.
-    pub unfinished: i64,
-    /// Tasks past `sync.reopen_max_age`, no longer re-checked.
-    pub given_up: i64,
-    /// Ranges waiting for the next pass (not given up).
-    pub left_behind: i64,
-    /// Ranges given up.
-    pub ranges_given_up: i64,
-    /// When the last pass that did not fail ended.
-    pub last_success_at: Option<i64>,
-    /// When the last reconciliation ended.
-    pub last_reconcile_at: Option<i64>,
-    /// Each unfinished backfill job and the share of its range done (0 to 1).
-    pub backfills: Vec<(String, f64)>,
-}
 
 /// The process's metrics. Cheap to update from any task (atomic counters); shared behind
 /// an `Arc` by the client, the windows and the server.
@@ -137,6 +87,20 @@ pub struct Metrics {
     /// `process_start_time_seconds`: what "no success for N periods" counts from when no
     /// pass has succeeded yet.
     start_time: Gauge,
+    /// `tasksync_request_retries_total{reason}`: requests asked again, by why.
+    retries: Family<Label, Counter>,
+    /// `tasksync_pacing_requests_per_second`: the rate requests leave at, lowered below
+    /// `api.requests_per_second` while the API answers bursts of 429.
+    pacing: FloatGauge,
+    /// `process_resident_memory_bytes`, read at each scrape.
+    resident_memory: Gauge,
+    /// `tasksync_oldest_unfinished_age_seconds`: how long the oldest re-checked task has
+    /// existed (0 with none).
+    oldest_unfinished_age: FloatGauge,
+    /// `tasksync_last_reconcile_requests` and `_budget`: what the last reconciliation spent.
+    last_reconcile_spent: [Gauge; 2],
+    /// `tasksync_last_reconcile_found{change}` (new, changed, deleted).
+    last_reconcile_found: Family<Label, Gauge>,
 }
 
 impl Default for Metrics {
@@ -198,9 +162,49 @@ impl Metrics {
             backfill_progress: Family::default(),
             state_readable: Gauge::default(),
             start_time: Gauge::default(),
+            retries: Family::default(),
+            pacing: FloatGauge::default(),
+            resident_memory: Gauge::default(),
+            oldest_unfinished_age: FloatGauge::default(),
+            last_reconcile_spent: Default::default(),
+            last_reconcile_found: Family::default(),
             registry: r,
         };
-        m.register_gauges()
+        m.register_gauges().register_operations()
+    }
+
+    /// The families an operator's dashboard adds to the contract's: retries by reason, the
+    /// pacing rate, the process's memory, the oldest unfinished task, the last
+    /// reconciliation's spending and findings.
+    fn register_operations(mut self) -> Metrics {
+        let r = &mut self.registry;
+        for reason in RetryReason::ALL {
+            let _ = self.retries.get_or_create(&[("reason", reason.label().into())]);
+        }
+        r.register("tasksync_request_retries", "Requests asked again, by why", self.retries.clone());
+        r.register(
+            "tasksync_pacing_requests_per_second",
+            "The rate requests leave at: api.requests_per_second, or lower while the API answers 429",
+            self.pacing.clone(),
+        );
+        r.register("process_resident_memory_bytes", "Resident memory of the process", self.resident_memory.clone());
+        r.register(
+            "tasksync_oldest_unfinished_age_seconds",
+            "Seconds since the oldest task still re-checked was created",
+            self.oldest_unfinished_age.clone(),
+        );
+        let [requests, budget] = &self.last_reconcile_spent;
+        r.register("tasksync_last_reconcile_requests", "Requests the last reconciliation made", requests.clone());
+        r.register("tasksync_last_reconcile_budget", "The last reconciliation's request budget", budget.clone());
+        for change in ["new", "changed", "deleted"] {
+            let _ = self.last_reconcile_found.get_or_create(&[("change", change.into())]);
+        }
+        r.register(
+            "tasksync_last_reconcile_found",
+            "Tasks the last reconciliation found new, changed or deleted",
+            self.last_reconcile_found.clone(),
+        );
+        self
     }
 
     fn register_gauges(mut self) -> Metrics {
@@ -266,6 +270,16 @@ impl Metrics {
         self.request_duration.observe(seconds);
     }
 
+    /// Counts a request asked again, and why.
+    pub fn retried(&self, reason: RetryReason) {
+        self.retries.get_or_create(&[("reason", reason.label().into())]).inc();
+    }
+
+    /// The rate requests leave at now.
+    pub fn pacing(&self, requests_per_second: f64) {
+        self.pacing.set(requests_per_second);
+    }
+
     /// Counts one committed window.
     pub fn window_done(&self, c: &WindowCounts) {
         self.tasks_new.inc_by(c.new);
@@ -299,6 +313,7 @@ impl Metrics {
     /// Sets the gauges read at a scrape: `lag_s` always (before there is a cursor, it counts
     /// from `sync.start`), the rest when there is a state database.
     pub fn refresh(&self, lag_s: Option<i64>, gauges: Option<&Gauges>) {
+        self.read_resident_memory();
         self.state_readable.set(1);
         self.cursor_lag.set(lag_s.unwrap_or(0).max(0) as f64);
         let Some(g) = gauges else { return };
@@ -314,10 +329,29 @@ impl Metrics {
         for (job, ratio) in &g.backfills {
             self.backfill_progress.get_or_create(&[("job", job.clone())]).set(*ratio);
         }
+        self.oldest_unfinished_age.set(g.oldest_unfinished_age_s.unwrap_or(0).max(0) as f64);
+        if let Some(l) = g.last_reconcile {
+            self.last_reconcile_spent[0].set(l.requests as i64);
+            self.last_reconcile_spent[1].set(l.budget as i64);
+            for (change, n) in ["new", "changed", "deleted"].into_iter().zip(l.found) {
+                self.last_reconcile_found.get_or_create(&[("change", change.into())]).set(n as i64);
+            }
+        }
+    }
+
+    /// The process's resident memory, from `/proc/self/statm` (0 where there is none).
+    fn read_resident_memory(&self) {
+        let pages = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<i64>().ok()));
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        self.resident_memory.set(pages.unwrap_or(0) * page.max(0) as i64);
     }
 
     /// Marks the state database unreadable at the last scrape; the gauges keep their values.
     pub fn state_unreadable(&self) {
+        self.read_resident_memory();
         self.state_readable.set(0);
     }
 

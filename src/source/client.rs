@@ -22,7 +22,7 @@ use super::classify::{
 };
 use super::decode::{DecodeOptions, Envelope, Page, decode_page};
 use super::sign::{self, Request};
-use super::{ApiError, ApiStats, PageQuery, RequestObserver, RequestOutcome};
+use super::{ApiError, ApiStats, PageQuery, RequestObserver, RequestOutcome, RetryCause};
 use crate::config::{ApiConfig, Auth};
 use crate::time::Clock;
 
@@ -193,7 +193,7 @@ impl Client {
                 self.ended(RequestOutcome::Failed, took);
                 Err(e)
             };
-            let (reason, retry_after) = match result {
+            let (reason, retry_after, cause) = match result {
                 Ok(page) => {
                     self.ended(RequestOutcome::Ok, took);
                     self.stats.pages.fetch_add(1, Ordering::Relaxed);
@@ -207,15 +207,19 @@ impl Client {
                 Err(TryError::UnknownCode { code, msg }) if attempts >= UNKNOWN_CODE_TRIES => {
                     return failed(ApiError::Permanent { query, code, msg });
                 }
-                Err(TryError::UnknownCode { code, msg }) => (format!("API code {code}: \"{msg}\""), None),
-                Err(TryError::Transient { reason, retry_after }) => (reason, retry_after),
-                Err(TryError::Throttled { retry_after }) => ("HTTP 429 Too Many Requests".to_string(), retry_after),
-                Err(TryError::Undecodable(reason)) => (reason, None),
+                Err(TryError::UnknownCode { code, msg }) => {
+                    (format!("API code {code}: \"{msg}\""), None, RetryCause::UnknownCode)
+                }
+                Err(TryError::Transient { reason, retry_after }) => (reason, retry_after, RetryCause::Transient),
+                Err(TryError::Throttled { retry_after }) => {
+                    ("HTTP 429 Too Many Requests".to_string(), retry_after, RetryCause::Throttled)
+                }
+                Err(TryError::Undecodable(reason)) => (reason, None, RetryCause::Undecodable),
             };
             let Some(delay) = delays.next() else {
                 return failed(ApiError::Exhausted { query, attempts, last: reason, undecodable });
             };
-            self.ended(RequestOutcome::Retried, took);
+            self.ended(RequestOutcome::Retried(cause), took);
             let delay = delay.max(retry_after.unwrap_or_default()).min(self.cfg.retry_max_delay);
             tracing::debug!(%query, attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "Retrying a page after a transient failure");
             tokio::time::sleep(delay).await;
@@ -224,10 +228,11 @@ impl Client {
 
     /// Counts one request where it is counted: this client's stats and the observer.
     fn ended(&self, outcome: RequestOutcome, took: Duration) {
-        if outcome == RequestOutcome::Retried {
+        if matches!(outcome, RequestOutcome::Retried(_)) {
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
         }
         self.observer.request_ended(outcome, took);
+        self.observer.paced(self.pace.rate().unwrap_or(f64::from(self.cfg.requests_per_second)));
     }
 
     /// One try of `query`, and how long its exchange took.

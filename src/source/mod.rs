@@ -84,7 +84,7 @@ pub enum RequestOutcome {
     /// A page was decoded (or the clock probe answered).
     Ok,
     /// It failed transiently and the page is asked again.
-    Retried,
+    Retried(RetryCause),
     /// It failed and the page is given up (permanent, or the retry budget spent).
     Failed,
 }
@@ -94,6 +94,23 @@ pub enum RequestOutcome {
 pub trait RequestObserver: Send + Sync {
     /// One request ended with `outcome`, `took` from sending it to its body read.
     fn request_ended(&self, outcome: RequestOutcome, took: std::time::Duration);
+
+    /// The rate requests leave at now: `api.requests_per_second`, or the paced rate below
+    /// it while the API answers bursts of 429. Told after every request.
+    fn paced(&self, _requests_per_second: f64) {}
+}
+
+/// Why a request is asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryCause {
+    /// HTTP 429: a rate limit refused it.
+    Throttled,
+    /// HTTP 5xx or 408, a timeout, a broken connection, API codes 1000 and 1005.
+    Transient,
+    /// An API code nobody documents.
+    UnknownCode,
+    /// A body that is not a `list_task` response.
+    Undecodable,
 }
 
 /// No observer: for a client whose requests nobody counts (`check`'s one probe).

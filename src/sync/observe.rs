@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::metrics::serve::{Endpoint, ReadGauges};
-use crate::metrics::{Gauges, Metrics, RequestResult};
-use crate::source::{RequestObserver, RequestOutcome};
+use crate::metrics::{Gauges, LastReconcile, Metrics, RequestResult, RetryReason};
+use crate::source::{RequestObserver, RequestOutcome, RetryCause};
 use crate::state::{INCREMENTAL, State, StateError};
 use crate::time::Clock;
 
@@ -19,10 +19,22 @@ impl RequestObserver for MetricsObserver {
     fn request_ended(&self, outcome: RequestOutcome, took: Duration) {
         let result = match outcome {
             RequestOutcome::Ok => RequestResult::Ok,
-            RequestOutcome::Retried => RequestResult::Retried,
+            RequestOutcome::Retried(cause) => {
+                self.0.retried(match cause {
+                    RetryCause::Throttled => RetryReason::Throttled,
+                    RetryCause::Transient => RetryReason::Transient,
+                    RetryCause::UnknownCode => RetryReason::UnknownCode,
+                    RetryCause::Undecodable => RetryReason::Undecodable,
+                });
+                RequestResult::Retried
+            }
             RequestOutcome::Failed => RequestResult::Failed,
         };
         self.0.request_ended(result, took.as_secs_f64());
+    }
+
+    fn paced(&self, requests_per_second: f64) {
+        self.0.pacing(requests_per_second);
     }
 }
 
@@ -48,13 +60,20 @@ pub fn read_gauges(cfg: &Config, now: i64) -> Result<(Option<i64>, Option<Gauges
     let s = State::open_read_only(path)?;
     let lag = s.cursor(INCREMENTAL)?.map(|c| now - c).or(from_start);
     let left = s.left_behind(None)?;
+    let last = s.last_reconciliation()?;
     let gauges = Gauges {
+        oldest_unfinished_age_s: s.oldest_unfinished()?.map(|at| now - at),
+        last_reconcile: last.as_ref().map(|r| LastReconcile {
+            requests: r.requests,
+            budget: r.budget,
+            found: [r.new, r.changed, r.deleted],
+        }),
         unfinished: s.unfinished_count()?,
         given_up: s.given_up_count()?,
         left_behind: left.iter().filter(|l| l.given_up_at.is_none()).count() as i64,
         ranges_given_up: s.ranges_given_up()? as i64,
         last_success_at: s.last_success_at()?,
-        last_reconcile_at: s.last_reconciliation()?.map(|r| r.finished_at),
+        last_reconcile_at: last.map(|r| r.finished_at),
         backfills: s
             .jobs()?
             .into_iter()

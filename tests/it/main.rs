@@ -15,6 +15,7 @@ mod converge;
 #[cfg(feature = "crash-points")]
 mod crash;
 mod daemon;
+mod dashboard;
 mod demo_duckdb;
 mod docs;
 mod frontier;
