@@ -17,7 +17,7 @@ def find_reports(reports_dir):
 
 
 def run_report(session, name, reports_dir, report_vars):
-    """The rows of reports/NAME.sql, as a DuckDB relation for dbt to materialize. The model
+    """The rows of reports/<name>.sql, as a DuckDB relation for dbt to materialize. The model
     passes its own `dbt.config.get(...)` values: dbt gives a Python model only the config
     keys its own file asks for."""
     reports = find_reports(reports_dir)

@@ -1,5 +1,5 @@
 -- In task_history, each task has exactly one current version (valid_to null), and every
--- task of tasks has its versions there (docs/analysts.md, "History").
+-- task of tasks has its versions there (docs/analysts.md, "History: every state a task was seen in").
 with versions as (
     select task_id, count(*) filter (where valid_to is null) as current_versions
     from {{ ref('task_history') }}
