@@ -60,7 +60,11 @@ pub enum Command {
     /// Serve the built-in simulated list_task API.
     Simulate(crate::demo::SimulateArgs),
     /// Simulator + a real sync into ./demo-data, then a summary and a query to try.
-    Demo,
+    Demo {
+        /// Show the full log live on stderr (it goes to demo-data/demo.log otherwise).
+        #[arg(short, long)]
+        verbose: bool,
+    },
 }
 
 /// The default configuration path when neither --config nor $TASKSYNC_CONFIG is given.
@@ -71,7 +75,14 @@ pub const DEFAULT_CONFIG: &str = "/etc/tasksync/tasksync.toml";
 /// left ranges for the next run.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let log_file = match cli.command {
+        Command::Demo { verbose: false } => match demo_log() {
+            Ok(file) => Some(file),
+            Err(e) => return fail(1, &e),
+        },
+        _ => None,
+    };
+    init_logging(log_file);
     end_on_panic();
     // File and database work runs on blocking threads: two windows in flight need a few,
     // and each extra thread would hold its own stack and malloc arena. Part of the memory
@@ -189,8 +200,9 @@ fn fail(code: u8, message: &str) -> ExitCode {
 
 /// Logs go to stderr: readable and coloured on a terminal; plain `key=value` lines without
 /// our own timestamp under systemd (journald stamps them); JSON with `TASKSYNC_LOG_FORMAT=json`.
-/// `TASKSYNC_LOG` takes a tracing filter (`debug`, `tasksync=trace`, ...).
-fn init_logging() {
+/// `TASKSYNC_LOG` takes a tracing filter (`debug`, `tasksync=trace`, ...). With `file` (the
+/// demo's log), plain lines go there instead.
+fn init_logging(file: Option<std::fs::File>) {
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("TASKSYNC_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"))
@@ -199,11 +211,23 @@ fn init_logging() {
         tracing_subscriber::fmt().with_env_filter(filter()).with_writer(crate::progress::log_writer).with_target(false)
     };
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    if let Some(file) = file {
+        let _ = builder().with_writer(std::sync::Mutex::new(file)).with_ansi(false).try_init();
+        return;
+    }
     let _ = match std::env::var("TASKSYNC_LOG_FORMAT").as_deref() {
         Ok("json") => builder().json().try_init(),
         _ if under_systemd => builder().with_ansi(false).without_time().try_init(),
         _ => builder().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
     };
+}
+
+/// `demo-data/demo.log`, made afresh: where the demo's full log goes unless `-v`.
+fn demo_log() -> Result<std::fs::File, String> {
+    let path = std::path::Path::new(crate::demo::DEMO_DIR).join("demo.log");
+    std::fs::create_dir_all(crate::demo::DEMO_DIR)
+        .and_then(|()| std::fs::File::create(&path))
+        .map_err(|e| format!("cannot write the demo's log {}: {e}", path.display()))
 }
 
 fn config_path(path: Option<PathBuf>) -> PathBuf {
@@ -286,7 +310,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify => verify(cli.config).await,
         Command::Simulate(args) => crate::demo::simulate(args).await,
-        Command::Demo => crate::demo::demo(std::path::Path::new("demo-data")).await,
+        Command::Demo { verbose } => crate::demo::demo(std::path::Path::new(crate::demo::DEMO_DIR), verbose).await,
     }
 }
 

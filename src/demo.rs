@@ -220,21 +220,63 @@ async fn converge(
     Ok(Some((first, rest)))
 }
 
-/// Prints what the reconciling pass and the rest of its rotation found.
-fn print_converged(reconciled: &crate::sync::summary::Totals, rest: &crate::sync::summary::Totals) {
-    let pct = f64::from(DEMO_PAST_PER_100K) / 1000.0;
+/// The reconcile step's line: what the reconciling pass and the rest of its rotation found.
+fn reconcile_line(first: &crate::sync::summary::Totals, rest: &crate::sync::summary::Totals) -> String {
+    let r = first.reconciled.clone().unwrap_or_default();
+    format!(
+        "{} days: {} matched, {} ranges differed and were re-listed, {} requests of a budget of {}; found {} new, {} changed, {} deleted; the rest of one rotation (7 more, each re-listing one day in eight whole) found {} new, {} changed, {} deleted",
+        r.days,
+        r.matched,
+        r.differing,
+        r.requests,
+        r.budget,
+        r.new,
+        r.changed,
+        r.deleted,
+        rest.counts.new,
+        rest.counts.changed,
+        rest.counts.deleted
+    )
+}
+
+/// One step of the demo, as it ends.
+fn step(n: u32, name: &str, said: &str) {
+    println!("  {n}. {name:<10} {said}");
+}
+
+/// After the steps: each pass's figures, what `verify` said, and the queries to try.
+fn print_figures(
+    dir: &Path,
+    backfill: &crate::sync::summary::Totals,
+    converged: Option<&(crate::sync::summary::Totals, crate::sync::summary::Totals)>,
+    findings: &crate::verify::Findings,
+) {
+    println!("\nFigures (each pass's summary, as the log says it):\n  backfill:   {backfill}");
+    if let Some((reconciled, rest)) = converged {
+        println!("  reconciled: {reconciled}");
+        let c = &rest.counts;
+        println!(
+            "  the rest of the rotation: new={} changed={} deleted={} requests={}",
+            c.new, c.changed, c.deleted, rest.requests
+        );
+    }
+    println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), backfill.counts.rejects);
+    println!("\n`tasksync verify` on it:\n  {}", findings.to_string().trim_end().replace('\n', "\n  "));
+    let (data, now) = (dir.display(), crate::time::show(DEMO_NOW));
     println!(
-        "\nA day later the source has changed its past ({pct} % of tasks deleted upstream, {pct} % listed late); the next pass reconciled:\n  {reconciled}"
+        "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{data}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\""
     );
     println!(
-        "The rest of one rotation (7 more reconciliations, each re-listing one day in eight whole; two days at the defaults) found what equal counts hid:\n  new={} changed={} deleted={} requests={}",
-        rest.counts.new, rest.counts.changed, rest.counts.deleted, rest.requests
+        "\nAnd the state as of the first pass, a day ago, from every version a pass saw (task_history/):\n  duckdb -c \"SELECT status, count(*) AS tasks FROM read_parquet('{data}/task_history/**/*.parquet', hive_partitioning = true) WHERE valid_from <= TIMESTAMPTZ '{now}' AND (valid_to > TIMESTAMPTZ '{now}' OR valid_to IS NULL) AND deleted_at IS NULL GROUP BY ALL ORDER BY ALL\""
+    );
+    println!(
+        "\nA page of charts (success rate, throughput, failures, turnaround, time per stage, stuck tasks):\n  pip install -r reports/requirements.txt && python3 reports/run.py {data} --html report.html --var as_of={now}"
     );
 }
 
-/// Starts the simulator on a free port, backfills three days into `dir`, prints a summary,
-/// checks the result against the simulator's truth, and suggests a DuckDB query.
-pub async fn demo(dir: &Path) -> anyhow::Result<()> {
+/// The demo's source: 42,000 tasks over three days with a spike hour, 5 % faults, signed
+/// requests, and a past that changes after the backfill (see `converge`); and its task count.
+fn demo_simulator() -> (Arc<Simulator>, u64) {
     let spec = DatasetSpec {
         seed: 42,
         tasks: 30_000,
@@ -255,48 +297,71 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         },
         ..SimOptions::default()
     };
-    let sim = Simulator::new(&spec, options, DEMO_NOW);
-    let (addr, server) = crate::simulator::spawn(sim.clone(), "127.0.0.1:0").await?;
+    (Simulator::new(&spec, options, DEMO_NOW), spec.tasks + 12_000)
+}
+
+/// Where the demo writes: its data set, its state database and its log.
+pub const DEMO_DIR: &str = "demo-data";
+
+/// Starts the simulator on a free port, backfills three days into `dir`, runs the passes
+/// the service would while the source changes its past, verifies the result against the
+/// simulator's truth, and prints one line per step, then the figures and queries to try.
+/// The full log is `dir/demo.log` (`verbose`: on stderr, live).
+pub async fn demo(dir: &Path, verbose: bool) -> anyhow::Result<()> {
+    let log =
+        if verbose { "shown live".to_string() } else { format!("in {}/demo.log; -v shows it live", dir.display()) };
     println!(
-        "Simulator: {} tasks over {DEMO_DAYS} days (one spike hour), 5 % faults, signed requests, on http://{addr}",
-        spec.tasks + 12_000
+        "tasksync demo: a simulated list_task API and a real, signed sync into {}/ (the full log is {log})",
+        dir.display()
+    );
+    let (sim, tasks) = demo_simulator();
+    let (addr, server) = crate::simulator::spawn(sim.clone(), "127.0.0.1:0").await?;
+    step(
+        1,
+        "simulator",
+        &format!("{tasks} tasks over {DEMO_DAYS} days (one spike hour), 5 % faults, signed requests, on http://{addr}"),
     );
     let cfg = demo_config(&format!("http://{addr}"), dir)?;
     let range = Window::new(floor_day(DEMO_NOW) - DEMO_DAYS * DAY, DEMO_NOW);
     let totals = run_backfill(cfg.clone(), Arc::new(|| DEMO_NOW), range).await?;
-    println!("\nBackfill of {range} into {}:\n  {totals}", dir.display());
+    let c = &totals.counts;
+    step(
+        2,
+        "backfill",
+        &format!(
+            "{range}: {} tasks, {} new, in {} windows; {} requests ({} retried); {} rejects; {:.1} s",
+            c.tasks, c.new, totals.windows, totals.requests, totals.retries, c.rejects, totals.seconds
+        ),
+    );
+    let pct = f64::from(DEMO_PAST_PER_100K) / 1000.0;
+    step(
+        3,
+        "passes",
+        &format!(
+            "the service's next pass, then a day later on the simulator's clock, with the source's past changed: {pct} % of tasks deleted upstream, {pct} % listed late"
+        ),
+    );
     let converged = converge(&sim, cfg, range).await?;
     server.abort();
-    match converged {
-        Some((reconciled, rest)) => print_converged(&reconciled, &rest),
-        None => println!("\nAn earlier demo here already reconciled the changed past; nothing more to do."),
+    match &converged {
+        Some((reconciled, rest)) => step(4, "reconcile", &reconcile_line(reconciled, rest)),
+        None => step(4, "reconcile", "an earlier demo here already reconciled the changed past; nothing more to do"),
     }
     let findings = crate::verify::verify(dir);
     let stored = findings.rows as usize;
     let live = stored - findings.deleted as usize;
     let truth = sim.truth(range.start, range.end, false).len();
-    println!(
-        "  rows stored: {stored}; marked deleted upstream: {}; live: {live}; simulator truth: {truth}; {}",
-        findings.deleted,
-        if live == truth { "exact" } else { "MISMATCH" }
+    let verdict = if live == truth { "exact" } else { "MISMATCH" };
+    let ok = if findings.problems.is_empty() { "ok" } else { "PROBLEMS (below)" };
+    step(
+        5,
+        "verify",
+        &format!(
+            "rows stored: {stored}; marked deleted upstream: {}; live: {live}; simulator truth: {truth}; {verdict}; verify: {ok}",
+            findings.deleted
+        ),
     );
-    println!("  rejected records (kept in {}/_rejects/): {}", dir.display(), totals.counts.rejects);
-    println!("\n`tasksync verify` on it:\n  {}", findings.to_string().trim_end().replace('\n', "\n  "));
-    println!(
-        "\nTry it in DuckDB:\n  duckdb -c \"SELECT create_date, status, count(*) AS tasks FROM read_parquet('{}/tasks/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL\"",
-        dir.display()
-    );
-    println!(
-        "\nAnd the state as of the first pass, a day ago, from every version a pass saw (task_history/):\n  duckdb -c \"SELECT status, count(*) AS tasks FROM read_parquet('{}/task_history/**/*.parquet', hive_partitioning = true) WHERE valid_from <= TIMESTAMPTZ '{}' AND (valid_to > TIMESTAMPTZ '{}' OR valid_to IS NULL) AND deleted_at IS NULL GROUP BY ALL ORDER BY ALL\"",
-        dir.display(),
-        crate::time::show(DEMO_NOW),
-        crate::time::show(DEMO_NOW)
-    );
-    println!(
-        "\nA page of charts (success rate, throughput, failures, turnaround, time per stage, stuck tasks):\n  pip install -r reports/requirements.txt && python3 reports/run.py {} --html report.html --var as_of={}",
-        dir.display(),
-        crate::time::show(DEMO_NOW)
-    );
+    print_figures(dir, &totals, converged.as_ref(), &findings);
     anyhow::ensure!(live == truth, "the demo's data set holds {live} live rows but the simulator's truth has {truth}");
     anyhow::ensure!(findings.problems.is_empty(), "verify found problems in the demo's data set (listed above)");
     Ok(())

@@ -12,9 +12,10 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
     let stdout = String::from_utf8_lossy(&demo.stdout).into_owned();
     assert!(demo.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&demo.stderr));
     assert!(stdout.contains("exact") && stdout.contains("read_parquet("), "{stdout}");
+    the_output_tells_one_line_per_step_and_the_log_goes_to_its_file(&stdout, &demo.stderr, dir.path());
     let stored: usize = stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix("rows stored: "))
+        .find_map(|l| l.split("rows stored: ").nth(1))
         .and_then(|l| l.split(';').next())
         .unwrap()
         .parse()
@@ -69,7 +70,27 @@ fn the_demo_output_reads_in_duckdb_with_one_row_per_task_and_timestamp_columns()
     let again = bin().arg("demo").current_dir(dir.path()).output().unwrap();
     assert!(again.status.success());
     let said = String::from_utf8_lossy(&again.stdout);
-    let backfill = said.lines().find(|l| l.trim_start().starts_with("windows=")).unwrap_or_default();
+    let backfill = said.lines().find_map(|l| l.trim_start().strip_prefix("backfill:")).unwrap_or_default();
     assert!(backfill.contains("windows=1 ") && backfill.contains("new=0 changed=0 deleted=0"), "{said}");
     assert!(backfill.contains("files_written=0"), "{said}");
+}
+
+/// The demo's output as a new user reads it: a heading, the five steps in order, each one
+/// line, then the figures and the queries; nothing of the log on the terminal, all of it in
+/// demo-data/demo.log.
+fn the_output_tells_one_line_per_step_and_the_log_goes_to_its_file(stdout: &str, stderr: &[u8], dir: &std::path::Path) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("tasksync demo: ") && lines[0].contains("demo-data/demo.log"), "{stdout}");
+    let steps: Vec<&str> =
+        lines.iter().copied().filter(|l| l.starts_with("  ") && l.as_bytes().get(3) == Some(&b'.')).collect();
+    let names: Vec<&str> = steps.iter().map(|l| l[5..].split_whitespace().next().unwrap_or_default()).collect();
+    assert_eq!(names, ["simulator", "backfill", "passes", "reconcile", "verify"], "{stdout}");
+    assert_eq!(lines[1..6], steps[..], "the steps come first, one line each: {stdout}");
+    for heading in ["Figures (", "`tasksync verify` on it:", "Try it in DuckDB:"] {
+        assert!(lines.iter().any(|l| l.starts_with(heading)), "{heading} is missing: {stdout}");
+    }
+    assert!(lines.len() < 40, "about a screen, not the log ({} lines): {stdout}", lines.len());
+    assert!(stderr.is_empty(), "the log stays off the terminal: {}", String::from_utf8_lossy(stderr));
+    let log = std::fs::read_to_string(dir.join("demo-data/demo.log")).expect("the full log is in demo-data/demo.log");
+    assert!(log.contains("Window done") && log.contains("Pass finished") && log.lines().count() > 50, "{log}");
 }
