@@ -20,10 +20,11 @@
 //! | --- | --- | --- | --- | --- |
 //! | 0 | lock | `{output_dir}/_locks/create_date=D.lock` taken (and this process's own lock) before the stored file is read; held until after step 5 | the same file, in the local work directory `s3-work/` | nothing held: the kernel drops the lock |
 //! | 1 | read | `tasks/create_date=D/part-0.parquet` opened as the base | the object fetched into staging with its ETag | nothing written |
-//! | 2 | stage | the merged rows written to `_staging/w-…/D.N.parquet` batch by batch while the window is walked; footer, fsync (`after_staging_write`); the day's history staged the same way | the same, locally | staged files only: the next writer to start removes a dead writer's area |
+//! | 2 | stage | the merged rows written to `_staging/w-…/D.N.parquet` batch by batch while the window is walked | the same, locally | staged files only: the next writer to start removes a dead writer's area |
 //! | 3 | rejects | the window's new rejects appended to `_rejects/run-….jsonl`, fsynced | then the rejects object PUT | rejects recorded twice at worst, keyed once in the state |
-//! | 4a | publish `tasks/` | rename over the partition file, fsync its directory; a new partition is built in staging and renamed in whole (`after_rename`) | one PUT, `If-Match: <ETag>` (`If-None-Match: *` for a new one) (`after_rename`) | a new `tasks/` file whose history lags: the replay catches it up |
-//! | 4b | publish `task_history/` | the same for `task_history/create_date=D/part-0.parquet`, whose footer names the `tasks` version it was derived from (`between_tasks_and_history`, then `after_history_rename`) | one PUT, conditional the same way | both files new, the window not recorded: the replay changes nothing |
+//! | 3b | stage, end | the window's end decided (moved rows dropped, missing ones marked), the file's footer written and fsynced; the day's history staged the same way (`after_staging_write` once both are) | the same, locally | staged files only |
+//! | 4a | publish `tasks/` | rename over the partition file (`after_rename`), fsync its directory; a new partition is built in staging and renamed in whole | one PUT, `If-Match: <ETag>` (`If-None-Match: *` for a new one) (`after_rename`) | a new `tasks/` file whose history lags: the replay catches it up |
+//! | 4b | publish `task_history/` | the same for `task_history/create_date=D/part-0.parquet`, whose footer names the `tasks` version it was derived from (`between_tasks_and_history`, reached after a `tasks` file and before a history, whichever the window has; then `after_history_rename`) | one PUT, conditional the same way | both files new, the window not recorded: the replay changes nothing |
 //! | 5 | checkpoint | one SQLite transaction: the window (less the parts left behind and the newest `sync.settle`), those parts with their reasons, its tasks' states, the partition's counts per minute, the new rejects' keys (`before_checkpoint`, `in_state`) | the same | **the commit point**: before it the window is replayed, after it nothing is lost |
 //! | 6 | unlock, cursor | the partition's locks released; an incremental window committed whole moves the cursor past the unbroken run of such windows (a transaction of its own) | the same | a longer re-scan at worst |
 //!
@@ -156,9 +157,8 @@ pub async fn with_state<T: Send + 'static>(
     Ok(joined.map_err(|e| CommitError::Task(format!("a state database task failed: {e}")))??)
 }
 
-/// Runs a file operation off the async threads. A write that must not outlive its
-/// partition's lock takes the [`hold::PartitionHold`] into `f`, so that a cancelled
-/// window's write still finishes before the lock is released.
+/// Runs a file operation off the async threads (staging; publishing holds the partition's
+/// lock in a task of its own, see [`publish::publish`]).
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
 ) -> Result<T, CommitError> {

@@ -36,33 +36,61 @@ pub struct Published {
 
 /// Publishes `day` while `hold` keeps its partition, on a task of its own: were the window
 /// cancelled now (a shutdown), the rename or PUT in flight still finishes under the lock.
-/// The hold comes back for the checkpoint.
+/// Locally that task is a blocking one, which the runtime lets finish even when it shuts
+/// down. The hold comes back for the checkpoint.
 pub async fn publish(
     store: &Arc<Store>,
     day: StagedDay,
     hold: PartitionHold,
 ) -> Result<(Published, PartitionHold), CommitError> {
     let store = store.clone();
-    let task = tokio::spawn(async move { (publish_files(&store, day).await, hold) });
-    let (published, hold) = task.await.map_err(|e| CommitError::Task(format!("a publish task failed: {e}")))?;
+    let (published, hold) = if store.is_remote() {
+        let task = tokio::spawn(async move { (publish_files(&store, day).await, hold) });
+        task.await.map_err(|e| CommitError::Task(format!("a publish task failed: {e}")))?
+    } else {
+        let task = tokio::task::spawn_blocking(move || (publish_local(&store, day), hold));
+        task.await.map_err(|e| CommitError::Task(format!("a publish task failed: {e}")))?
+    };
     Ok((published?, hold))
 }
 
-/// The files of `day` replaced in order: `tasks/`, then its history, so that a history
-/// never runs ahead of its day's `tasks` file.
+/// The files of `day` put in order on object storage (renamed in place on a local store):
+/// `tasks/`, then its history, so that a history never runs ahead of its day's `tasks` file.
 pub(crate) async fn publish_files(store: &Store, day: StagedDay) -> Result<Published, SinkError> {
     let mut published = Published::default();
     if let Some((staged, base)) = day.tasks {
         crate::crash::point("after_staging_write");
-        store.replace(&day.date, Target::Tasks, staged, &base).await?;
+        store.put(&day.date, Target::Tasks, staged, &base).await?;
         published.tasks = true;
     }
+    between(&published, day.history.is_some());
     if let Some((staged, base)) = day.history {
-        if published.tasks {
-            crate::crash::point("between_tasks_and_history");
-        }
-        store.replace(&day.date, Target::History, staged, &base).await?;
+        store.put(&day.date, Target::History, staged, &base).await?;
         published.history = true;
     }
     Ok(published)
+}
+
+/// [`publish_files`] for local files, blocking: the same order, by renames.
+fn publish_local(store: &Store, day: StagedDay) -> Result<Published, SinkError> {
+    let mut published = Published::default();
+    if let Some((staged, _)) = day.tasks {
+        crate::crash::point("after_staging_write");
+        store.rename_into_place(&day.date, Target::Tasks, staged)?;
+        published.tasks = true;
+    }
+    between(&published, day.history.is_some());
+    if let Some((staged, _)) = day.history {
+        store.rename_into_place(&day.date, Target::History, staged)?;
+        published.history = true;
+    }
+    Ok(published)
+}
+
+/// The crash point between the two files: reached after a `tasks` file was published, and
+/// before a history is, whichever of the two the window has.
+fn between(published: &Published, history_follows: bool) {
+    if published.tasks || history_follows {
+        crate::crash::point("between_tasks_and_history");
+    }
 }

@@ -55,7 +55,9 @@ struct Output {
 }
 
 /// One partition being merged with the leaves of one window, in any of its three states.
-/// The caller holds the partition's lock from [`Opening::open`] to the checkpoint.
+/// The caller holds the partition's lock from [`Opening::open`] to the checkpoint (a
+/// window cancelled meanwhile may go on staging after its lock is gone: what it staged is
+/// never published, and removed when dropped).
 struct Merge {
     /// The store the partition lives in, which stages its files.
     store: Arc<Store>,
@@ -171,13 +173,7 @@ impl Rewrite {
     /// already stored, which this one left alone.
     pub fn add(&mut self, leaf: Window, rows: Vec<TaskRow>) -> Result<Vec<crate::row::Text>, SinkError> {
         let m = &mut self.0;
-        if leaf.start < m.done_to {
-            return Err(SinkError::Parquet {
-                action: "merge into",
-                path: m.base.path.clone(),
-                message: format!("leaf {leaf} came before the end of the last one; leaves come in time order"),
-            });
-        }
+        debug_assert!(leaf.start >= m.done_to, "leaves come in time order");
         while m.compare.next_before(leaf.start)?.is_some() {}
         let mut stored = Vec::new();
         while let Some(row) = m.compare.next_before(leaf.end)? {

@@ -3,7 +3,7 @@
 //! writers in several processes apart ([`lock`]), and the object-store client
 //! ([`remote`]). It stages files, fetches a partition's stored version ([`Base`]), and
 //! replaces a file: a rename and directory fsync locally, one conditional PUT on object
-//! storage ([`Store::replace`]). When each of these happens is the commit's to say (`commit/`).
+//! storage ([`Store::put`]). When each of these happens is the commit's to say (`commit/`).
 
 pub mod lock;
 pub mod remote;
@@ -257,45 +257,51 @@ impl Store {
         }
     }
 
-    /// Makes a staged file, written and fsynced, the day's `target` file (step 4 of the
-    /// protocol in `commit/`): locally a rename over it and an fsync of its directory (a new
-    /// partition is built in staging and renamed in whole, so it never appears empty); on
-    /// object storage one PUT, conditional on `base`'s ETag. Reaches the crash point
-    /// `after_rename` (`tasks`) or `after_history_rename` (history) once it is durable.
-    pub async fn replace(&self, date: &str, target: Target, mut staged: Staged, base: &Base) -> Result<(), SinkError> {
-        let point = match target {
-            Target::Tasks => "after_rename",
-            Target::History => "after_history_rename",
+    /// Makes a staged file, written and fsynced, the day's `target` file on object storage
+    /// (step 4 of the protocol in `commit/`): one PUT, conditional on `base`'s ETag. Reaches
+    /// the crash point `after_rename` (`tasks`) or `after_history_rename` (history) once the
+    /// store answered.
+    pub async fn put(&self, date: &str, target: Target, staged: Staged, base: &Base) -> Result<(), SinkError> {
+        let Backend::S3(remote) = &self.backend else {
+            return self.rename_into_place(date, target, staged);
         };
-        if let Backend::S3(remote) = &self.backend {
-            let key = match target {
-                Target::Tasks => partition_key(date),
-                Target::History => history_object_key(date),
-            };
-            remote.upload(&key, &staged.file, base.etag.as_deref()).await?;
-            crate::crash::point(point);
-            return Ok(());
-        }
+        let key = match target {
+            Target::Tasks => partition_key(date),
+            Target::History => history_object_key(date),
+        };
+        remote.upload(&key, &staged.file, base.etag.as_deref()).await?;
+        crate::crash::point(target.crash_point());
+        Ok(())
+    }
+
+    /// The same locally, blocking: a rename over the day's `target` file and an fsync of its
+    /// directory (a new partition is built in staging and renamed in whole, so it never
+    /// appears empty). Reaches the same crash point right after the rename.
+    pub fn rename_into_place(&self, date: &str, target: Target, mut staged: Staged) -> Result<(), SinkError> {
         let (root, file) = match target {
-            Target::Tasks => (self.tasks.clone(), self.partition_file(date)),
+            Target::Tasks => (self.tasks.as_path(), self.partition_file(date)),
             Target::History => {
-                let root = self.history.clone().expect("a history is replaced only while history is on");
+                let root = self.history.as_deref().expect("a history is replaced only while history is on");
                 (root, self.history_file(date).expect("history is on"))
             }
         };
-        let (from, dir) = (staged.file.clone(), staged.dir.clone());
-        let renamed = tokio::task::spawn_blocking(move || rename_in(&root, &file, &from, &dir, point)).await;
-        renamed.map_err(|e| SinkError::Io {
-            action: "rename in",
-            path: staged.file.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        rename_in(root, &file, &staged.file, &staged.dir, target.crash_point())?;
         staged.committed = true;
         Ok(())
     }
 }
 
-/// A staged file renamed over `target` under `root` (see [`Store::replace`]).
+impl Target {
+    /// The crash point reached once a file of this kind is replaced.
+    fn crash_point(self) -> &'static str {
+        match self {
+            Target::Tasks => "after_rename",
+            Target::History => "after_history_rename",
+        }
+    }
+}
+
+/// A staged file renamed over `target` under `root` (see [`Store::rename_into_place`]).
 fn rename_in(root: &Path, target: &Path, staged: &Path, staged_dir: &Path, point: &str) -> Result<(), SinkError> {
     let dir = target.parent().expect("a partition file has a directory");
     if dir.exists() {

@@ -254,17 +254,7 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
     let mut writer = tasksync::sink::format::writer::FileWriter::create(&staged.file).unwrap();
     writer.write(rows).unwrap();
     writer.finish().unwrap();
-    let base = sink.local_base(date);
-    let target = tasksync::sink::store::Target::Tasks;
-    // A runtime of its own on a thread of its own: callers may be inside one already.
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(sink.replace(date, target, staged, &base)).unwrap();
-        })
-        .join()
-        .unwrap();
-    });
+    sink.rename_into_place(date, tasksync::sink::store::Target::Tasks, staged).unwrap();
 }
 
 /// A finished task with only its identity, times and status set.
