@@ -4,7 +4,8 @@
 //! Shutdown is a future the caller hands in (`cli.rs` wires SIGTERM and SIGINT to it; tests
 //! a channel), as mini-redis does. When it completes, no new window starts; windows in flight get up to
 //! [`SHUTDOWN_GRACE`] to finish and checkpoint, then are dropped. Dropping one never leaves
-//! partial data: its partition file is either renamed in whole or not at all, and its
+//! partial data: its files are published whole (a rename or a conditional PUT, which once
+//! started finishes under the partition's lock) or not at all, and its
 //! checkpoint is not written, so the next pass redoes it. The process then exits 0.
 
 use std::future::Future;

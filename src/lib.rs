@@ -6,8 +6,9 @@
 //! the sink writes the data set's files, and the checkpoint records the window in SQLite,
 //! always after its data is durable. [`commit`] owns that order; [`sync`] drives passes
 //! through it. The map lists the modules from the ground floor up: each imports only
-//! modules listed before it (`tests/it/code_layout.rs` checks it, that no two files import
-//! each other, and every `mod.rs` map and docs/internals.md against the tree).
+//! modules listed before it (`tests/it/code_layout.rs` checks it, and that no two files
+//! import each other; `tests/it/code_maps.rs` checks every `mod.rs` map and docs/internals.md
+//! against the tree).
 //!
 //! Helpers, used on every floor:
 //! - [`time`]: parsing instants (`2021-10-12`, RFC 3339, unix seconds) and the injected clock.

@@ -5,11 +5,11 @@
 //! ```text
 //!   sync/window.rs walks leaves ──► Rewrite::add ─┐
 //!                                                 ▼
-//!   stage       Rewrite::finish ──► publish::Staged      files written and fsynced under
-//!               (+ rejects appended, fsynced)            _staging/, invisible to readers
+//!   stage       Rewrite::end ──► Ended::finish ──► publish::StagedDay
+//!               (+ rejects appended, fsynced)      files fsynced under _staging/, unseen
 //!                                                 │
 //!   publish     publish::publish ──► publish::Published  tasks/ replaced, then task_history/:
-//!               (Files: Local rename | S3 PUT)           what readers see changes here
+//!               (Store: Local rename | S3 PUT)          what readers see changes here
 //!                                                 │
 //!   checkpoint  window::WindowCommit::commit ──► SQLite  the window recorded: the commit point
 //! ```

@@ -1,7 +1,7 @@
 //! The publish stage: a window's staged files become what readers see, `tasks/` first and
 //! the day's history second (steps 4a and 4b of the protocol in `commit/mod.rs`). This is
 //! the seam for another publisher: files replaced in place (locally by a rename, on object
-//! storage by a conditional PUT: [`Store::replace`]) are the one there is; a table
+//! storage by a conditional PUT: [`Store::rename_into_place`], [`Store::put`]) are the one there is; a table
 //! format's log would be a second, taking the same [`StagedDay`] and returning the same
 //! [`Published`], so that the walk, the merge and the checkpoint do not change.
 

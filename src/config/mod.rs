@@ -19,7 +19,7 @@ pub use error::ConfigError;
 pub use secret::Secret;
 
 /// Which of the documented string-to-sign formulas to use (`api.signature_variant`); the
-/// signing itself lives in `api::sign`.
+/// signing itself lives in `source::sign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
     /// `VERB\nMD5\nTYPE\nDATE\nHEADERS\nRESOURCE` (the main page's formula).

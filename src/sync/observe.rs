@@ -1,5 +1,5 @@
 //! Where the pipeline meets the metrics, which know nothing of it: the client's requests
-//! through the api module's observer, and the gauges a scrape reads from the state
+//! through the source module's `RequestObserver`, and the gauges a scrape reads from the state
 //! database. (A pass's own events go through [`Pass::record`](super::pass::Pass::record).)
 
 use std::sync::Arc;

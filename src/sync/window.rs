@@ -1,5 +1,5 @@
 //! Walking the windows of a pass: each window leaf by leaf, every leaf streamed into its
-//! partition's rewrite, then handed to [`commit`](super::commit) as one [`WindowCommit`].
+//! partition's rewrite, then handed to [`commit`](crate::commit) as one [`WindowCommit`].
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -233,7 +233,7 @@ impl Store {
         crate::sink::format::reader::read_file(&self.partition_file(date))
     }
 
-    /// Replaces one partition with `rows`, following the commit protocol above.
+    /// Replaces one partition with `rows` (stage, then rename in), as a window's commit would.
     #[cfg(test)]
     pub fn replace_partition(&self, date: &str, rows: &[crate::row::StoredRow]) -> Result<(), SinkError> {
         let staged = self.stage(date);
