@@ -58,19 +58,16 @@ impl TaskRow {
         self.finish_time.map(|f| f - self.create_time)
     }
 
-    /// A finished task with only its identity, times and status set: the starting point
-    /// of unit tests, which then set only the fields they are about
-    /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`). Integration tests have
-    /// their own in `tests/it/common` (`example_task`).
-    #[cfg(test)]
-    pub(crate) fn example(task_id: &str, create_time: i64) -> TaskRow {
+    /// A task with only its identity and create time: every other field unknown. What a
+    /// reader fills column by column, and what tests start from.
+    pub fn blank(task_id: Text, create_time: i64) -> TaskRow {
         TaskRow {
-            task_id: task_id.into(),
-            status: Some("success".into()),
-            err_code: Some(0),
+            task_id,
+            status: None,
+            err_code: None,
             err_message: None,
             create_time,
-            finish_time: Some(create_time + 60),
+            finish_time: None,
             src_bitrate: None,
             dst_bitrate: None,
             template_id: None,
@@ -84,6 +81,20 @@ impl TaskRow {
             region: None,
             region_type: None,
             extra: None,
+        }
+    }
+
+    /// A finished task with only its identity, times and status set: the starting point
+    /// of unit tests, which then set only the fields they are about
+    /// (`TaskRow { status: None, ..TaskRow::example("a", t) }`). Integration tests have
+    /// the same in `tests/it/common` (`example_task`).
+    #[cfg(test)]
+    pub(crate) fn example(task_id: &str, create_time: i64) -> TaskRow {
+        TaskRow {
+            status: Some("success".into()),
+            err_code: Some(0),
+            finish_time: Some(create_time + 60),
+            ..TaskRow::blank(task_id.into(), create_time)
         }
     }
 

@@ -204,28 +204,13 @@ pub fn to_batch(rows: &[StoredRow]) -> Result<RecordBatch, arrow_schema::ArrowEr
 
 /// A row with nothing set, which [`from_batch`] fills column by column.
 fn blank() -> StoredRow {
-    let task = TaskRow {
-        task_id: Text::default(),
-        status: None,
-        err_code: None,
-        err_message: None,
-        create_time: 0,
-        finish_time: None,
-        src_bitrate: None,
-        dst_bitrate: None,
-        template_id: None,
-        template_name: None,
-        input: None,
-        output: None,
-        objkey: None,
-        input_url: None,
-        output_url: None,
-        bucket: None,
-        region: None,
-        region_type: None,
-        extra: None,
-    };
-    StoredRow { task, first_seen_at: 0, changed_at: 0, observed_seq: 0, deleted_at: None }
+    StoredRow {
+        task: TaskRow::blank(Text::default(), 0),
+        first_seen_at: 0,
+        changed_at: 0,
+        observed_seq: 0,
+        deleted_at: None,
+    }
 }
 
 /// One record batch (as written by [`to_batch`]) -> rows. Unknown extra columns are ignored;

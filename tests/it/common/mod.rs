@@ -260,25 +260,10 @@ pub fn write_partition(out: &Path, date: &str, rows: &[StoredRow]) {
 /// A finished task with only its identity, times and status set.
 pub fn example_task(task_id: &str, create_time: i64) -> TaskRow {
     TaskRow {
-        task_id: task_id.into(),
         status: Some("success".into()),
         err_code: Some(0),
-        err_message: None,
-        create_time,
         finish_time: Some(create_time + 60),
-        src_bitrate: None,
-        dst_bitrate: None,
-        template_id: None,
-        template_name: None,
-        input: None,
-        output: None,
-        objkey: None,
-        input_url: None,
-        output_url: None,
-        bucket: None,
-        region: None,
-        region_type: None,
-        extra: None,
+        ..TaskRow::blank(task_id.into(), create_time)
     }
 }
 
