@@ -177,7 +177,7 @@ fn decode_record(raw: &Value, opts: &DecodeOptions, page: &mut Page) -> Record {
         Some(obj) => task_from(&RawTask::from_map(obj), opts, &mut page.nulled_fields, &mut page.local_times)
             .map(Record::Task)
             .unwrap_or_else(|why| Record::Reject(Reject { reason: why.reason(obj), raw: redact(raw, opts) })),
-        None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: raw.clone() }),
+        None => Record::Reject(Reject { reason: "the record is not a JSON object".into(), raw: redact(raw, opts) }),
     }
 }
 

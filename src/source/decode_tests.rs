@@ -180,6 +180,22 @@ fn rejected_records_keep_no_presigned_query_string() {
     assert_eq!(r.raw["output"], "oss://b/y");
 }
 
+#[test]
+fn a_list_element_that_is_not_an_object_is_rejected_without_its_presigned_credentials() {
+    // A string or an array where a task object belongs (issue 32, item 9): kept as a
+    // reject, but the credentials a presigned URL in it carries stay out of _rejects/.
+    for element in [
+        json!("https://b.oss-cn-hangzhou.aliyuncs.com/x.mp4?OSSAccessKeyId=AK1&Expires=1&Signature=SIG"),
+        json!(["task", {"input_url": "https://b/x.mp4?X-Amz-Credential=AK2&X-Amz-Signature=SIG"}]),
+    ] {
+        let Record::Reject(r) = one(element.clone()) else { panic!("{element} is rejected") };
+        assert_eq!(r.reason, "the record is not a JSON object");
+        let kept = r.raw.to_string();
+        assert!(!kept.contains("SIG") && !kept.contains("AK1") && !kept.contains("AK2"), "{kept}");
+        assert!(kept.contains("x.mp4"), "the rest of the element is kept: {kept}");
+    }
+}
+
 mod fast_and_value_paths {
     use super::*;
     use proptest::prelude::*;
