@@ -1,7 +1,7 @@
 //! The publish stage: a window's staged files become what readers see, `tasks/` first and
 //! the day's history second (steps 4a and 4b of the protocol in `commit/mod.rs`). This is
 //! the seam for another publisher: files replaced in place (locally by a rename, on object
-//! storage by a conditional PUT: [`Store::rename_into_place`], [`Store::put`]) are the one there is; a table
+//! storage by a conditional PUT: [`Store::rename_into_place`], [`put`]) are the one there is; a table
 //! format's log would be a second, taking the same [`StagedDay`] and returning the same
 //! [`Published`], so that the walk, the merge and the checkpoint do not change.
 
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::CommitError;
 use super::hold::PartitionHold;
 use crate::sink::SinkError;
+use crate::sink::store::remote::Remote;
 use crate::sink::store::{Base, Staged, Store, Target};
 
 /// A window's files, written and fsynced in staging, not yet visible to readers: what the
@@ -44,8 +45,8 @@ pub async fn publish(
     hold: PartitionHold,
 ) -> Result<(Published, PartitionHold), CommitError> {
     let store = store.clone();
-    let (published, hold) = if store.is_remote() {
-        let task = tokio::spawn(async move { (publish_files(&store, day).await, hold) });
+    let (published, hold) = if let Some(remote) = store.remote().cloned() {
+        let task = tokio::spawn(async move { (publish_files(&remote, day).await, hold) });
         task.await.map_err(|e| CommitError::Task(format!("a publish task failed: {e}")))?
     } else {
         let task = tokio::task::spawn_blocking(move || (publish_local(&store, day), hold));
@@ -54,25 +55,33 @@ pub async fn publish(
     Ok((published?, hold))
 }
 
-/// The files of `day` put in order on object storage (renamed in place on a local store):
+/// The files of `day` put in order on object storage:
 /// `tasks/`, then its history, so that a history never runs ahead of its day's `tasks` file.
-pub(crate) async fn publish_files(store: &Store, day: StagedDay) -> Result<Published, SinkError> {
+async fn publish_files(remote: &Remote, day: StagedDay) -> Result<Published, SinkError> {
     let mut published = Published::default();
     if let Some((staged, base)) = day.tasks {
         crate::crash::point("after_staging_write");
-        store.put(&day.date, Target::Tasks, staged, &base).await?;
+        put(remote, &day.date, Target::Tasks, &staged, &base).await?;
         published.tasks = true;
     }
     between(&published, day.history.is_some());
     if let Some((staged, base)) = day.history {
-        store.put(&day.date, Target::History, staged, &base).await?;
+        put(remote, &day.date, Target::History, &staged, &base).await?;
         published.history = true;
     }
     Ok(published)
 }
 
+/// One conditional PUT of a staged file to the day's `target` key, on `base`'s ETag; its
+/// crash point once the store answered. The staged file goes when its `Staged` drops.
+async fn put(remote: &Remote, date: &str, target: Target, staged: &Staged, base: &Base) -> Result<(), SinkError> {
+    remote.upload(&target.key(date), &staged.file, base.etag.as_deref()).await?;
+    crate::crash::point(target.crash_point());
+    Ok(())
+}
+
 /// [`publish_files`] for local files, blocking: the same order, by renames.
-fn publish_local(store: &Store, day: StagedDay) -> Result<Published, SinkError> {
+pub(crate) fn publish_local(store: &Store, day: StagedDay) -> Result<Published, SinkError> {
     let mut published = Published::default();
     if let Some((staged, _)) = day.tasks {
         crate::crash::point("after_staging_write");

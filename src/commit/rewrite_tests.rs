@@ -31,8 +31,7 @@ fn stream(sink: &Arc<Store>, leaves: &[Window], obs: &[TaskRow], seen_at: i64) -
 
 /// The staged files published, as the commit does after the stage step.
 fn published(sink: &Arc<Store>, (outcome, day): (Outcome, StagedDay)) -> Outcome {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(crate::commit::publish::publish_files(sink, day)).unwrap();
+    crate::commit::publish::publish_local(sink, day).unwrap();
     outcome
 }
 

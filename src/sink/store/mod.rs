@@ -3,7 +3,7 @@
 //! writers in several processes apart ([`lock`]), and the object-store client
 //! ([`remote`]). It stages files, fetches a partition's stored version ([`Base`]), and
 //! replaces a file: a rename and directory fsync locally, one conditional PUT on object
-//! storage ([`Store::put`]). When each of these happens is the commit's to say (`commit/`).
+//! storage (one conditional PUT, `remote.rs`). When each of these happens is the commit's to say (`commit/`).
 
 pub mod lock;
 pub mod remote;
@@ -257,26 +257,10 @@ impl Store {
         }
     }
 
-    /// Makes a staged file, written and fsynced, the day's `target` file on object storage
-    /// (step 4 of the protocol in `commit/`): one PUT, conditional on `base`'s ETag. Reaches
-    /// the crash point `after_rename` (`tasks`) or `after_history_rename` (history) once the
-    /// store answered.
-    pub async fn put(&self, date: &str, target: Target, staged: Staged, base: &Base) -> Result<(), SinkError> {
-        let Backend::S3(remote) = &self.backend else {
-            return self.rename_into_place(date, target, staged);
-        };
-        let key = match target {
-            Target::Tasks => partition_key(date),
-            Target::History => history_object_key(date),
-        };
-        remote.upload(&key, &staged.file, base.etag.as_deref()).await?;
-        crate::crash::point(target.crash_point());
-        Ok(())
-    }
-
-    /// The same locally, blocking: a rename over the day's `target` file and an fsync of its
+    /// Makes a staged file, written and fsynced, the day's `target` file on a local store,
+    /// blocking (step 4 of the protocol in `commit/`): a rename over it and an fsync of its
     /// directory (a new partition is built in staging and renamed in whole, so it never
-    /// appears empty). Reaches the same crash point right after the rename.
+    /// appears empty). Reaches the target's crash point right after the rename.
     pub fn rename_into_place(&self, date: &str, target: Target, mut staged: Staged) -> Result<(), SinkError> {
         let (root, file) = match target {
             Target::Tasks => (self.tasks.as_path(), self.partition_file(date)),
@@ -292,8 +276,16 @@ impl Store {
 }
 
 impl Target {
+    /// The object's key of day `date` relative to the output.
+    pub fn key(self, date: &str) -> String {
+        match self {
+            Target::Tasks => partition_key(date),
+            Target::History => history_object_key(date),
+        }
+    }
+
     /// The crash point reached once a file of this kind is replaced.
-    fn crash_point(self) -> &'static str {
+    pub fn crash_point(self) -> &'static str {
         match self {
             Target::Tasks => "after_rename",
             Target::History => "after_history_rename",
